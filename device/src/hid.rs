@@ -1,0 +1,127 @@
+//! The hidapi transport: real keys through the operating system's HID layer.
+//!
+//! Built with hidapi's `linux-native-basic-udev` backend on Linux (pure Rust: sysfs for
+//! enumeration, hidraw for I/O, no libudev and no C), which also reports the HID usage page
+//! needed to find the FIDO interface among a key's interfaces.
+
+use std::ffi::CString;
+use std::time::Duration;
+
+use hidapi::{HidApi, HidDevice};
+use tracing::debug;
+
+use crate::ctaphid::wire::{REPORT_SIZE, Report};
+use crate::model::{FIDO_USAGE, FIDO_USAGE_PAGE, Model};
+use crate::transport::{DeviceInfo, Transport, TransportError};
+
+/// A FIDO HID interface found by [`enumerate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Enumeration data.
+    pub info: DeviceInfo,
+    /// The supported model, or `None` for FIDO keys we do not talk OATH to.
+    pub model: Option<Model>,
+}
+
+/// Lists every FIDO interface (usage page 0xF1D0, usage 1) the HID layer sees.
+pub fn enumerate(api: &mut HidApi) -> Result<Vec<Found>, TransportError> {
+    api.refresh_devices().map_err(|e| TransportError::Io(format!("HID enumeration: {e}")))?;
+    Ok(api
+        .device_list()
+        .filter(|d| d.usage_page() == FIDO_USAGE_PAGE && d.usage() == FIDO_USAGE)
+        .map(|d| {
+            let info = DeviceInfo {
+                path: d.path().to_string_lossy().into_owned(),
+                vendor_id: d.vendor_id(),
+                product_id: d.product_id(),
+                product: d.product_string().map(str::to_owned),
+                manufacturer: d.manufacturer_string().map(str::to_owned),
+                serial: d.serial_number().map(str::to_owned),
+            };
+            let model = Model::identify(&info);
+            Found { info, model }
+        })
+        .collect())
+}
+
+/// A transport over one hidraw device.
+pub struct HidTransport {
+    device: HidDevice,
+    info: DeviceInfo,
+}
+
+impl std::fmt::Debug for HidTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HidTransport").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl HidTransport {
+    /// Opens the device `info` describes.
+    pub fn open(api: &HidApi, info: &DeviceInfo) -> Result<Self, TransportError> {
+        let path = CString::new(info.path.clone())
+            .map_err(|_| TransportError::Io(format!("device path {:?} has a NUL", info.path)))?;
+        let device = api.open_path(&path).map_err(|e| TransportError::Open {
+            path: info.path.clone(),
+            reason: open_reason(&info.path, &e.to_string()),
+        })?;
+        debug!(path = %info.path, "opened HID device");
+        Ok(Self { device, info: info.clone() })
+    }
+
+    fn classify(&self, what: &str, e: hidapi::HidError) -> TransportError {
+        // A vanished node means an unplug; hidraw reports it as ENODEV or EIO, which hidapi
+        // flattens into text, so ask the filesystem instead of parsing messages.
+        if self.info.path.starts_with('/') && !std::path::Path::new(&self.info.path).exists() {
+            TransportError::Disconnected
+        } else {
+            TransportError::Io(format!("{what} {}: {e}", self.info.path))
+        }
+    }
+}
+
+/// Says why an open failed in the words an administrator needs.
+fn open_reason(path: &str, raw: &str) -> String {
+    let denied = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .err()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
+    if denied {
+        format!(
+            "permission denied ({raw}); the udev rules in packaging/ give the oathkey group \
+             access to supported keys"
+        )
+    } else {
+        raw.to_string()
+    }
+}
+
+impl Transport for HidTransport {
+    fn write(&mut self, report: &Report) -> Result<(), TransportError> {
+        // hidapi wants the report ID first; the FIDO interface uses none, so it is 0.
+        let mut buf = [0u8; REPORT_SIZE + 1];
+        buf[1..].copy_from_slice(report);
+        match self.device.write(&buf) {
+            Ok(n) if n >= REPORT_SIZE => Ok(()),
+            Ok(n) => Err(TransportError::Io(format!("short HID write: {n} of {} bytes", buf.len()))),
+            Err(e) => Err(self.classify("write to", e)),
+        }
+    }
+
+    fn read(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
+        let mut buf = [0u8; REPORT_SIZE];
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX).max(1);
+        match self.device.read_timeout(&mut buf, ms) {
+            Ok(0) => Ok(None),
+            // Reports shorter than 64 bytes are zero-padded, as the FIDO spec pads them.
+            Ok(_) => Ok(Some(buf)),
+            Err(e) => Err(self.classify("read from", e)),
+        }
+    }
+
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+}

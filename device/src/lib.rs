@@ -1,0 +1,40 @@
+//! oathkey-device: talking to programmable OTP keys.
+//!
+//! # Layout
+//! The layers, from the wire up; each only uses the ones before it:
+//! - [`transport`]: the one seam to the operating system, a trait that moves 64-byte HID reports.
+//!   [`hid`] implements it with hidapi for real keys; the emulator crate implements it for the
+//!   virtual key.
+//! - [`ctaphid`]: the FIDO CTAPHID framing ([`ctaphid::wire`], shared with the virtual key) and
+//!   its host side ([`ctaphid::host`]): channels, fragmentation, busy retries, resync.
+//! - [`apdu`]: ISO 7816 command APDUs, status words and TLVs, as the apps use them.
+//! - [`oath`]: the OATH secrets app (vendor command 0x70) as data: requests and answers.
+//! - [`admin`]: the admin app (vendor command 0x72): status and the Mode / Key Press fields.
+//! - [`key`]: [`Key`], the typed driver that puts it all together and maps status words to
+//!   [`Error`]s.
+//! - [`label`]: the token name convention `[period/]serial:account`.
+//! - [`model`]: which keys are supported, by USB ID.
+//!
+//! The layering, the label convention and the config fields are described for users in
+//! `docs/device.md`.
+
+pub mod admin;
+pub mod apdu;
+pub mod ctaphid;
+pub mod error;
+#[cfg(feature = "hid")]
+pub mod hid;
+pub mod key;
+pub mod label;
+pub mod model;
+pub mod oath;
+pub mod transport;
+
+pub use admin::Setting;
+pub use ctaphid::Timeouts;
+pub use error::Error;
+pub use key::Key;
+pub use label::TokenLabel;
+pub use model::Model;
+pub use oath::{CredentialInfo, HashAlg, NewCredential, Otp, OtpKind, SelectInfo};
+pub use transport::{DeviceInfo, Transport, TransportError};
