@@ -1,1 +1,34 @@
-//! placeholder
+//! oathkey-emulator: the virtual key, the device side of the OTP key protocol.
+//!
+//! A behavioural model of a Nitrokey 3-class key (CTAPHID + OATH secrets app + admin app) with
+//! the vendor tool's Mode and Key Press settings, so that every part of oathkey runs and is
+//! tested on machines with no key attached.
+//!
+//! # Layout
+//! - [`config`]: profile, touch policy, timings, and the injectable clock.
+//! - [`state`]: the persistent "flash" (credentials, PIN, settings) and its atomic state file.
+//! - [`apdu`]: device-side APDU and BER-TLV parsing, answers with the status word first.
+//! - [`secrets`]: the OATH secrets app: checks, touch points and status words of the real app.
+//! - [`admin`]: the admin app: STATUS and the configuration fields.
+//! - [`otp`]: HMAC and dynamic truncation.
+//! - [`faults`]: dropped, corrupted, duplicated and stalled reports; a busy key.
+//! - [`device`]: [`VirtualKey`], the core: channels, reassembly, arbitration, touch waits.
+//! - Fronts that move reports in and out of the core: [`inproc`] (a `Transport` for the
+//!   device crate) and [`udp`] (datagrams, for external tools).
+
+pub mod admin;
+pub mod apdu;
+pub mod config;
+pub mod device;
+pub mod faults;
+pub mod inproc;
+pub mod otp;
+pub mod secrets;
+pub mod state;
+pub mod udp;
+
+pub use config::{Clock, Config, ManualClock, Profile, SystemClock, TouchPolicy};
+pub use device::VirtualKey;
+pub use faults::Faults;
+pub use inproc::{VirtualKeyHandle, VirtualTransport};
+pub use state::{KeyState, StateFile};
