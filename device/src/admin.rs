@@ -91,7 +91,11 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in display order.
-    pub const ALL: [Setting; 3] = [Setting::ModeKeyboard, Setting::ModeU2f, Setting::OtpKeyPress];
+    pub const ALL: [Setting; 3] = [
+        Setting::ModeKeyboard,
+        Setting::ModeU2f,
+        Setting::OtpKeyPress,
+    ];
 
     /// The admin-app field name.
     pub const fn field(self) -> &'static str {
@@ -124,7 +128,9 @@ pub fn parse_bool(field: &str, text: &str) -> Result<bool, Error> {
     match text {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(Error::Protocol(format!("field {field} has non-boolean value {other:?}"))),
+        other => Err(Error::Protocol(format!(
+            "field {field} has non-boolean value {other:?}"
+        ))),
     }
 }
 
@@ -245,7 +251,10 @@ pub fn to_cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 /// The SET_CONFIG payload (subcommand byte included).
 pub fn set_config_payload(field: &str, value: &str) -> Result<Vec<u8>, Error> {
     let mut payload = vec![command::SET_CONFIG];
-    payload.extend(to_cbor(&SetConfigRequest { key: field.into(), value: value.into() })?);
+    payload.extend(to_cbor(&SetConfigRequest {
+        key: field.into(),
+        value: value.into(),
+    })?);
     Ok(payload)
 }
 
@@ -269,7 +278,10 @@ pub struct AdminStatus {
 pub fn parse_status(data: &[u8]) -> Result<AdminStatus, Error> {
     match data {
         [] => Err(Error::Protocol("empty STATUS answer".into())),
-        [init, rest @ ..] => Ok(AdminStatus { init_status: *init, variant: rest.get(3).copied() }),
+        [init, rest @ ..] => Ok(AdminStatus {
+            init_status: *init,
+            variant: rest.get(3).copied(),
+        }),
     }
 }
 
@@ -293,7 +305,10 @@ mod tests {
         // Map of two entries, then the text "key".
         assert_eq!(&payload[1..6], &[0xA2, 0x63, b'k', b'e', b'y']);
         let back: SetConfigRequest = ciborium::from_reader(&payload[1..]).expect("decodes");
-        assert_eq!((back.key.as_str(), back.value.as_str()), ("otp.key_press", "true"));
+        assert_eq!(
+            (back.key.as_str(), back.value.as_str()),
+            ("otp.key_press", "true")
+        );
     }
 
     #[test]
@@ -308,14 +323,20 @@ mod tests {
         let entries: Vec<FieldEntry> = fields.iter().map(FieldEntry::from).collect();
         let bytes = to_cbor(&entries).expect("encodes");
         assert_eq!(parse_fields(&bytes).expect("decodes"), fields);
-        assert!(matches!(parse_fields(&[0xFF, 0x00]), Err(Error::Protocol(_))));
+        assert!(matches!(
+            parse_fields(&[0xFF, 0x00]),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
     fn status_and_bools() {
         assert_eq!(
             parse_status(&[0, 1, 0, 2, 0, 0, 0]).expect("valid"),
-            AdminStatus { init_status: 0, variant: Some(0) }
+            AdminStatus {
+                init_status: 0,
+                variant: Some(0)
+            }
         );
         assert_eq!(parse_status(&[4]).expect("valid").variant, None);
         assert!(parse_status(&[]).is_err());

@@ -144,14 +144,23 @@ impl fmt::Debug for StatusWord {
 
 impl fmt::Display for StatusWord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02X} {:02X} ({})", self.0 >> 8, self.0 & 0xFF, self.name())
+        write!(
+            f,
+            "{:02X} {:02X} ({})",
+            self.0 >> 8,
+            self.0 & 0xFF,
+            self.name()
+        )
     }
 }
 
 /// Appends one request TLV. The app parses requests as BER-TLV, so lengths from 128 on take
 /// the long form `81 xx`; values over 255 bytes are never needed and are refused.
 pub fn push_tlv(out: &mut Vec<u8>, tag: u8, value: &[u8]) -> Result<(), TlvError> {
-    let len = u8::try_from(value.len()).map_err(|_| TlvError::TooLong { tag, len: value.len() })?;
+    let len = u8::try_from(value.len()).map_err(|_| TlvError::TooLong {
+        tag,
+        len: value.len(),
+    })?;
     out.push(tag);
     if len >= 0x80 {
         out.push(0x81);
@@ -180,7 +189,11 @@ pub enum TlvError {
 /// Iterates over the TLVs of an answer (one raw length byte each); yields an error (once)
 /// where the data is truncated.
 pub fn tlvs(data: &[u8]) -> Tlvs<'_> {
-    Tlvs { data, pos: 0, failed: false }
+    Tlvs {
+        data,
+        pos: 0,
+        failed: false,
+    }
 }
 
 /// Iterator returned by [`tlvs`].
@@ -224,8 +237,14 @@ mod tests {
     #[test]
     fn short_and_extended_encodings() {
         let cmd = Command::new(0xA2, 0x00, 0x01, vec![0x71, 0x01, b'a']);
-        assert_eq!(&cmd.to_bytes()[..], &[0x00, 0xA2, 0x00, 0x01, 0x03, 0x71, 0x01, b'a']);
-        assert_eq!(&Command::new(0xA1, 0, 0, vec![]).to_bytes()[..], &[0x00, 0xA1, 0, 0]);
+        assert_eq!(
+            &cmd.to_bytes()[..],
+            &[0x00, 0xA2, 0x00, 0x01, 0x03, 0x71, 0x01, b'a']
+        );
+        assert_eq!(
+            &Command::new(0xA1, 0, 0, vec![]).to_bytes()[..],
+            &[0x00, 0xA1, 0, 0]
+        );
         let long = Command::new(0x01, 0, 0, vec![7; 300]).to_bytes();
         assert_eq!(&long[..7], &[0x00, 0x01, 0, 0, 0x00, 0x01, 0x2C]);
         assert_eq!(long.len(), 307);
@@ -235,7 +254,10 @@ mod tests {
     fn debug_hides_command_data() {
         let cmd = Command::new(0xB2, 0, 0, b"\x80\x041234".to_vec());
         let shown = format!("{cmd:?}");
-        assert!(!shown.contains("1234") && !shown.contains("49, 50"), "{shown}");
+        assert!(
+            !shown.contains("1234") && !shown.contains("49, 50"),
+            "{shown}"
+        );
         assert!(shown.contains("data_len: 6"), "{shown}");
     }
 
@@ -261,7 +283,10 @@ mod tests {
         let mut buf = Vec::new();
         assert_eq!(
             push_tlv(&mut buf, 0x73, &[0; 256]),
-            Err(TlvError::TooLong { tag: 0x73, len: 256 })
+            Err(TlvError::TooLong {
+                tag: 0x73,
+                len: 256
+            })
         );
         assert!(buf.is_empty());
     }

@@ -141,11 +141,17 @@ mod tests {
     #[test]
     fn messages_name_the_problem() {
         assert_eq!(
-            Error::Ctaphid { code: err::CHANNEL_BUSY }.to_string(),
+            Error::Ctaphid {
+                code: err::CHANNEL_BUSY
+            }
+            .to_string(),
             "the key reported CTAPHID error CHANNEL_BUSY (0x06)"
         );
         assert_eq!(
-            Error::WrongPin { retries_left: Some(3) }.to_string(),
+            Error::WrongPin {
+                retries_left: Some(3)
+            }
+            .to_string(),
             "wrong PIN (3 attempts left)"
         );
         assert_eq!(Error::from(TransportError::Disconnected), Error::Removed);
@@ -154,8 +160,18 @@ mod tests {
     #[test]
     fn only_broken_exchanges_force_a_resync() {
         assert!(Error::Timeout(Duration::from_secs(1)).breaks_channel());
-        assert!(Error::Ctaphid { code: err::INVALID_SEQ }.breaks_channel());
+        assert!(
+            Error::Ctaphid {
+                code: err::INVALID_SEQ
+            }
+            .breaks_channel()
+        );
         assert!(!Error::NotFound.breaks_channel());
-        assert!(!Error::Ctaphid { code: err::CHANNEL_BUSY }.breaks_channel());
+        assert!(
+            !Error::Ctaphid {
+                code: err::CHANNEL_BUSY
+            }
+            .breaks_channel()
+        );
     }
 }

@@ -25,7 +25,8 @@ pub struct Found {
 
 /// Lists every FIDO interface (usage page 0xF1D0, usage 1) the HID layer sees.
 pub fn enumerate(api: &mut HidApi) -> Result<Vec<Found>, TransportError> {
-    api.refresh_devices().map_err(|e| TransportError::Io(format!("HID enumeration: {e}")))?;
+    api.refresh_devices()
+        .map_err(|e| TransportError::Io(format!("HID enumeration: {e}")))?;
     Ok(api
         .device_list()
         .filter(|d| d.usage_page() == FIDO_USAGE_PAGE && d.usage() == FIDO_USAGE)
@@ -52,7 +53,9 @@ pub struct HidTransport {
 
 impl std::fmt::Debug for HidTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HidTransport").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("HidTransport")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,7 +69,10 @@ impl HidTransport {
             reason: open_reason(&info.path, &e.to_string()),
         })?;
         debug!(path = %info.path, "opened HID device");
-        Ok(Self { device, info: info.clone() })
+        Ok(Self {
+            device,
+            info: info.clone(),
+        })
     }
 
     fn classify(&self, what: &str, e: hidapi::HidError) -> TransportError {
@@ -105,14 +111,18 @@ impl Transport for HidTransport {
         buf[1..].copy_from_slice(report);
         match self.device.write(&buf) {
             Ok(n) if n >= REPORT_SIZE => Ok(()),
-            Ok(n) => Err(TransportError::Io(format!("short HID write: {n} of {} bytes", buf.len()))),
+            Ok(n) => Err(TransportError::Io(format!(
+                "short HID write: {n} of {} bytes",
+                buf.len()
+            ))),
             Err(e) => Err(self.classify("write to", e)),
         }
     }
 
     fn read(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
         let mut buf = [0u8; REPORT_SIZE];
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX).max(1);
+        // Zero means "only what is already there" (a non-blocking read in hidapi).
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         match self.device.read_timeout(&mut buf, ms) {
             Ok(0) => Ok(None),
             // Reports shorter than 64 bytes are zero-padded, as the FIDO spec pads them.

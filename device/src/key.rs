@@ -33,7 +33,10 @@ pub struct Key<T> {
 
 impl<T> std::fmt::Debug for Key<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key").field("hid", &self.hid).field("app", &self.app).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("hid", &self.hid)
+            .field("app", &self.app)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +55,12 @@ impl<T: Transport> Key<T> {
         hid.init()?;
         let app = select(&mut hid)?;
         debug!(version = ?app.version, serial = ?app.serial_hex(), "secrets app selected");
-        Ok(Self { hid, app, cancel: None, touch_hook: None })
+        Ok(Self {
+            hid,
+            app,
+            cancel: None,
+            touch_hook: None,
+        })
     }
 
     /// What enumeration knows about the device.
@@ -148,7 +156,9 @@ impl<T: Transport> Key<T> {
         let command = oath::name_command(ins::DELETE, name)?;
         self.unlock(pin)?;
         self.touch_coming();
-        self.app_call(&command, Wait::Touch)?.map(drop).map_err(touch_error)
+        self.app_call(&command, Wait::Touch)?
+            .map(drop)
+            .map_err(touch_error)
     }
 
     /// Wipes every credential and the PIN (touch needed).
@@ -179,12 +189,12 @@ impl<T: Transport> Key<T> {
         }
         match self.app_call(&command, Wait::Touch)? {
             Ok(data) => oath::parse_calculate(&data),
-            Err(StatusWord::CONDITIONS_NOT_SATISFIED) => {
-                Err(Error::Unsupported(format!("{name:?} is not an HOTP or TOTP credential")))
-            }
-            Err(StatusWord(0x6A81)) => {
-                Err(Error::Unsupported("this key cannot compute that hash algorithm".into()))
-            }
+            Err(StatusWord::CONDITIONS_NOT_SATISFIED) => Err(Error::Unsupported(format!(
+                "{name:?} is not an HOTP or TOTP credential"
+            ))),
+            Err(StatusWord(0x6A81)) => Err(Error::Unsupported(
+                "this key cannot compute that hash algorithm".into(),
+            )),
             Err(sw) => Err(touch_error(sw)),
         }
     }
@@ -246,7 +256,9 @@ impl<T: Transport> Key<T> {
         )?;
         self.touch_coming();
         let result = self.app_call(&command, Wait::Touch)?;
-        self.pin_result(result)
+        self.pin_result(result)?;
+        // The attempt counter is back to full; keep app_info truthful.
+        self.refresh().map(drop)
     }
 
     /// Verifies the PIN (touch needed); this authorises exactly the next request.
@@ -266,9 +278,9 @@ impl<T: Transport> Key<T> {
         match (sw, self.app.pin_retries) {
             (StatusWord::SECURITY_STATUS_NOT_SATISFIED, None) => Err(Error::PinNotSet),
             (StatusWord::VERIFICATION_FAILED, Some(0)) => Err(Error::PinBlocked),
-            (StatusWord::VERIFICATION_FAILED, retries) => {
-                Err(Error::WrongPin { retries_left: retries })
-            }
+            (StatusWord::VERIFICATION_FAILED, retries) => Err(Error::WrongPin {
+                retries_left: retries,
+            }),
             (sw, _) => Err(touch_error(sw)),
         }
     }
@@ -286,9 +298,15 @@ impl<T: Transport> Key<T> {
     /// Sends one admin-app request; `None` when the key has no admin app or no such command.
     fn admin_call(&mut self, payload: &[u8], wait: Wait) -> Result<Option<Vec<u8>>, Error> {
         let (cancel, hook) = (self.cancel.clone(), self.touch_hook.clone());
-        match self.hid.call(cmd::VENDOR_ADMIN, payload, call_options(wait, &cancel, &hook)) {
+        match self.hid.call(
+            cmd::VENDOR_ADMIN,
+            payload,
+            call_options(wait, &cancel, &hook),
+        ) {
             Ok(data) => Ok(Some(data)),
-            Err(Error::Ctaphid { code: err::INVALID_CMD }) => Ok(None),
+            Err(Error::Ctaphid {
+                code: err::INVALID_CMD,
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -306,7 +324,9 @@ impl<T: Transport> Key<T> {
         let mut payload = vec![admin::command::GET_CONFIG];
         payload.extend_from_slice(field.as_bytes());
         let Some(data) = self.admin_call(&payload, Wait::Quick)? else {
-            return Err(Error::Unsupported("this key has no configuration fields".into()));
+            return Err(Error::Unsupported(
+                "this key has no configuration fields".into(),
+            ));
         };
         match data.split_first() {
             Some((0, value)) => String::from_utf8(value.to_vec())
@@ -320,7 +340,9 @@ impl<T: Transport> Key<T> {
     pub fn set_config(&mut self, field: &str, value: &str) -> Result<(), Error> {
         let payload = admin::set_config_payload(field, value)?;
         let Some(data) = self.admin_call(&payload, Wait::Touch)? else {
-            return Err(Error::Unsupported("this key has no configuration fields".into()));
+            return Err(Error::Unsupported(
+                "this key has no configuration fields".into(),
+            ));
         };
         match data.as_slice() {
             [0] => Ok(()),
@@ -368,9 +390,9 @@ fn call_options<'a>(
 fn select<T: Transport>(hid: &mut CtapHid<T>) -> Result<SelectInfo, Error> {
     match secrets_call(hid, &SelectInfo::command(), CallOptions::default())? {
         Ok(data) => SelectInfo::parse(&data),
-        Err(StatusWord::NOT_FOUND) | Err(StatusWord::INS_NOT_SUPPORTED) => {
-            Err(Error::Unsupported("this key has no OATH secrets app".into()))
-        }
+        Err(StatusWord::NOT_FOUND) | Err(StatusWord::INS_NOT_SUPPORTED) => Err(Error::Unsupported(
+            "this key has no OATH secrets app".into(),
+        )),
         Err(sw) => Err(Error::Status(sw)),
     }
 }
@@ -382,8 +404,12 @@ fn secrets_call<T: Transport>(
     opts: CallOptions<'_>,
 ) -> Result<AppResult, Error> {
     let answer = match hid.call(cmd::VENDOR_SECRETS, &command.to_bytes(), opts) {
-        Err(Error::Ctaphid { code: err::INVALID_CMD }) => {
-            return Err(Error::Unsupported("this key has no OATH secrets app".into()));
+        Err(Error::Ctaphid {
+            code: err::INVALID_CMD,
+        }) => {
+            return Err(Error::Unsupported(
+                "this key has no OATH secrets app".into(),
+            ));
         }
         other => other?,
     };
@@ -404,7 +430,11 @@ fn secrets_call<T: Transport>(
         }
         sw = next_sw;
     }
-    Ok(if sw == StatusWord::OK { Ok(collected) } else { Err(sw) })
+    Ok(if sw == StatusWord::OK {
+        Ok(collected)
+    } else {
+        Err(sw)
+    })
 }
 
 /// Status words with one meaning whatever the request.
@@ -431,7 +461,13 @@ fn config_error(field: &str, status: u8) -> Error {
             Error::Unsupported(format!("this key has no config field {field}"))
         }
         Some(ConfigStatus::NotConfirmed) => Error::TouchTimeout,
-        Some(s) => Error::Config { field: field.into(), reason: s.reason() },
-        None => Error::Config { field: field.into(), reason: "unknown status" },
+        Some(s) => Error::Config {
+            field: field.into(),
+            reason: s.reason(),
+        },
+        None => Error::Config {
+            field: field.into(),
+            reason: "unknown status",
+        },
     }
 }

@@ -53,7 +53,9 @@ pub enum LabelError {
 
 fn valid_serial(serial: &str) -> bool {
     (1..=32).contains(&serial.len())
-        && serial.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && serial
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl TokenLabel {
@@ -68,7 +70,11 @@ impl TokenLabel {
         if period == 0 || period > MAX_PERIOD {
             return Err(LabelError::BadPeriod(period));
         }
-        let label = Self { period, serial: Some(serial.into()), account: account.into() };
+        let label = Self {
+            period,
+            serial: Some(serial.into()),
+            account: account.into(),
+        };
         let text = label.to_string();
         if text.len() > MAX_NAME_LEN {
             return Err(LabelError::TooLong(text.clone(), text.len()));
@@ -83,17 +89,24 @@ impl TokenLabel {
             Some((p, rest))
                 if !p.is_empty()
                     && p.bytes().all(|b| b.is_ascii_digit())
-                    && p.parse::<u32>().is_ok_and(|n| (1..=MAX_PERIOD).contains(&n)) =>
+                    && p.parse::<u32>()
+                        .is_ok_and(|n| (1..=MAX_PERIOD).contains(&n)) =>
             {
                 (p.parse().unwrap_or(DEFAULT_PERIOD), rest)
             }
             _ => (DEFAULT_PERIOD, name),
         };
         match rest.split_once(':') {
-            Some((serial, account)) if !serial.is_empty() => {
-                Self { period, serial: Some(serial.into()), account: account.into() }
-            }
-            _ => Self { period, serial: None, account: rest.into() },
+            Some((serial, account)) if !serial.is_empty() => Self {
+                period,
+                serial: Some(serial.into()),
+                account: account.into(),
+            },
+            _ => Self {
+                period,
+                serial: None,
+                account: rest.into(),
+            },
         }
     }
 
@@ -148,7 +161,10 @@ mod tests {
     #[test]
     fn foreign_names_parse_without_loss() {
         let l = TokenLabel::parse("backup-codes");
-        assert_eq!((l.period, l.serial, l.account.as_str()), (30, None, "backup-codes"));
+        assert_eq!(
+            (l.period, l.serial, l.account.as_str()),
+            (30, None, "backup-codes")
+        );
         // Not a period: stays part of the name.
         let l = TokenLabel::parse("abc/def:ghi");
         assert_eq!(l.serial.as_deref(), Some("abc/def"));
@@ -159,19 +175,37 @@ mod tests {
         assert_eq!(l.to_string(), "0/x:y");
         // An account may itself contain ':'.
         let l = TokenLabel::parse("S1:a:b");
-        assert_eq!((l.serial.as_deref(), l.account.as_str()), (Some("S1"), "a:b"));
+        assert_eq!(
+            (l.serial.as_deref(), l.account.as_str()),
+            (Some("S1"), "a:b")
+        );
     }
 
     #[test]
     fn new_rejects_what_the_convention_cannot_carry() {
-        assert_eq!(TokenLabel::new("", "a", 30), Err(LabelError::BadSerial(String::new())));
-        assert!(matches!(TokenLabel::new("a:b", "a", 30), Err(LabelError::BadSerial(_))));
-        assert!(matches!(TokenLabel::new("a/b", "a", 30), Err(LabelError::BadSerial(_))));
+        assert_eq!(
+            TokenLabel::new("", "a", 30),
+            Err(LabelError::BadSerial(String::new()))
+        );
+        assert!(matches!(
+            TokenLabel::new("a:b", "a", 30),
+            Err(LabelError::BadSerial(_))
+        ));
+        assert!(matches!(
+            TokenLabel::new("a/b", "a", 30),
+            Err(LabelError::BadSerial(_))
+        ));
         assert_eq!(TokenLabel::new("s", "", 30), Err(LabelError::BadAccount));
-        assert_eq!(TokenLabel::new("s", "a\nb", 30), Err(LabelError::BadAccount));
+        assert_eq!(
+            TokenLabel::new("s", "a\nb", 30),
+            Err(LabelError::BadAccount)
+        );
         assert_eq!(TokenLabel::new("s", "a", 0), Err(LabelError::BadPeriod(0)));
         let long = "x".repeat(60) + "@example.com";
-        assert!(matches!(TokenLabel::new("s", &long, 30), Err(LabelError::TooLong(_, 74))));
+        assert!(matches!(
+            TokenLabel::new("s", &long, 30),
+            Err(LabelError::TooLong(_, 74))
+        ));
     }
 
     proptest! {

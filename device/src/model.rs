@@ -74,14 +74,23 @@ mod tests {
 
     #[test]
     fn recognises_supported_keys_only() {
-        assert_eq!(Model::identify(&info(0x20A0, 0x42B2, None)), Some(Model::Nitrokey3));
+        assert_eq!(
+            Model::identify(&info(0x20A0, 0x42B2, None)),
+            Some(Model::Nitrokey3)
+        );
         assert_eq!(
             Model::identify(&info(0x1209, 0x0001, Some(VIRTUAL_PRODUCT))),
             Some(Model::VirtualKey)
         );
         // Another device on the shared test PID is not ours.
-        assert_eq!(Model::identify(&info(0x1209, 0x0001, Some("some dev board"))), None);
+        assert_eq!(
+            Model::identify(&info(0x1209, 0x0001, Some("some dev board"))),
+            None
+        );
         // A YubiKey (Yubico 1050:0407) is a FIDO key, but 0x70 means nothing known there.
-        assert_eq!(Model::identify(&info(0x1050, 0x0407, Some("YubiKey"))), None);
+        assert_eq!(
+            Model::identify(&info(0x1050, 0x0407, Some("YubiKey"))),
+            None
+        );
     }
 }

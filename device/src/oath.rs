@@ -250,7 +250,11 @@ impl NewCredential {
         // PUT writes the property as tag + value, with no length byte.
         data.extend_from_slice(&[tag::PROPERTY, properties]);
         if self.kind == OtpKind::Hotp {
-            push(&mut data, tag::INITIAL_COUNTER, &self.initial_counter.to_be_bytes())?;
+            push(
+                &mut data,
+                tag::INITIAL_COUNTER,
+                &self.initial_counter.to_be_bytes(),
+            )?;
         }
         Ok(Command::new(ins::PUT, 0, 0, data))
     }
@@ -296,7 +300,11 @@ impl SelectInfo {
         }
         let version =
             version.ok_or_else(|| Error::Protocol("SELECT answer has no version".into()))?;
-        Ok(Self { version, pin_retries, serial })
+        Ok(Self {
+            version,
+            pin_retries,
+            serial,
+        })
     }
 
     /// Whether the app reports the extended LIST (with a property byte per entry).
@@ -336,7 +344,9 @@ pub fn parse_list(data: &[u8], extended: bool) -> Result<Vec<CredentialInfo>, Er
     for item in tlvs(data) {
         let (t, value) = item.map_err(protocol)?;
         if t != tag::NAME_LIST {
-            return Err(Error::Protocol(format!("unexpected tag {t:#04x} in LIST answer")));
+            return Err(Error::Protocol(format!(
+                "unexpected tag {t:#04x} in LIST answer"
+            )));
         }
         let min = if extended { 2 } else { 1 };
         if value.len() < min {
@@ -371,7 +381,9 @@ pub struct Otp {
 impl fmt::Debug for Otp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A code is short-lived but still a credential; keep it out of logs.
-        f.debug_struct("Otp").field("digits", &self.digits).finish_non_exhaustive()
+        f.debug_struct("Otp")
+            .field("digits", &self.digits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -379,11 +391,16 @@ impl Otp {
     /// The code from a truncated HMAC value: `(value & 0x7FFFFFFF) mod 10^digits`.
     pub fn from_truncated(value: u32, digits: u8) -> Result<Self, Error> {
         if !(1..=10).contains(&digits) {
-            return Err(Error::Protocol(format!("key answered with {digits} digits")));
+            return Err(Error::Protocol(format!(
+                "key answered with {digits} digits"
+            )));
         }
         let modulus = 10u64.pow(u32::from(digits));
         let n = u64::from(value & 0x7FFF_FFFF) % modulus;
-        Ok(Self { code: format!("{n:0width$}", width = usize::from(digits)), digits })
+        Ok(Self {
+            code: format!("{n:0width$}", width = usize::from(digits)),
+            digits,
+        })
     }
 }
 
@@ -432,7 +449,11 @@ pub fn update_command(
         push(&mut data, tag::NAME, new.as_bytes())?;
     }
     if let Some(touch) = touch_required {
-        push(&mut data, tag::PROPERTY, &[if touch { put_property::TOUCH } else { 0 }])?;
+        push(
+            &mut data,
+            tag::PROPERTY,
+            &[if touch { put_property::TOUCH } else { 0 }],
+        )?;
     }
     Ok(Command::new(ins::UPDATE_CREDENTIAL, 0, 0, data))
 }
@@ -451,7 +472,10 @@ pub fn pin_command(ins: u8, pin: &[u8], new_pin: Option<&[u8]>) -> Result<Comman
 pub fn split_status(answer: &[u8]) -> Result<(StatusWord, &[u8]), Error> {
     match answer {
         [sw1, sw2, data @ ..] => Ok((StatusWord(u16::from_be_bytes([*sw1, *sw2])), data)),
-        _ => Err(Error::Protocol(format!("answer of {} bytes has no status word", answer.len()))),
+        _ => Err(Error::Protocol(format!(
+            "answer of {} bytes has no status word",
+            answer.len()
+        ))),
     }
 }
 
@@ -480,7 +504,9 @@ mod tests {
         assert_eq!(cmd.ins, ins::PUT);
         assert_eq!(
             cmd.data,
-            vec![0x71, 1, b'a', 0x73, 5, 0x21, 6, 0xAA, 0xAA, 0xAA, 0x78, 0x02]
+            vec![
+                0x71, 1, b'a', 0x73, 5, 0x21, 6, 0xAA, 0xAA, 0xAA, 0x78, 0x02
+            ]
         );
     }
 
@@ -493,7 +519,10 @@ mod tests {
         cred.initial_counter = 0x01020304;
         let cmd = cred.to_command().expect("valid");
         assert_eq!(&cmd.data[3..6], &[0x73, 3, 0x12]);
-        assert_eq!(&cmd.data[cmd.data.len() - 8..], &[0x78, 0x04, 0x7A, 4, 1, 2, 3, 4]);
+        assert_eq!(
+            &cmd.data[cmd.data.len() - 8..],
+            &[0x78, 0x04, 0x7A, 4, 1, 2, 3, 4]
+        );
     }
 
     #[test]
@@ -509,17 +538,31 @@ mod tests {
 
     #[test]
     fn select_parses_with_and_without_pin() {
-        let no_pin = [0x79, 3, 4, 13, 0, 0x71, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x8F, 4, 0, 0, 1, 2];
+        let no_pin = [
+            0x79, 3, 4, 13, 0, 0x71, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x8F, 4, 0, 0, 1, 2,
+        ];
         let info = SelectInfo::parse(&no_pin).expect("valid");
-        assert_eq!(info, SelectInfo { version: (4, 13, 0), pin_retries: None, serial: Some(258) });
+        assert_eq!(
+            info,
+            SelectInfo {
+                version: (4, 13, 0),
+                pin_retries: None,
+                serial: Some(258)
+            }
+        );
         assert!(info.has_extended_list());
         assert_eq!(info.serial_hex().as_deref(), Some("00000102"));
 
-        let pin = [0x79, 3, 4, 10, 0, 0x82, 1, 8, 0x8F, 4, 0xDE, 0xAD, 0xBE, 0xEF];
+        let pin = [
+            0x79, 3, 4, 10, 0, 0x82, 1, 8, 0x8F, 4, 0xDE, 0xAD, 0xBE, 0xEF,
+        ];
         let info = SelectInfo::parse(&pin).expect("valid");
         assert_eq!(info.pin_retries, Some(8));
         assert!(!info.has_extended_list());
-        assert!(matches!(SelectInfo::parse(&[0x8F, 4, 0, 0, 0, 1]), Err(Error::Protocol(_))));
+        assert!(matches!(
+            SelectInfo::parse(&[0x8F, 4, 0, 0, 0, 1]),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
@@ -537,8 +580,14 @@ mod tests {
         assert_eq!(items[0].touch_required, Some(true));
         assert_eq!(items[0].pin_protected, Some(true));
 
-        assert!(matches!(parse_list(&[0x72, 5, 0x21], false), Err(Error::Protocol(_))));
-        assert!(matches!(parse_list(&[0x75, 1, 0], false), Err(Error::Protocol(_))));
+        assert!(matches!(
+            parse_list(&[0x72, 5, 0x21], false),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            parse_list(&[0x75, 1, 0], false),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
@@ -547,7 +596,10 @@ mod tests {
         let otp = Otp::from_truncated(0x50ef7f19, 6).expect("valid");
         assert_eq!(otp.code, "872921");
         // The top bit is masked off, and short codes are zero-padded.
-        assert_eq!(Otp::from_truncated(0x8000_0007, 6).expect("valid").code, "000007");
+        assert_eq!(
+            Otp::from_truncated(0x8000_0007, 6).expect("valid").code,
+            "000007"
+        );
         let parsed = parse_calculate(&[0x76, 5, 8, 0x50, 0xef, 0x7f, 0x19]).expect("valid");
         // 0x50ef7f19 = 1357872921, so 8 digits give 57872921.
         assert_eq!(parsed.code, "57872921");
@@ -563,7 +615,10 @@ mod tests {
     fn calculate_command_layout() {
         let cmd = calculate_command("t", 1).expect("short");
         assert_eq!((cmd.ins, cmd.p1, cmd.p2), (0xA2, 0x00, 0x01));
-        assert_eq!(cmd.data, vec![0x71, 1, b't', 0x74, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            cmd.data,
+            vec![0x71, 1, b't', 0x74, 8, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
     }
 
     #[test]

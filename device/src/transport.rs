@@ -52,6 +52,7 @@ pub trait Transport: Send {
     fn write(&mut self, report: &Report) -> Result<(), TransportError>;
 
     /// Waits up to `timeout` for one report from the device; `Ok(None)` when none came.
+    /// A zero timeout returns a report only if one is already waiting.
     fn read(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError>;
 
     /// Describes the device.

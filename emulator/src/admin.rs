@@ -4,8 +4,7 @@
 //! profile has none of them, so hosts see "invalid key" as on a stock Nitrokey 3.
 
 use oathkey_device::admin::{
-    ConfigField, ConfigStatus, FieldEntry, FieldType, SetConfigRequest, Setting, bool_text,
-    command,
+    ConfigField, ConfigStatus, FieldEntry, FieldType, SetConfigRequest, Setting, bool_text, command,
 };
 use oathkey_device::ctaphid::wire::err;
 
@@ -170,7 +169,11 @@ mod tests {
     fn refuses_bad_changes_with_config_status() {
         let mut state = KeyState::new(Some(1));
         let set = |state: &KeyState, k: &str, v: &str| {
-            handle(state, Profile::Oathkey, &set_config_payload(k, v).expect("encodes"))
+            handle(
+                state,
+                Profile::Oathkey,
+                &set_config_payload(k, v).expect("encodes"),
+            )
         };
         assert_eq!(answer(set(&state, "no.such", "true")), vec![5]);
         assert_eq!(answer(set(&state, "mode.u2f", "yes")), vec![6]);
@@ -186,17 +189,32 @@ mod tests {
         let mut p = vec![command::GET_CONFIG];
         p.extend_from_slice(b"mode.u2f");
         assert_eq!(answer(handle(&state, Profile::Nitrokey3, &p)), vec![5]);
-        let listed = answer(handle(&state, Profile::Nitrokey3, &[command::LIST_AVAILABLE_FIELDS]));
+        let listed = answer(handle(
+            &state,
+            Profile::Nitrokey3,
+            &[command::LIST_AVAILABLE_FIELDS],
+        ));
         assert!(parse_fields(&listed).expect("valid CBOR").is_empty());
-        let listed = answer(handle(&state, Profile::Oathkey, &[command::LIST_AVAILABLE_FIELDS]));
-        let names: Vec<_> = parse_fields(&listed).expect("valid").into_iter().map(|f| f.name).collect();
+        let listed = answer(handle(
+            &state,
+            Profile::Oathkey,
+            &[command::LIST_AVAILABLE_FIELDS],
+        ));
+        let names: Vec<_> = parse_fields(&listed)
+            .expect("valid")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         assert_eq!(names, ["mode.keyboard", "mode.u2f", "otp.key_press"]);
     }
 
     #[test]
     fn malformed_requests_get_ctaphid_errors() {
         let state = KeyState::new(Some(1));
-        assert!(matches!(handle(&state, Profile::Oathkey, &[]), Step::CtapError(err::INVALID_LEN)));
+        assert!(matches!(
+            handle(&state, Profile::Oathkey, &[]),
+            Step::CtapError(err::INVALID_LEN)
+        ));
         assert!(matches!(
             handle(&state, Profile::Oathkey, &[0x99]),
             Step::CtapError(err::INVALID_CMD)

@@ -27,15 +27,13 @@ impl Drop for Apdu {
 /// Parses an APDU; `None` when the bytes are no APDU at all (the key then answers with a
 /// CTAPHID INVALID_LEN error, not a status word).
 pub fn parse(bytes: &[u8]) -> Option<Apdu> {
-    let [cla, ins, p1, p2, body @ ..] = bytes else { return None };
+    let [cla, ins, p1, p2, body @ ..] = bytes else {
+        return None;
+    };
     let data: &[u8] = match body {
         [] | [_] => &[],
-        [0, hi, lo, rest @ ..] if rest.len() == usize::from(u16::from_be_bytes([*hi, *lo])) => {
-            rest
-        }
-        [0, hi, lo, rest @ ..]
-            if rest.len() == usize::from(u16::from_be_bytes([*hi, *lo])) + 2 =>
-        {
+        [0, hi, lo, rest @ ..] if rest.len() == usize::from(u16::from_be_bytes([*hi, *lo])) => rest,
+        [0, hi, lo, rest @ ..] if rest.len() == usize::from(u16::from_be_bytes([*hi, *lo])) + 2 => {
             // Extended Lc, data and a two-byte Le.
             &rest[..rest.len() - 2]
         }
@@ -48,7 +46,13 @@ pub fn parse(bytes: &[u8]) -> Option<Apdu> {
     if *cla == 0xFF {
         return None;
     }
-    Some(Apdu { cla: *cla, ins: *ins, p1: *p1, p2: *p2, data: data.to_vec() })
+    Some(Apdu {
+        cla: *cla,
+        ins: *ins,
+        p1: *p1,
+        p2: *p2,
+        data: data.to_vec(),
+    })
 }
 
 /// The class checks of ISO 7816-4, in the order the app runs them; only CLA 00 passes.
@@ -181,8 +185,17 @@ mod tests {
         assert_eq!(r.expect(0x71).expect("long form").len(), 128);
         assert_eq!(r.tlv(), Ok((0x74, &[9, 9][..])));
         assert!(r.is_empty());
-        assert_eq!(Reader::new(&[0x71, 0x80]).tlv(), Err(StatusWord::INCORRECT_DATA));
-        assert_eq!(Reader::new(&[0x71, 0x83, 0, 0, 1]).tlv(), Err(StatusWord::INCORRECT_DATA));
-        assert_eq!(Reader::new(&[0x71, 5, 1]).tlv(), Err(StatusWord::INCORRECT_DATA));
+        assert_eq!(
+            Reader::new(&[0x71, 0x80]).tlv(),
+            Err(StatusWord::INCORRECT_DATA)
+        );
+        assert_eq!(
+            Reader::new(&[0x71, 0x83, 0, 0, 1]).tlv(),
+            Err(StatusWord::INCORRECT_DATA)
+        );
+        assert_eq!(
+            Reader::new(&[0x71, 5, 1]).tlv(),
+            Err(StatusWord::INCORRECT_DATA)
+        );
     }
 }

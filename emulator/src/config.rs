@@ -36,7 +36,10 @@ impl std::str::FromStr for TouchPolicy {
             "approve" | "auto" => Ok(Self::Approve),
             "deny" => Ok(Self::Deny),
             "button" => Ok(Self::Button),
-            other => match other.strip_prefix("after:").or_else(|| other.strip_prefix("delay:")) {
+            other => match other
+                .strip_prefix("after:")
+                .or_else(|| other.strip_prefix("delay:"))
+            {
                 Some(ms) => ms
                     .parse::<u64>()
                     .map(|ms| Self::After(Duration::from_millis(ms)))
@@ -111,7 +114,9 @@ pub struct ManualClock {
 
 impl Default for ManualClock {
     fn default() -> Self {
-        Self { now: Arc::new(Mutex::new(Instant::now())) }
+        Self {
+            now: Arc::new(Mutex::new(Instant::now())),
+        }
     }
 }
 
@@ -138,7 +143,10 @@ mod tests {
         assert_eq!("approve".parse(), Ok(TouchPolicy::Approve));
         assert_eq!("deny".parse(), Ok(TouchPolicy::Deny));
         assert_eq!("button".parse(), Ok(TouchPolicy::Button));
-        assert_eq!("after:250".parse(), Ok(TouchPolicy::After(Duration::from_millis(250))));
+        assert_eq!(
+            "after:250".parse(),
+            Ok(TouchPolicy::After(Duration::from_millis(250)))
+        );
         assert!("after:soon".parse::<TouchPolicy>().is_err());
         assert!("maybe".parse::<TouchPolicy>().is_err());
     }

@@ -207,9 +207,12 @@ impl VirtualKey {
             return;
         }
         match Packet::parse(report) {
-            Packet::Init { cid, cmd, bcnt, data } => {
-                self.init_packet(cid, cmd, usize::from(bcnt), data, origin, now)
-            }
+            Packet::Init {
+                cid,
+                cmd,
+                bcnt,
+                data,
+            } => self.init_packet(cid, cmd, usize::from(bcnt), data, origin, now),
             Packet::Cont { cid, seq, data } => self.cont_packet(cid, seq, data, now),
         }
     }
@@ -235,11 +238,11 @@ impl VirtualKey {
         self.touch_channel(cid);
         if command == cmd::CANCEL {
             // CANCEL has no answer of its own; it ends a touch wait on this channel.
-            if self.pending.as_ref().is_some_and(|p| p.cid == cid) {
-                if let Some(p) = self.pending.take() {
-                    debug!("request cancelled by the host");
-                    self.finish(p, false, now);
-                }
+            if self.pending.as_ref().is_some_and(|p| p.cid == cid)
+                && let Some(p) = self.pending.take()
+            {
+                debug!("request cancelled by the host");
+                self.finish(p, false, now);
             }
             return;
         }
@@ -251,7 +254,9 @@ impl VirtualKey {
             }
             return self.error(cid, err::CHANNEL_BUSY, origin, now);
         }
-        let locked_out = self.lock.is_some_and(|(owner, until)| owner != cid && now < until);
+        let locked_out = self
+            .lock
+            .is_some_and(|(owner, until)| owner != cid && now < until);
         if self.pending.is_some() || locked_out || self.faults.busy(now) {
             return self.error(cid, err::CHANNEL_BUSY, origin, now);
         }
@@ -292,10 +297,10 @@ impl VirtualKey {
         rx.last_packet = now;
         let take = (rx.total - rx.buf.len()).min(data.len());
         rx.buf.extend_from_slice(&data[..take]);
-        if rx.buf.len() == rx.total {
-            if let Some(rx) = self.rx.take() {
-                self.dispatch(rx.cid, rx.cmd, rx.buf, rx.origin, now);
-            }
+        if rx.buf.len() == rx.total
+            && let Some(rx) = self.rx.take()
+        {
+            self.dispatch(rx.cid, rx.cmd, rx.buf, rx.origin, now);
         }
     }
 
@@ -406,7 +411,8 @@ impl VirtualKey {
                     self.send(cid, command, text.as_bytes(), origin, now);
                 } else {
                     // Trussed's encoding: 10 bits major, 16 bits minor, 6 bits patch.
-                    let packed = (u32::from(major) << 22) | (u32::from(minor) << 6) | u32::from(patch);
+                    let packed =
+                        (u32::from(major) << 22) | (u32::from(minor) << 6) | u32::from(patch);
                     self.send(cid, command, &packed.to_be_bytes(), origin, now);
                 }
             }
@@ -427,7 +433,14 @@ impl VirtualKey {
             TouchPolicy::After(delay) => Some(now + delay),
         };
         debug!(policy = ?self.config.touch, "waiting for a touch");
-        let pending = Pending { cid, cmd: command, origin, work, deadline, touch_at };
+        let pending = Pending {
+            cid,
+            cmd: command,
+            origin,
+            work,
+            deadline,
+            touch_at,
+        };
         if touch_at.is_some_and(|t| t <= now && t < deadline) {
             self.finish(pending, true, now);
         } else {
@@ -461,29 +474,29 @@ impl VirtualKey {
     }
 
     fn persist(&mut self, dirty: bool) {
-        if let (true, Some(store)) = (dirty, &self.store) {
-            if let Err(e) = store.save(&self.state) {
-                warn!("virtual key could not save its state: {e}");
-            }
+        if let (true, Some(store)) = (dirty, &self.store)
+            && let Err(e) = store.save(&self.state)
+        {
+            warn!("virtual key could not save its state: {e}");
         }
     }
 
     /// Lets time pass: message timeouts, touch decisions, lock expiry.
     pub fn poll(&mut self, now: Instant) {
-        if let Some(rx) = &self.rx {
-            if now.duration_since(rx.last_packet) > self.config.message_timeout {
-                let (cid, origin) = (rx.cid, rx.origin);
-                self.rx = None;
-                debug!("message timed out between packets");
-                self.error(cid, err::MSG_TIMEOUT, origin, now);
-            }
+        if let Some(rx) = &self.rx
+            && now.duration_since(rx.last_packet) > self.config.message_timeout
+        {
+            let (cid, origin) = (rx.cid, rx.origin);
+            self.rx = None;
+            debug!("message timed out between packets");
+            self.error(cid, err::MSG_TIMEOUT, origin, now);
         }
         if let Some(p) = &self.pending {
             let touched = p.touch_at.is_some_and(|t| t <= now && t < p.deadline);
-            if touched || now >= p.deadline {
-                if let Some(p) = self.pending.take() {
-                    self.finish(p, touched, now);
-                }
+            if (touched || now >= p.deadline)
+                && let Some(p) = self.pending.take()
+            {
+                self.finish(p, touched, now);
             }
         }
         if self.lock.is_some_and(|(_, until)| now >= until) {
@@ -493,7 +506,10 @@ impl VirtualKey {
 
     /// When something will happen without input: the caller should poll again then.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let rx = self.rx.as_ref().map(|rx| rx.last_packet + self.config.message_timeout);
+        let rx = self
+            .rx
+            .as_ref()
+            .map(|rx| rx.last_packet + self.config.message_timeout);
         let pending = self.pending.as_ref().map(|p| match p.touch_at {
             Some(t) if t < p.deadline => t,
             _ => p.deadline,
@@ -513,7 +529,9 @@ impl VirtualKey {
             if front.at > now {
                 return None;
             }
-            let Outgoing { origin, mut report, .. } = self.outbox.pop_front()?;
+            let Outgoing {
+                origin, mut report, ..
+            } = self.outbox.pop_front()?;
             match self.faults.output_fate() {
                 OutputFate::Send => {}
                 OutputFate::Drop => {
@@ -526,7 +544,11 @@ impl VirtualKey {
                 }
                 OutputFate::Duplicate => {
                     trace!("fault: duplicated an outgoing report");
-                    self.outbox.push_front(Outgoing { at: now, origin, report });
+                    self.outbox.push_front(Outgoing {
+                        at: now,
+                        origin,
+                        report,
+                    });
                 }
             }
             self.stats.reports_out += 1;

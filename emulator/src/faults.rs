@@ -85,7 +85,11 @@ mod tests {
 
     #[test]
     fn counters_fire_in_order_and_run_out() {
-        let mut f = Faults { drop_outputs: 1, corrupt_outputs: 1, ..Faults::default() };
+        let mut f = Faults {
+            drop_outputs: 1,
+            corrupt_outputs: 1,
+            ..Faults::default()
+        };
         assert_eq!(f.output_fate(), OutputFate::Drop);
         assert_eq!(f.output_fate(), OutputFate::Corrupt);
         assert_eq!(f.output_fate(), OutputFate::Send);
@@ -94,7 +98,10 @@ mod tests {
     #[test]
     fn stall_and_busy_windows() {
         let now = Instant::now();
-        let f = Faults { stall_until: Some(now + Duration::from_secs(1)), ..Faults::default() };
+        let f = Faults {
+            stall_until: Some(now + Duration::from_secs(1)),
+            ..Faults::default()
+        };
         assert!(f.stalled(now));
         assert!(!f.stalled(now + Duration::from_secs(2)));
         assert!(!f.busy(now));

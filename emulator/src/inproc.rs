@@ -59,7 +59,9 @@ pub struct VirtualKeyHandle {
 
 impl std::fmt::Debug for VirtualKeyHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VirtualKeyHandle").field("info", &self.shared.info).finish_non_exhaustive()
+        f.debug_struct("VirtualKeyHandle")
+            .field("info", &self.shared.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,9 +88,20 @@ impl VirtualKeyHandle {
             manufacturer: Some("oathkey".into()),
             serial: Some(format!("{serial:08X}")),
         };
-        let inner = Inner { key, ports: HashMap::new(), next_port: 0, generation: 0, plugged: true };
+        let inner = Inner {
+            key,
+            ports: HashMap::new(),
+            next_port: 0,
+            generation: 0,
+            plugged: true,
+        };
         Self {
-            shared: Arc::new(Shared { inner: Mutex::new(inner), changed: Condvar::new(), clock, info }),
+            shared: Arc::new(Shared {
+                inner: Mutex::new(inner),
+                changed: Condvar::new(),
+                clock,
+                info,
+            }),
         }
     }
 
@@ -112,7 +125,11 @@ impl VirtualKeyHandle {
         let port = inner.next_port;
         inner.next_port += 1;
         inner.ports.insert(port, VecDeque::new());
-        Ok(VirtualTransport { handle: self.clone(), port, generation: inner.generation })
+        Ok(VirtualTransport {
+            handle: self.clone(),
+            port,
+            generation: inner.generation,
+        })
     }
 
     /// Runs `f` on the key itself (inspect state, change settings), then wakes waiting readers.
@@ -205,7 +222,9 @@ pub struct VirtualTransport {
 
 impl std::fmt::Debug for VirtualTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VirtualTransport").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("VirtualTransport")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -252,7 +271,11 @@ impl Transport for VirtualTransport {
                 // Other ports may be waiting for what just arrived.
                 shared.changed.notify_all();
             }
-            if let Some(report) = inner.ports.get_mut(&self.port).and_then(VecDeque::pop_front) {
+            if let Some(report) = inner
+                .ports
+                .get_mut(&self.port)
+                .and_then(VecDeque::pop_front)
+            {
                 return Ok(Some(report));
             }
             let now = Instant::now();
@@ -264,9 +287,16 @@ impl Transport for VirtualTransport {
             let clock_now = shared.clock.now();
             let mut wait = deadline - now;
             if let Some(wake) = inner.key.next_wakeup() {
-                wait = wait.min(wake.saturating_duration_since(clock_now).max(Duration::from_millis(1)));
+                wait = wait.min(
+                    wake.saturating_duration_since(clock_now)
+                        .max(Duration::from_millis(1)),
+                );
             }
-            inner = shared.changed.wait_timeout(inner, wait).unwrap_or_else(|p| p.into_inner()).0;
+            inner = shared
+                .changed
+                .wait_timeout(inner, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

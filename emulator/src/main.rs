@@ -20,7 +20,11 @@ use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKey, Virtual
 use secrecy::SecretSlice;
 
 #[derive(Parser, Debug)]
-#[command(name = "oathkey-emulator", version, about = "The oathkey virtual OTP key")]
+#[command(
+    name = "oathkey-emulator",
+    version,
+    about = "The oathkey virtual OTP key"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,7 +129,11 @@ fn serve(addr: &str, args: &KeyArgs) -> Result<()> {
     std::thread::spawn(move || read_control(&tx));
     // Tools wait for this line to learn the port.
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on udp://{local} serial {:08X}", key.state().serial)?;
+    writeln!(
+        out,
+        "listening on udp://{local} serial {:08X}",
+        key.state().serial
+    )?;
     out.flush()?;
     drop(out);
     udp::serve(&socket, key, &rx).context("UDP serving failed")
@@ -136,7 +144,10 @@ fn read_control(tx: &mpsc::Sender<Control>) {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { return };
         let words: Vec<&str> = line.split_whitespace().collect();
-        let ms = |w: Option<&&str>| w.and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+        let ms = |w: Option<&&str>| {
+            w.and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
         let control = match words.as_slice() {
             ["press"] => Control::Press,
             ["unplug"] => Control::Unplug,
@@ -156,9 +167,15 @@ fn read_control(tx: &mpsc::Sender<Control>) {
                 };
                 let until = Some(Instant::now() + d);
                 Control::Faults(if words[0] == "stall" {
-                    Faults { stall_until: until, ..Faults::default() }
+                    Faults {
+                        stall_until: until,
+                        ..Faults::default()
+                    }
                 } else {
-                    Faults { busy_until: until, ..Faults::default() }
+                    Faults {
+                        busy_until: until,
+                        ..Faults::default()
+                    }
                 })
             }
             [] => continue,
@@ -216,7 +233,11 @@ fn demo(codes: u32) -> Result<()> {
         let t = now + i * 30;
         let from_key = key.totp(&label.to_string(), t, false, None)?;
         let expected = reference.generate(t).to_string();
-        let verdict = if from_key.code == expected { "ok" } else { "MISMATCH" };
+        let verdict = if from_key.code == expected {
+            "ok"
+        } else {
+            "MISMATCH"
+        };
         if from_key.code != expected {
             mismatches += 1;
         }

@@ -28,7 +28,12 @@ pub fn hmac(alg: HashAlg, secret: &[u8], message: &[u8]) -> Vec<u8> {
 pub fn truncate(mac: &[u8]) -> u32 {
     let Some(last) = mac.last() else { return 0 };
     let offset = usize::from(last & 0x0F);
-    let word = [mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]];
+    let word = [
+        mac[offset],
+        mac[offset + 1],
+        mac[offset + 2],
+        mac[offset + 3],
+    ];
     u32::from_be_bytes(word) & 0x7FFF_FFFF
 }
 
@@ -40,7 +45,10 @@ mod tests {
     fn rfc4226_intermediate_values() {
         // RFC 4226 appendix D: HMAC-SHA-1 of count 0 and its truncation.
         let mac = hmac(HashAlg::Sha1, b"12345678901234567890", &0u64.to_be_bytes());
-        assert_eq!(data_encoding::HEXLOWER.encode(&mac), "cc93cf18508d94934c64b65d8ba7667fb7cde4b0");
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&mac),
+            "cc93cf18508d94934c64b65d8ba7667fb7cde4b0"
+        );
         assert_eq!(truncate(&mac), 0x4c93cf18);
         assert_eq!(truncate(&mac) % 1_000_000, 755224);
     }

@@ -48,11 +48,21 @@ enum Op {
     Put(StoredCredential),
     Delete(Vec<u8>),
     Reset,
-    Calculate { name: Vec<u8>, challenge: Vec<u8> },
+    Calculate {
+        name: Vec<u8>,
+        challenge: Vec<u8>,
+    },
     VerifyPin(Zeroizing<Vec<u8>>),
     SetPin(Zeroizing<Vec<u8>>),
-    ChangePin { old: Zeroizing<Vec<u8>>, new: Zeroizing<Vec<u8>> },
-    Update { name: Vec<u8>, new_name: Option<Vec<u8>>, touch: Option<bool> },
+    ChangePin {
+        old: Zeroizing<Vec<u8>>,
+        new: Zeroizing<Vec<u8>>,
+    },
+    Update {
+        name: Vec<u8>,
+        new_name: Option<Vec<u8>>,
+        touch: Option<bool>,
+    },
 }
 
 impl std::fmt::Debug for Op {
@@ -143,7 +153,14 @@ impl SecretsApp {
                     [1] => true,
                     _ => return Err(StatusWord::INCORRECT_DATA),
                 };
-                Ok(self.list(ctx, Paging { next: 0, extended, authorised }))
+                Ok(self.list(
+                    ctx,
+                    Paging {
+                        next: 0,
+                        extended,
+                        authorised,
+                    },
+                ))
             }
             (ins::SEND_REMAINING, 0, 0) => match paging {
                 Some(p) => Ok(self.list(ctx, p)),
@@ -169,7 +186,10 @@ impl SecretsApp {
                 let challenge = r.expect(tag::CHALLENGE)?.to_vec();
                 let cred = find(ctx.state, &name, authorised).ok_or(StatusWord::NOT_FOUND)?;
                 let kind = cred.kind_alg & 0xF0;
-                ensure(kind == KIND_HOTP || kind == KIND_TOTP, StatusWord::CONDITIONS_NOT_SATISFIED)?;
+                ensure(
+                    kind == KIND_HOTP || kind == KIND_TOTP,
+                    StatusWord::CONDITIONS_NOT_SATISFIED,
+                )?;
                 if HashAlg::from_bits(cred.kind_alg) == Some(HashAlg::Sha512)
                     && ctx.profile == Profile::Nitrokey3
                 {
@@ -187,19 +207,28 @@ impl SecretsApp {
             (ins::VERIFY_PIN, 0, 0) => {
                 let pin = Reader::new(data).expect(tag::PIN)?;
                 ensure(pin.len() <= MAX_FIELD, StatusWord::INCORRECT_DATA)?;
-                ensure(ctx.state.pin.is_some(), StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                ensure(
+                    ctx.state.pin.is_some(),
+                    StatusWord::SECURITY_STATUS_NOT_SATISFIED,
+                )?;
                 touch(Op::VerifyPin(Zeroizing::new(pin.to_vec())))
             }
             (ins::SET_PIN, 0, 0) => {
                 let pin = Reader::new(data).expect(tag::PIN)?;
-                ensure(ctx.state.pin.is_none(), StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                ensure(
+                    ctx.state.pin.is_none(),
+                    StatusWord::SECURITY_STATUS_NOT_SATISFIED,
+                )?;
                 touch(Op::SetPin(Zeroizing::new(pin.to_vec())))
             }
             (ins::CHANGE_PIN, 0, 0) => {
                 let mut r = Reader::new(data);
                 let old = Zeroizing::new(r.expect(tag::PIN)?.to_vec());
                 let new = Zeroizing::new(r.expect(tag::NEW_PIN)?.to_vec());
-                ensure(ctx.state.pin.is_some(), StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                ensure(
+                    ctx.state.pin.is_some(),
+                    StatusWord::SECURITY_STATUS_NOT_SATISFIED,
+                )?;
                 touch(Op::ChangePin { old, new })
             }
             (ins::UPDATE_CREDENTIAL, 0, 0) => {
@@ -216,7 +245,11 @@ impl SecretsApp {
                         _ => return Err(StatusWord::INCORRECT_DATA),
                     }
                 }
-                touch(Op::Update { name, new_name, touch: touch_flag })
+                touch(Op::Update {
+                    name,
+                    new_name,
+                    touch: touch_flag,
+                })
             }
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
@@ -240,8 +273,7 @@ impl SecretsApp {
         match d.op {
             Op::Put(cred) => put(ctx, cred, authorised),
             Op::Delete(name) => {
-                let index =
-                    position(ctx.state, &name, authorised).ok_or(StatusWord::NOT_FOUND)?;
+                let index = position(ctx.state, &name, authorised).ok_or(StatusWord::NOT_FOUND)?;
                 ctx.state.credentials.remove(index);
                 ctx.dirty = true;
                 Ok(vec![])
@@ -254,7 +286,11 @@ impl SecretsApp {
             }
             Op::Calculate { name, challenge } => calculate(ctx, &name, &challenge, authorised),
             Op::VerifyPin(pin) => {
-                let record = ctx.state.pin.as_mut().ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                let record = ctx
+                    .state
+                    .pin
+                    .as_mut()
+                    .ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
                 let result = check_pin(record, &pin);
                 ctx.dirty = true;
                 result?;
@@ -262,14 +298,21 @@ impl SecretsApp {
                 Ok(vec![])
             }
             Op::SetPin(pin) => {
-                ensure(ctx.state.pin.is_none(), StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                ensure(
+                    ctx.state.pin.is_none(),
+                    StatusWord::SECURITY_STATUS_NOT_SATISFIED,
+                )?;
                 ensure(pin.len() <= MAX_FIELD, StatusWord::VERIFICATION_FAILED)?;
                 ctx.state.pin = Some(PinRecord::new(&pin));
                 ctx.dirty = true;
                 Ok(vec![])
             }
             Op::ChangePin { old, new } => {
-                let record = ctx.state.pin.as_mut().ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+                let record = ctx
+                    .state
+                    .pin
+                    .as_mut()
+                    .ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
                 let result = check_pin(record, &old);
                 ctx.dirty = true;
                 result?;
@@ -277,9 +320,12 @@ impl SecretsApp {
                 ctx.state.pin = Some(PinRecord::new(&new));
                 Ok(vec![])
             }
-            Op::Update { name, new_name, touch } => {
-                let index =
-                    position(ctx.state, &name, authorised).ok_or(StatusWord::NOT_FOUND)?;
+            Op::Update {
+                name,
+                new_name,
+                touch,
+            } => {
+                let index = position(ctx.state, &name, authorised).ok_or(StatusWord::NOT_FOUND)?;
                 if let Some(new) = &new_name {
                     // Renaming onto any existing name, itself included, is refused.
                     ensure(
@@ -327,7 +373,10 @@ impl SecretsApp {
                 value.push(props);
             }
             if out.len() + 2 + value.len() > CHUNK {
-                self.paging = Some(Paging { next: index, ..paging });
+                self.paging = Some(Paging {
+                    next: index,
+                    ..paging
+                });
                 return Step::Answer(answer(StatusWord::more_data(0xFF), &out));
             }
             put_tlv(&mut out, tag::NAME_LIST, &value);
@@ -360,17 +409,26 @@ fn parse_put(data: &[u8]) -> Result<StoredCredential, StatusWord> {
     let key = r.expect(tag::KEY)?;
     ensure(key.len() >= 3, StatusWord::INCORRECT_DATA)?;
     let (kind_alg, digits, secret) = (key[0], key[1], &key[2..]);
-    ensure(HashAlg::from_bits(kind_alg).is_some(), StatusWord::INCORRECT_DATA)?;
+    ensure(
+        HashAlg::from_bits(kind_alg).is_some(),
+        StatusWord::INCORRECT_DATA,
+    )?;
     let kind = kind_alg & 0xF0;
     // Reverse HOTP, HMAC slots and password-safe entries are features this key does not have.
     ensure(kind == KIND_HOTP || kind == KIND_TOTP, StatusWord(0x6A81))?;
     // The property comes as tag and value without a length byte.
-    let props = if r.peek_tag() == Some(tag::PROPERTY) { r.raw(2)?[1] } else { 0 };
+    let props = if r.peek_tag() == Some(tag::PROPERTY) {
+        r.raw(2)?[1]
+    } else {
+        0
+    };
     let mut counter = 0;
-    if kind == KIND_HOTP && !r.is_empty() {
-        if let (tag::INITIAL_COUNTER, &[a, b, c, d]) = r.tlv()? {
-            counter = u32::from_be_bytes([a, b, c, d]);
-        }
+    // HOTP reads one more TLV: the initial counter if it is one, ignored otherwise.
+    if kind == KIND_HOTP
+        && !r.is_empty()
+        && let (tag::INITIAL_COUNTER, &[a, b, c, d]) = r.tlv()?
+    {
+        counter = u32::from_be_bytes([a, b, c, d]);
     }
     match r.peek_tag() {
         None => {}
@@ -389,7 +447,10 @@ fn parse_put(data: &[u8]) -> Result<StoredCredential, StatusWord> {
 }
 
 fn put(ctx: &mut Ctx<'_>, cred: StoredCredential, authorised: bool) -> AppResult {
-    ensure(ctx.state.credentials.len() < ctx.max_credentials, StatusWord::NOT_ENOUGH_MEMORY)?;
+    ensure(
+        ctx.state.credentials.len() < ctx.max_credentials,
+        StatusWord::NOT_ENOUGH_MEMORY,
+    )?;
     // Hidden PIN-protected credentials count too: names are unique across both spaces.
     ensure(
         !ctx.state.credentials.iter().any(|c| c.name == cred.name),
@@ -399,14 +460,20 @@ fn put(ctx: &mut Ctx<'_>, cred: StoredCredential, authorised: bool) -> AppResult
         cred.name.len() <= MAX_FIELD && cred.secret.len() <= MAX_FIELD,
         StatusWord::NOT_ENOUGH_MEMORY,
     )?;
-    ensure(!cred.pin_encrypted || authorised, StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+    ensure(
+        !cred.pin_encrypted || authorised,
+        StatusWord::SECURITY_STATUS_NOT_SATISFIED,
+    )?;
     ctx.state.credentials.push(cred);
     ctx.dirty = true;
     Ok(vec![])
 }
 
 fn position(state: &KeyState, name: &[u8], authorised: bool) -> Option<usize> {
-    state.credentials.iter().position(|c| c.name == name && (!c.pin_encrypted || authorised))
+    state
+        .credentials
+        .iter()
+        .position(|c| c.name == name && (!c.pin_encrypted || authorised))
 }
 
 fn find<'s>(state: &'s KeyState, name: &[u8], authorised: bool) -> Option<&'s StoredCredential> {

@@ -64,7 +64,9 @@ pub struct PinRecord {
 
 impl std::fmt::Debug for PinRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinRecord").field("retries", &self.retries).finish_non_exhaustive()
+        f.debug_struct("PinRecord")
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,11 @@ impl PinRecord {
         // A failing OS RNG leaves a zero salt; the record still verifies correctly.
         let _ = getrandom::fill(&mut salt);
         let hash = Self::digest(&salt, pin);
-        Self { salt, hash, retries: Self::RETRIES }
+        Self {
+            salt,
+            hash,
+            retries: Self::RETRIES,
+        }
     }
 
     fn digest(salt: &[u8], pin: &[u8]) -> Vec<u8> {
@@ -92,7 +98,11 @@ impl PinRecord {
     pub fn matches(&self, pin: &[u8]) -> bool {
         let candidate = Self::digest(&self.salt, pin);
         candidate.len() == self.hash.len()
-            && candidate.iter().zip(&self.hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && candidate
+                .iter()
+                .zip(&self.hash)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -109,7 +119,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { keyboard: true, u2f: true, key_press: false }
+        Self {
+            keyboard: true,
+            u2f: true,
+            key_press: false,
+        }
     }
 }
 
@@ -200,7 +214,11 @@ impl StateFile {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(StateError::Io { action: "reading", path: self.path.clone(), source });
+                return Err(StateError::Io {
+                    action: "reading",
+                    path: self.path.clone(),
+                    source,
+                });
             }
         };
         let parsed = serde_json::from_slice::<KeyState>(&text);
@@ -220,14 +238,17 @@ impl StateFile {
 
     /// Replaces the file atomically with `state`.
     pub fn save(&self, state: &KeyState) -> Result<(), StateError> {
-        let io = |action, source| StateError::Io { action, path: self.path.clone(), source };
+        let io = |action, source| StateError::Io {
+            action,
+            path: self.path.clone(),
+            source,
+        };
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let text = Zeroizing::new(
-            serde_json::to_vec_pretty(state).map_err(|e| io("encoding", e.into()))?,
-        );
+        let text =
+            Zeroizing::new(serde_json::to_vec_pretty(state).map_err(|e| io("encoding", e.into()))?);
         // tempfile creates the file 0600 in the same directory, so the rename is atomic.
         let mut tmp = tempfile::Builder::new()
             .prefix(".vkey-")
@@ -235,7 +256,8 @@ impl StateFile {
             .map_err(|e| io("creating a temporary file for", e))?;
         tmp.write_all(&text).map_err(|e| io("writing", e))?;
         tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
-        tmp.persist(&self.path).map_err(|e| io("replacing", e.error))?;
+        tmp.persist(&self.path)
+            .map_err(|e| io("replacing", e.error))?;
         // Make the rename itself durable.
         if let Ok(d) = fs::File::open(&dir) {
             let _ = d.sync_all();
@@ -254,7 +276,9 @@ mod hex_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = Zeroizing::new(String::deserialize(d)?);
-        HEXLOWER.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+        HEXLOWER
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -307,7 +331,10 @@ mod tests {
         assert!(file.load().expect("absent is fine").is_none());
         let state = sample();
         file.save(&state).expect("saved");
-        let mode = fs::metadata(file.path()).expect("exists").permissions().mode();
+        let mode = fs::metadata(file.path())
+            .expect("exists")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(file.load().expect("loads"), Some(state));
         // Nothing but the state file is left behind.

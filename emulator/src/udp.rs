@@ -39,7 +39,11 @@ pub enum Control {
 }
 
 /// Serves `key` on `socket` until a [`Control::Stop`] arrives or the socket fails.
-pub fn serve(socket: &UdpSocket, mut key: VirtualKey, control: &Receiver<Control>) -> std::io::Result<()> {
+pub fn serve(
+    socket: &UdpSocket,
+    mut key: VirtualKey,
+    control: &Receiver<Control>,
+) -> std::io::Result<()> {
     info!(addr = %socket.local_addr()?, "virtual key serving over UDP");
     let mut origins: HashMap<SocketAddr, Origin> = HashMap::new();
     let mut next_origin: Origin = 0;
@@ -79,7 +83,12 @@ pub fn serve(socket: &UdpSocket, mut key: VirtualKey, control: &Receiver<Control
         socket.set_read_timeout(Some(wait))?;
         let (n, addr) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 continue;
             }
             // A peer that went away makes some systems report ECONNREFUSED on the next read.

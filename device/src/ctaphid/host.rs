@@ -109,7 +109,13 @@ impl<T> std::fmt::Debug for CtapHid<T> {
 impl<T: Transport> CtapHid<T> {
     /// Wraps a transport; no channel is allocated until the first request (or [`Self::init`]).
     pub fn new(transport: T, timeouts: Timeouts) -> Self {
-        Self { transport, cid: None, needs_resync: false, info: None, timeouts }
+        Self {
+            transport,
+            cid: None,
+            needs_resync: false,
+            info: None,
+            timeouts,
+        }
     }
 
     /// The transport underneath.
@@ -140,7 +146,11 @@ impl<T: Transport> CtapHid<T> {
     /// Allocates a fresh channel with a broadcast INIT.
     pub fn init(&mut self) -> Result<InitInfo, Error> {
         let (cid, info) = self.init_on(BROADCAST_CID)?;
-        debug!(cid = format_args!("{cid:08x}"), ?info, "allocated CTAPHID channel");
+        debug!(
+            cid = format_args!("{cid:08x}"),
+            ?info,
+            "allocated CTAPHID channel"
+        );
         self.cid = Some(cid);
         self.needs_resync = false;
         self.info = Some(info);
@@ -157,7 +167,10 @@ impl<T: Transport> CtapHid<T> {
                 // (replugged, rebooted), fall back to a fresh allocation.
                 match self.init_on(cid) {
                     Ok((same, info)) if same == cid => {
-                        debug!(cid = format_args!("{cid:08x}"), "resynchronised CTAPHID channel");
+                        debug!(
+                            cid = format_args!("{cid:08x}"),
+                            "resynchronised CTAPHID channel"
+                        );
                         self.needs_resync = false;
                         self.info = Some(info);
                         Ok(cid)
@@ -178,7 +191,9 @@ impl<T: Transport> CtapHid<T> {
         let mut backoff = BUSY_BACKOFF_START;
         loop {
             match self.init_once(target) {
-                Err(Error::Ctaphid { code: err::CHANNEL_BUSY }) => {
+                Err(Error::Ctaphid {
+                    code: err::CHANNEL_BUSY,
+                }) => {
                     backoff = self.busy_pause(start, backoff, None)?;
                 }
                 other => return other,
@@ -198,7 +213,12 @@ impl<T: Transport> CtapHid<T> {
                 return Err(Error::Timeout(self.timeouts.quick));
             };
             match Packet::parse(&report) {
-                Packet::Init { cid, cmd: cmd::INIT, bcnt, data } if cid == target => {
+                Packet::Init {
+                    cid,
+                    cmd: cmd::INIT,
+                    bcnt,
+                    data,
+                } if cid == target => {
                     if bcnt < 17 || data[..8] != nonce {
                         // An answer to somebody else's INIT on the broadcast channel.
                         continue;
@@ -216,7 +236,12 @@ impl<T: Transport> CtapHid<T> {
                     };
                     return Ok((new_cid, info));
                 }
-                Packet::Init { cid, cmd: cmd::ERROR, data, .. } if cid == target => {
+                Packet::Init {
+                    cid,
+                    cmd: cmd::ERROR,
+                    data,
+                    ..
+                } if cid == target => {
                     return Err(Error::Ctaphid { code: data[0] });
                 }
                 other => trace!(cid = format_args!("{:08x}", other.cid()), "skipped report"),
@@ -275,11 +300,15 @@ impl<T: Transport> CtapHid<T> {
         loop {
             let cid = self.ensure_channel()?;
             match self.exchange(cid, command, payload, opts) {
-                Err(Error::Ctaphid { code: err::CHANNEL_BUSY }) => {
+                Err(Error::Ctaphid {
+                    code: err::CHANNEL_BUSY,
+                }) => {
                     trace!("key busy on another channel; retrying");
                     backoff = self.busy_pause(start, backoff, opts.cancel)?;
                 }
-                Err(Error::Ctaphid { code: err::INVALID_CHANNEL }) if !reallocated => {
+                Err(Error::Ctaphid {
+                    code: err::INVALID_CHANNEL,
+                }) if !reallocated => {
                     warn!("key does not know our channel any more; allocating a new one");
                     reallocated = true;
                     self.cid = None;
@@ -303,6 +332,7 @@ impl<T: Transport> CtapHid<T> {
         payload: &[u8],
         opts: CallOptions<'_>,
     ) -> Result<Vec<u8>, Error> {
+        self.discard_stale()?;
         for report in wire::fragment(cid, command, payload)? {
             self.transport.write(&report)?;
         }
@@ -327,21 +357,34 @@ impl<T: Transport> CtapHid<T> {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(if cancel_sent { Error::Cancelled } else { Error::Timeout(wait) });
+                return Err(if cancel_sent {
+                    Error::Cancelled
+                } else {
+                    Error::Timeout(wait)
+                });
             }
             let step = if opts.cancel.is_some() && !cancel_sent {
                 (deadline - now).min(CANCEL_POLL)
             } else {
                 deadline - now
             };
-            let Some(report) = self.transport.read(step)? else { continue };
+            let Some(report) = self.transport.read(step)? else {
+                continue;
+            };
             let packet = Packet::parse(&report);
             if packet.cid() != cid {
                 // Another application's channel (a browser doing WebAuthn, say).
                 continue;
             }
             match (packet, partial.as_mut()) {
-                (Packet::Init { cmd: cmd::KEEPALIVE, data, .. }, None) => {
+                (
+                    Packet::Init {
+                        cmd: cmd::KEEPALIVE,
+                        data,
+                        ..
+                    },
+                    None,
+                ) => {
                     // The key is alive; give it the full wait again from here.
                     deadline = Instant::now() + if cancel_sent { CANCEL_GRACE } else { wait };
                     if data[0] == keepalive::UP_NEEDED && !touch_reported {
@@ -351,10 +394,25 @@ impl<T: Transport> CtapHid<T> {
                         }
                     }
                 }
-                (Packet::Init { cmd: cmd::ERROR, data, .. }, _) => {
+                (
+                    Packet::Init {
+                        cmd: cmd::ERROR,
+                        data,
+                        ..
+                    },
+                    _,
+                ) => {
                     return Err(Error::Ctaphid { code: data[0] });
                 }
-                (Packet::Init { cmd: got, bcnt, data, .. }, None) if got == command => {
+                (
+                    Packet::Init {
+                        cmd: got,
+                        bcnt,
+                        data,
+                        ..
+                    },
+                    None,
+                ) if got == command => {
                     let total = usize::from(bcnt);
                     if total > wire::MAX_MESSAGE {
                         return Err(Error::Protocol(format!(
@@ -391,6 +449,24 @@ impl<T: Transport> CtapHid<T> {
                 }
             }
         }
+    }
+
+    /// Throws away reports already waiting before a new request goes out. CTAPHID answers carry
+    /// no request number, so a late or duplicated answer still queued would otherwise be taken
+    /// for the answer to the next request.
+    fn discard_stale(&mut self) -> Result<(), Error> {
+        for _ in 0..wire::MAX_SEQ * 2 {
+            match self.transport.read(Duration::ZERO)? {
+                Some(report) => {
+                    trace!(
+                        cid = format_args!("{:08x}", Packet::parse(&report).cid()),
+                        "discarded a stale report"
+                    );
+                }
+                None => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// PING: the key echoes the payload. Returns an error if the echo differs.

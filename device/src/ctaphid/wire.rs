@@ -141,7 +141,11 @@ impl<'a> Packet<'a> {
                 data: &report[7..],
             }
         } else {
-            Packet::Cont { cid, seq: report[4], data: &report[5..] }
+            Packet::Cont {
+                cid,
+                seq: report[4],
+                data: &report[5..],
+            }
         }
     }
 
@@ -236,7 +240,10 @@ mod tests {
     #[test]
     fn fragment_refuses_oversized_message() {
         let payload = vec![0u8; MAX_MESSAGE + 1];
-        assert_eq!(fragment(7, cmd::PING, &payload), Err(FrameError::TooLong(MAX_MESSAGE + 1)));
+        assert_eq!(
+            fragment(7, cmd::PING, &payload),
+            Err(FrameError::TooLong(MAX_MESSAGE + 1))
+        );
     }
 
     #[test]
