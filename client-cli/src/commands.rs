@@ -1,0 +1,395 @@
+//! The commands: each calls oathkeyd and prints text or JSON.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use oathkey_protocol::SecretText;
+use oathkey_protocol::client::Client;
+use oathkey_protocol::paths::client_socket;
+use oathkey_protocol::types::{
+    Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
+    KeyInfo, KeyList, KeyParams, OtpKind, SetConfigParams, Settings, TokenInfo, TokenParams,
+    method,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::cli::{Cli, Command, ConfigArgs, Hash, NewToken, TokenCommand};
+use crate::exit::Failure;
+use crate::table::Table;
+
+/// The connection and the global options.
+pub struct Ctx {
+    client: Client,
+    key: Option<String>,
+    json: bool,
+    at: Option<u64>,
+}
+
+impl Ctx {
+    /// Connects to the daemon named by the options.
+    pub fn connect(cli: &Cli) -> Result<Self, Failure> {
+        let path: PathBuf = cli.socket.clone().unwrap_or_else(client_socket);
+        let client = Client::connect(&path)?;
+        Ok(Self {
+            client,
+            key: cli.key.clone(),
+            json: cli.json,
+            at: cli.at,
+        })
+    }
+
+    /// A connection to a given socket (the demo's private daemon).
+    pub fn at_socket(path: &std::path::Path, json: bool) -> Result<Self, Failure> {
+        Ok(Self {
+            client: Client::connect(path)?,
+            key: None,
+            json,
+            at: None,
+        })
+    }
+
+    /// Calls a method (for the demo).
+    pub fn client_call<P: Serialize, R: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> Result<R, Failure> {
+        self.call(name, params)
+    }
+
+    /// Calls a method; touch prompts for our key go to stderr meanwhile.
+    fn call<P: Serialize, R: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> Result<R, Failure> {
+        let key = self.key.clone();
+        let result = self.client.call_with(name, params, None, |event| {
+            if let Event::TouchNeeded { key: k, token, .. } = event
+                && key
+                    .as_deref()
+                    .is_none_or(|want| want.eq_ignore_ascii_case(k))
+            {
+                match token {
+                    Some(t) => eprintln!("Touch your key {k} to confirm ({t})..."),
+                    None => eprintln!("Touch your key {k} to confirm..."),
+                }
+            }
+        });
+        Ok(result?)
+    }
+
+    /// Starts receiving events (for touch prompts) before a call that may wait for a touch.
+    fn subscribe(&mut self) -> Result<(), Failure> {
+        self.client
+            .call::<_, Value>(method::EVENTS_SUBSCRIBE, Value::Null)?;
+        Ok(())
+    }
+
+    fn key_params(&self) -> KeyParams {
+        KeyParams {
+            key: self.key.clone(),
+        }
+    }
+
+    fn print_json<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| Failure::from(anyhow::Error::from(e)))?;
+        println!("{text}");
+        Ok(())
+    }
+}
+
+/// Runs a parsed command line (everything but `demo`).
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut ctx = Ctx::connect(cli)?;
+    match &cli.command {
+        Command::Keys => keys(&mut ctx),
+        Command::Tokens => tokens(&mut ctx),
+        Command::Code { token } => code(&mut ctx, token.clone()),
+        Command::Codes { include_touch } => codes(&mut ctx, *include_touch),
+        Command::Wink => wink(&mut ctx),
+        Command::Config(args) => config(&mut ctx, args),
+        Command::Token(TokenCommand::New(args)) => new_token(&mut ctx, args).map(drop),
+        Command::Token(TokenCommand::Delete { token }) => delete_token(&mut ctx, token),
+        Command::Demo { .. } => Err(Failure::usage("demo runs without a daemon")),
+    }
+}
+
+fn yes_no(v: bool) -> &'static str {
+    if v { "yes" } else { "no" }
+}
+
+fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
+    let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+    if ctx.json {
+        return ctx.print_json(&list);
+    }
+    if list.keys.is_empty() && list.unavailable.is_empty() {
+        eprintln!("No key is plugged in.");
+        return Ok(());
+    }
+    let mut t = Table::new([
+        "ID", "MODEL", "FIRMWARE", "SOURCE", "PIN", "CLAIMED", "PATH",
+    ]);
+    for k in &list.keys {
+        t.row([
+            k.id.clone(),
+            k.model.clone(),
+            k.firmware.clone(),
+            format!("{:?}", k.source).to_lowercase(),
+            yes_no(k.pin_set).into(),
+            yes_no(k.claimed).into(),
+            k.path.clone(),
+        ]);
+    }
+    print!("{t}");
+    for u in &list.unavailable {
+        eprintln!("unusable: {}: {}", u.path, u.reason);
+    }
+    Ok(())
+}
+
+fn kind(k: OtpKind) -> &'static str {
+    match k {
+        OtpKind::Totp => "TOTP",
+        OtpKind::Hotp => "HOTP",
+        OtpKind::Other => "other",
+    }
+}
+
+fn algorithm(a: Option<Algorithm>) -> &'static str {
+    match a {
+        Some(Algorithm::Sha1) => "SHA1",
+        Some(Algorithm::Sha256) => "SHA256",
+        Some(Algorithm::Sha512) => "SHA512",
+        None => "-",
+    }
+}
+
+fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
+    let tokens: Vec<TokenInfo> = ctx.call(method::TOKENS_LIST, ctx.key_params())?;
+    if ctx.json {
+        return ctx.print_json(&tokens);
+    }
+    if tokens.is_empty() {
+        eprintln!("No tokens. Create one with `oathkey token new --user UPN`.");
+        return Ok(());
+    }
+    let mut t = Table::new([
+        "KEY", "SERIAL", "ACCOUNT", "TYPE", "HASH", "PERIOD", "TOUCH",
+    ]);
+    for tok in &tokens {
+        t.row([
+            tok.key.clone(),
+            tok.serial.clone().unwrap_or_else(|| "-".into()),
+            tok.account.clone(),
+            kind(tok.kind).into(),
+            algorithm(tok.algorithm).into(),
+            format!("{}s", tok.period),
+            tok.touch.map_or("-", yes_no).into(),
+        ]);
+    }
+    print!("{t}");
+    Ok(())
+}
+
+fn code(ctx: &mut Ctx, token: Option<String>) -> Result<(), Failure> {
+    ctx.subscribe()?;
+    let params = CodeParams {
+        key: ctx.key.clone(),
+        token,
+        at: ctx.at,
+    };
+    let code: Code = ctx.call(method::CODES_GET, params)?;
+    if ctx.json {
+        return ctx.print_json(&code);
+    }
+    // Only the code: `$(oathkey code)` must work in a login script.
+    println!("{}", code.code);
+    Ok(())
+}
+
+fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
+    if include_touch {
+        ctx.subscribe()?;
+    }
+    let params = CodesParams {
+        key: ctx.key.clone(),
+        at: ctx.at,
+        include_touch,
+    };
+    let entries: Vec<CodeEntry> = ctx.call(method::CODES_ALL, params)?;
+    if ctx.json {
+        return ctx.print_json(&entries);
+    }
+    if entries.is_empty() {
+        eprintln!("No tokens. Create one with `oathkey token new --user UPN`.");
+        return Ok(());
+    }
+    let now = ctx.at.unwrap_or_else(unix_now);
+    let mut t = Table::new(["KEY", "SERIAL", "ACCOUNT", "CODE", "LEFT"]);
+    for e in &entries {
+        let (code, left) = match (&e.code, &e.error) {
+            (Some(c), _) => (
+                c.clone(),
+                e.valid_until
+                    .map_or("-".into(), |u| format!("{}s", u.saturating_sub(now))),
+            ),
+            (None, Some(err)) if err == "TouchRequired" => {
+                ("(touch: --include-touch)".into(), "-".into())
+            }
+            (None, Some(err)) if err == "HotpNotRead" => {
+                ("(HOTP: oathkey code)".into(), "-".into())
+            }
+            (None, Some(err)) => (format!("({err})"), "-".into()),
+            (None, None) => ("-".into(), "-".into()),
+        };
+        t.row([
+            e.token.key.clone(),
+            e.token.serial.clone().unwrap_or_else(|| "-".into()),
+            e.token.account.clone(),
+            code,
+            left,
+        ]);
+    }
+    print!("{t}");
+    Ok(())
+}
+
+fn wink(ctx: &mut Ctx) -> Result<(), Failure> {
+    let _: Value = ctx.call(method::KEYS_WINK, ctx.key_params())?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({"winked": true}));
+    }
+    eprintln!("The key blinks.");
+    Ok(())
+}
+
+fn on_off(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "enabled",
+        Some(false) => "disabled",
+        None => "not supported",
+    }
+}
+
+fn config(ctx: &mut Ctx, args: &ConfigArgs) -> Result<(), Failure> {
+    let changes = SetConfigParams {
+        key: ctx.key.clone(),
+        keyboard: args.keyboard.map(|s| s.enabled()),
+        u2f: args.u2f.map(|s| s.enabled()),
+        key_press: args.key_press.map(|s| s.enabled()),
+    };
+    let settings: Settings =
+        if changes.keyboard.is_none() && changes.u2f.is_none() && changes.key_press.is_none() {
+            ctx.call(method::KEYS_GET_CONFIG, ctx.key_params())?
+        } else {
+            ctx.subscribe()?;
+            ctx.call(method::KEYS_SET_CONFIG, changes)?
+        };
+    if ctx.json {
+        return ctx.print_json(&settings);
+    }
+    println!("Mode Keyboard: {}", on_off(settings.keyboard));
+    println!("Mode U2F:      {}", on_off(settings.u2f));
+    println!("Key Press:     {}", on_off(settings.key_press));
+    Ok(())
+}
+
+/// Creates a token; prints it, including the secret, the one time it is shown.
+pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure> {
+    let secret = match args.secret.as_deref() {
+        Some("-") => Some(SecretText::new(std::env::var("OATHKEY_SECRET").map_err(
+            |_| Failure::usage("--secret - reads OATHKEY_SECRET, which is not set"),
+        )?)),
+        Some(s) => Some(SecretText::new(s.to_string())),
+        None => None,
+    };
+    let params = CreateTokenParams {
+        key: ctx.key.clone(),
+        account: args.user.clone(),
+        serial: args.serial.clone(),
+        secret,
+        kind: if args.hotp {
+            OtpKind::Hotp
+        } else {
+            OtpKind::Totp
+        },
+        algorithm: match args.hash {
+            Hash::Sha1 => Algorithm::Sha1,
+            Hash::Sha256 => Algorithm::Sha256,
+            Hash::Sha512 => Algorithm::Sha512,
+        },
+        digits: args.digits,
+        period: args.period,
+        touch: args.touch,
+        counter: args.counter,
+    };
+    ctx.subscribe()?;
+    let created: CreatedToken = ctx.call(method::TOKENS_CREATE, params)?;
+    if ctx.json {
+        ctx.print_json(&created)?;
+    } else {
+        print_created(&created);
+    }
+    Ok(created)
+}
+
+/// Prints a created token as the admin tool shows it.
+pub fn print_created(c: &CreatedToken) {
+    println!("Key:       {}", c.token.key);
+    println!("User:      {}", c.token.account);
+    println!("Serial:    {}", c.serial);
+    println!(
+        "Token:     {} {} {} digits, {} s",
+        kind(c.kind),
+        algorithm(Some(c.algorithm)),
+        c.digits,
+        c.period
+    );
+    println!("Secret:    {}", c.secret.expose());
+    if std::io::stderr().is_terminal() {
+        eprintln!("Keep the secret safe: this is the only time oathkey shows it.");
+    }
+}
+
+fn delete_token(ctx: &mut Ctx, token: &str) -> Result<(), Failure> {
+    ctx.subscribe()?;
+    let params = TokenParams {
+        key: ctx.key.clone(),
+        token: token.to_string(),
+    };
+    let _: Value = ctx.call(method::TOKENS_DELETE, params)?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({"deleted": token}));
+    }
+    eprintln!("Deleted {token}.");
+    Ok(())
+}
+
+/// The unix time now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Key info for the demo's banner.
+pub fn key_info(ctx: &mut Ctx) -> Result<KeyInfo, Failure> {
+    ctx.call(method::KEYS_INFO, ctx.key_params())
+}
+
+/// One code (for the demo).
+pub fn fetch_code(ctx: &mut Ctx, token: &str) -> Result<Code, Failure> {
+    ctx.call(
+        method::CODES_GET,
+        CodeParams {
+            key: ctx.key.clone(),
+            token: Some(token.into()),
+            at: None,
+        },
+    )
+}

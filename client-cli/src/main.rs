@@ -1,0 +1,33 @@
+//! `oathkey`: the command-line client of oathkeyd.
+//!
+//! # Layout
+//! - `cli`: the command line (clap), also the source of man pages and completions.
+//! - `commands`: one function per command; text or `--json` output.
+//! - `demo`: the self-contained demo on a virtual key.
+//! - `exit`: exit codes (documented in docs/exit-codes.md).
+//! - `table`: aligned text tables.
+
+mod cli;
+mod commands;
+mod demo;
+mod exit;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Demo { periods } => demo::run(*periods, cli.json),
+        _ => commands::run(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("oathkey: {}", failure.message);
+            failure.exit_code()
+        }
+    }
+}

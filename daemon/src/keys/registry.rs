@@ -1,0 +1,359 @@
+//! The keys the daemon owns: who they are, their actors, claims, cached token lists, and the
+//! added/removed events. Locks here are short and never held across an await or a key exchange.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use oathkey_device::{CredentialInfo, Error as DeviceError, Model, Setting};
+use oathkey_emulator::VirtualKeyHandle;
+use oathkey_protocol::types::{Event, KeyInfo, KeySource, Settings, UnavailableKey};
+use tokio::sync::broadcast;
+use tracing::info;
+
+use super::actor::{ActorHandle, DynKey, Health};
+
+/// How long a cached token list is trusted before LIST runs again (other tools may change the
+/// key behind our back; our own changes invalidate it at once).
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Mutable facts about a key.
+#[derive(Debug, Default)]
+struct KeyFacts {
+    tokens: Option<(Instant, Vec<CredentialInfo>)>,
+    settings: Settings,
+    claim: Option<u64>,
+}
+
+/// One attached key.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// Stable id (serial as 8 hex digits).
+    pub id: String,
+    /// Static description.
+    info: KeyInfo,
+    /// The actor that owns the key.
+    pub actor: ActorHandle,
+    /// For virtual keys: the key itself (unplug, press).
+    pub virtual_handle: Option<VirtualKeyHandle>,
+    generation: u64,
+    facts: Mutex<KeyFacts>,
+}
+
+impl KeyEntry {
+    fn facts(&self) -> MutexGuard<'_, KeyFacts> {
+        self.facts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key's description with its current claim state.
+    pub fn info(&self) -> KeyInfo {
+        KeyInfo {
+            claimed: self.facts().claim.is_some(),
+            ..self.info.clone()
+        }
+    }
+
+    /// The settings as last read or written.
+    pub fn settings(&self) -> Settings {
+        self.facts().settings
+    }
+
+    /// Records new settings.
+    pub fn set_settings(&self, settings: Settings) {
+        self.facts().settings = settings;
+    }
+
+    /// The cached token list, if fresh.
+    pub fn cached_tokens(&self) -> Option<Vec<CredentialInfo>> {
+        match &self.facts().tokens {
+            Some((at, tokens)) if at.elapsed() < TOKEN_CACHE_TTL => Some(tokens.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stores a fresh token list.
+    pub fn store_tokens(&self, tokens: Vec<CredentialInfo>) {
+        self.facts().tokens = Some((Instant::now(), tokens));
+    }
+
+    /// Forgets the token list (after a change).
+    pub fn invalidate_tokens(&self) {
+        self.facts().tokens = None;
+    }
+
+    /// The connection holding a claim.
+    pub fn claimant(&self) -> Option<u64> {
+        self.facts().claim
+    }
+
+    /// Claims the key for `conn`; fails if another connection holds it.
+    pub fn claim(&self, conn: u64) -> Result<(), u64> {
+        let mut facts = self.facts();
+        match facts.claim {
+            Some(other) if other != conn => Err(other),
+            _ => {
+                facts.claim = Some(conn);
+                Ok(())
+            }
+        }
+    }
+
+    /// Releases `conn`'s claim; says whether it held one.
+    pub fn release(&self, conn: u64) -> bool {
+        let mut facts = self.facts();
+        if facts.claim == Some(conn) {
+            facts.claim = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    keys: BTreeMap<String, Arc<KeyEntry>>,
+    unavailable: BTreeMap<String, String>,
+    /// Unplugged virtual keys, kept so that `virtual.plug` can bring them back.
+    parked: BTreeMap<String, VirtualKeyHandle>,
+}
+
+/// Every key the daemon owns.
+#[derive(Debug)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<Event>,
+    generation: AtomicU64,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        let (events, _) = broadcast::channel(1024);
+        Arc::new(Self {
+            inner: Mutex::default(),
+            events,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The event channel.
+    pub fn events(&self) -> &broadcast::Sender<Event> {
+        &self.events
+    }
+
+    /// Takes an opened key into service: reads its settings, starts its actor, announces it.
+    /// Blocking (talks to the key); call it from a source thread.
+    pub fn attach(
+        self: &Arc<Self>,
+        mut key: DynKey,
+        source: KeySource,
+        virtual_handle: Option<VirtualKeyHandle>,
+        health: Option<Health>,
+    ) -> std::io::Result<Arc<KeyEntry>> {
+        let settings = read_settings(&mut key);
+        let app = key.app_info().clone();
+        let device = key.device_info().clone();
+        let model = match Model::identify(&device) {
+            Some(m) => m.name().to_string(),
+            None => device
+                .product
+                .clone()
+                .unwrap_or_else(|| "unknown key".into()),
+        };
+        let base_id = app.serial_hex().unwrap_or_else(|| {
+            device
+                .path
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        });
+        let info_template = |id: String| KeyInfo {
+            id,
+            model: model.clone(),
+            source,
+            path: device.path.clone(),
+            firmware: format!("{}.{}.{}", app.version.0, app.version.1, app.version.2),
+            pin_set: app.pin_retries.is_some(),
+            claimed: false,
+        };
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst);
+        let mut inner = self.lock();
+        // Two keys reporting the same serial (cloned virtual keys) still get distinct ids.
+        let mut id = base_id.clone();
+        let mut n = 2;
+        while inner.keys.contains_key(&id) {
+            id = format!("{base_id}-{n}");
+            n += 1;
+        }
+        let weak: Weak<Registry> = Arc::downgrade(self);
+        let exit_id = id.clone();
+        let actor = ActorHandle::spawn(
+            id.clone(),
+            key,
+            self.events.clone(),
+            health,
+            Box::new(move || {
+                if let Some(registry) = weak.upgrade() {
+                    registry.remove(&exit_id, Some(generation));
+                }
+            }),
+        )?;
+        let entry = Arc::new(KeyEntry {
+            id: id.clone(),
+            info: info_template(id.clone()),
+            actor,
+            virtual_handle,
+            generation,
+            facts: Mutex::new(KeyFacts {
+                settings,
+                ..KeyFacts::default()
+            }),
+        });
+        inner.unavailable.remove(&device.path);
+        inner.parked.remove(&id);
+        inner.keys.insert(id.clone(), entry.clone());
+        drop(inner);
+        info!(key = %id, path = %device.path, "key added");
+        let _ = self.events.send(Event::KeyAdded { key: entry.info() });
+        Ok(entry)
+    }
+
+    /// Removes a key (only the given generation, when one is given, so that a late exit of an
+    /// old actor cannot remove a re-attached key). Announces it; says whether it was there.
+    pub fn remove(&self, id: &str, generation: Option<u64>) -> bool {
+        let mut inner = self.lock();
+        let matches = inner
+            .keys
+            .get(id)
+            .is_some_and(|e| generation.is_none_or(|g| e.generation == g));
+        if !matches {
+            return false;
+        }
+        inner.keys.remove(id);
+        drop(inner);
+        info!(key = %id, "key removed");
+        let _ = self.events.send(Event::KeyRemoved {
+            key: id.to_string(),
+        });
+        true
+    }
+
+    /// Removes whatever key sits at `path`.
+    pub fn remove_path(&self, path: &str) -> bool {
+        let id = self
+            .lock()
+            .keys
+            .values()
+            .find(|e| e.info.path == path)
+            .map(|e| e.id.clone());
+        id.is_some_and(|id| self.remove(&id, None))
+    }
+
+    /// Whether a key at `path` is attached.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.lock().keys.values().any(|e| e.info.path == path)
+    }
+
+    /// The paths of attached keys from `source`.
+    pub fn paths(&self, source: KeySource) -> Vec<String> {
+        self.lock()
+            .keys
+            .values()
+            .filter(|e| e.info.source == source)
+            .map(|e| e.info.path.clone())
+            .collect()
+    }
+
+    /// One key.
+    pub fn get(&self, id: &str) -> Option<Arc<KeyEntry>> {
+        let inner = self.lock();
+        inner.keys.get(id).cloned().or_else(|| {
+            // Ids are hex: accept any case.
+            inner
+                .keys
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(id))
+                .map(|(_, e)| e.clone())
+        })
+    }
+
+    /// Every key, ordered by id.
+    pub fn list(&self) -> Vec<Arc<KeyEntry>> {
+        self.lock().keys.values().cloned().collect()
+    }
+
+    /// Records a supported device that cannot be used, and why.
+    pub fn set_unavailable(&self, path: &str, reason: String) {
+        self.lock().unavailable.insert(path.to_string(), reason);
+    }
+
+    /// Forgets an unusable device (it went away).
+    pub fn clear_unavailable(&self, path: &str) {
+        self.lock().unavailable.remove(path);
+    }
+
+    /// Paths of unusable devices.
+    pub fn unavailable_paths(&self) -> Vec<String> {
+        self.lock().unavailable.keys().cloned().collect()
+    }
+
+    /// Supported devices that could not be used.
+    pub fn unavailable(&self) -> Vec<UnavailableKey> {
+        self.lock()
+            .unavailable
+            .iter()
+            .map(|(path, reason)| UnavailableKey {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect()
+    }
+
+    /// Keeps an unplugged virtual key for a later `virtual.plug`.
+    pub fn park(&self, id: &str, handle: VirtualKeyHandle) {
+        self.lock().parked.insert(id.to_string(), handle);
+    }
+
+    /// Takes a parked virtual key.
+    pub fn unpark(&self, id: &str) -> Option<VirtualKeyHandle> {
+        let mut inner = self.lock();
+        let found = inner
+            .parked
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(id))
+            .cloned()?;
+        inner.parked.remove(&found)
+    }
+
+    /// Releases every claim a connection holds (it closed).
+    pub fn release_claims(&self, conn: u64) {
+        for entry in self.list() {
+            if entry.release(conn) {
+                info!(key = %entry.id, conn, "claim released: client disconnected");
+            }
+        }
+    }
+}
+
+/// Reads the vendor tool's settings; a key without them reports `None` for each.
+pub fn read_settings(key: &mut DynKey) -> Settings {
+    let mut read = |s| match key.setting(s) {
+        Ok(v) => Some(v),
+        Err(DeviceError::Unsupported(_)) => None,
+        Err(e) => {
+            tracing::debug!("reading {s}: {e}");
+            None
+        }
+    };
+    Settings {
+        keyboard: read(Setting::ModeKeyboard),
+        u2f: read(Setting::ModeU2f),
+        key_press: read(Setting::OtpKeyPress),
+    }
+}

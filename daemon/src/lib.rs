@@ -1,0 +1,169 @@
+//! oathkeyd: the daemon that owns every OTP key and serves many clients safely.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and command-line overrides.
+//! - [`auth`]: callers and their roles (reader, admin) from peer credentials.
+//! - [`keys`]: the key registry, one actor (thread) per key, and the key sources (hidapi
+//!   hot-plug polling, in-process virtual keys, UDP virtual keys).
+//! - [`service`]: the service core: every operation with its authorization. Frontends only
+//!   translate.
+//! - [`otp`]: the daemon's own TOTP computation (verification after write).
+//! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service.
+//! - [`socket`], [`server`]: the local socket (permissions, single-instance lock) and the
+//!   connection handling (limits, cancellation on disconnect, events).
+//!
+//! [`start`] brings a daemon up from a [`config::Config`] and returns a [`Running`] daemon that
+//! can be reconfigured (SIGHUP) and shut down (SIGTERM); the binary only adds signal handling,
+//! so tests run the same code in-process.
+
+pub mod auth;
+pub mod config;
+pub mod keys;
+pub mod otp;
+pub mod rpc;
+pub mod server;
+pub mod service;
+pub mod socket;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use oathkey_emulator::TouchPolicy;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::auth::Authorizer;
+use crate::config::Config;
+use crate::keys::Registry;
+use crate::keys::sources::{UdpKeys, start_virtual_keys};
+use crate::server::Limits;
+use crate::service::Service;
+use crate::socket::SocketGuard;
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Running {
+    service: Arc<Service>,
+    config: Config,
+    udp: UdpKeys,
+    stop_sources: Arc<AtomicBool>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    socket: SocketGuard,
+}
+
+/// Starts a daemon: binds the socket (refusing if another daemon holds it), attaches the
+/// configured keys, and serves.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let (listener, socket) = socket::bind(
+        &config.socket,
+        config.socket_mode,
+        config.socket_group.as_deref(),
+    )?;
+    let registry = Registry::new();
+    let service = Arc::new(Service::new(
+        registry.clone(),
+        Authorizer::new(&config.admin_users, &config.admin_groups),
+    ));
+
+    let touch: TouchPolicy = config.emulate_touch.parse().map_err(anyhow::Error::msg)?;
+    let (reg, count, dir) = (registry.clone(), config.emulate, config.state_dir.clone());
+    tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch))
+        .await
+        .context("virtual keys failed to start")??;
+
+    let stop_sources = Arc::new(AtomicBool::new(false));
+    #[cfg(feature = "hid")]
+    if config.hid {
+        keys::sources::start_hid_poller(registry.clone(), config.hid_poll, stop_sources.clone())
+            .context("failed to start the hot-plug poller")?;
+    }
+    let udp = UdpKeys::default();
+    udp.set(&registry, &config.udp_keys);
+
+    let limits = Limits {
+        max_clients: config.max_clients,
+        max_requests: config.max_requests_per_client,
+        max_line: oathkey_protocol::codec::MAX_LINE,
+        stalled_line: config.stalled_line_timeout,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(server::serve(
+        listener,
+        service.clone(),
+        limits,
+        shutdown_rx,
+    ));
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %config.socket.display(),
+        keys = registry.list().len(),
+        "oathkeyd ready"
+    );
+    Ok(Running {
+        service,
+        config,
+        udp,
+        stop_sources,
+        shutdown,
+        server,
+        socket,
+    })
+}
+
+impl Running {
+    /// The service core (in-process tests and the D-Bus frontend use it directly).
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Applies a reloaded configuration: admin rules and UDP keys change at once; settings
+    /// that need a restart are reported.
+    pub fn reload(&mut self, new: Config) -> Vec<String> {
+        let mut restart = Vec::new();
+        if new.socket != self.config.socket
+            || new.socket_mode != self.config.socket_mode
+            || new.socket_group != self.config.socket_group
+        {
+            restart.push("socket".to_string());
+        }
+        if new.emulate != self.config.emulate
+            || new.state_dir != self.config.state_dir
+            || new.emulate_touch != self.config.emulate_touch
+        {
+            restart.push("virtual keys".to_string());
+        }
+        if new.hid != self.config.hid || new.hid_poll != self.config.hid_poll {
+            restart.push("hid".to_string());
+        }
+        if new.max_clients != self.config.max_clients
+            || new.max_requests_per_client != self.config.max_requests_per_client
+        {
+            restart.push("client limits".to_string());
+        }
+        self.service
+            .set_authorizer(Authorizer::new(&new.admin_users, &new.admin_groups));
+        self.udp.set(self.service.registry(), &new.udp_keys);
+        info!(admin_users = ?new.admin_users, admin_groups = ?new.admin_groups, udp_keys = ?new.udp_keys, "configuration reloaded");
+        self.config = new;
+        restart
+    }
+
+    /// Stops accepting, lets in-flight requests finish (within the grace period), stops the
+    /// key sources and removes the socket.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        self.stop_sources.store(true, Ordering::SeqCst);
+        self.udp.stop();
+        drop(self.socket);
+        info!("oathkeyd stopped");
+    }
+}

@@ -1,0 +1,373 @@
+//! The JSON-RPC frontend on the local socket: accepts clients, reads lines, runs requests
+//! concurrently, writes answers and events. Bad input gets an error or a closed connection;
+//! nothing a client sends can stop the others from being served.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::{Listener, Stream};
+use interprocess::local_socket::traits::StreamCommon;
+use oathkey_protocol::ErrorCode;
+use oathkey_protocol::codec::{LineBuffer, LineError, encode_line};
+use oathkey_protocol::jsonrpc::{ErrorObject, Id, Notification, Response};
+use oathkey_protocol::types::{Event, method};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::auth::Caller;
+use crate::rpc::{self, Parsed};
+use crate::service::Service;
+
+/// Limits that protect the daemon from its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most clients at once.
+    pub max_clients: usize,
+    /// Most requests one client may have in flight.
+    pub max_requests: usize,
+    /// Longest line.
+    pub max_line: usize,
+    /// How long a line may stay unfinished.
+    pub stalled_line: Duration,
+    /// How long in-flight requests get at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Answers and events queued for one client's writer.
+const OUT_QUEUE: usize = 256;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Serves clients until `shutdown` turns true; then lets connections drain.
+pub async fn serve(
+    listener: Listener,
+    service: Arc<Service>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_clients));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = crate::socket::accept(&listener) => {
+                let stream = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    warn!("too many clients ({}); refusing one", limits.max_clients);
+                    tokio::spawn(refuse(stream));
+                    continue;
+                };
+                let (service, shutdown) = (service.clone(), shutdown.clone());
+                conns.spawn(async move {
+                    connection(stream, service, limits, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    info!(
+        clients = conns.len(),
+        "shutting down: letting clients finish"
+    );
+    let drained = tokio::time::timeout(limits.shutdown_grace + Duration::from_secs(1), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+    }
+}
+
+async fn refuse(stream: Stream) {
+    let answer = Response::err(
+        Id::Null,
+        ErrorObject::new(ErrorCode::Busy, "too many clients; try again later"),
+    );
+    if let Ok(line) = encode_line(&answer) {
+        let _ = (&stream).write_all(line.as_bytes()).await;
+    }
+}
+
+fn peer(stream: &Stream) -> (Option<u32>, Option<u32>, Option<i32>) {
+    match stream.peer_creds() {
+        Ok(creds) => (creds.euid(), creds.egid(), creds.pid()),
+        Err(e) => {
+            warn!("no peer credentials: {e}");
+            (None, None, None)
+        }
+    }
+}
+
+/// Whether the peer closed its side entirely (not just its writing half). On Linux a full close
+/// shows as HUP, which tokio reports as write-closed readiness.
+async fn peer_gone(stream: &Stream) -> bool {
+    #[cfg(unix)]
+    {
+        #[allow(irrefutable_let_patterns)]
+        if let Stream::UdSocket(s) = stream {
+            let ready = tokio::time::timeout(
+                Duration::from_millis(1),
+                s.inner().ready(tokio::io::Interest::WRITABLE),
+            )
+            .await;
+            return matches!(ready, Ok(Ok(r)) if r.is_write_closed());
+        }
+    }
+    let _ = stream;
+    false
+}
+
+fn line_of<T: serde::Serialize>(message: &T) -> Option<String> {
+    encode_line(message).ok()
+}
+
+/// Why reading stopped.
+enum End {
+    Eof,
+    Broken,
+    Shutdown,
+}
+
+async fn connection(
+    stream: Stream,
+    service: Arc<Service>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (uid, gid, pid) = peer(&stream);
+    let caller = Arc::new(service.caller(conn, uid, gid, pid));
+    debug!(conn, ?uid, ?pid, role = ?caller.role, "client connected");
+    let stream = Arc::new(stream);
+    let (out, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
+    let writer_stream = stream.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(line) = out_rx.recv().await {
+            if (&*writer_stream).write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut buffer = LineBuffer::new(limits.max_line);
+    let mut requests: JoinSet<()> = JoinSet::new();
+    let mut events: Option<tokio::task::JoinHandle<()>> = None;
+    let mut chunk = vec![0u8; 8192];
+    let mut partial_since: Option<tokio::time::Instant> = None;
+    let mut reader = &*stream;
+    let end = loop {
+        let stall_deadline = partial_since.map(|t| t + limits.stalled_line);
+        tokio::select! {
+            read = reader.read(&mut chunk) => {
+                let n = match read {
+                    Ok(0) => break End::Eof,
+                    Ok(n) => n,
+                    Err(_) => break End::Broken,
+                };
+                buffer.extend(&chunk[..n]);
+                let mut broken = false;
+                loop {
+                    match buffer.next_line() {
+                        Ok(Some(line)) => {
+                            if line.trim().is_empty() {
+                                continue;
+                            }
+                            handle_line(&line, &service, &caller, &out, &mut requests, &mut events, limits).await;
+                        }
+                        Ok(None) => break,
+                        Err(LineError::TooLong { limit }) => {
+                            let e = ErrorObject::new(ErrorCode::RequestTooLarge, format!("request line longer than {limit} bytes; closing"));
+                            if let Some(l) = line_of(&Response::err(Id::Null, e)) {
+                                let _ = out.send(l).await;
+                            }
+                            broken = true;
+                            break;
+                        }
+                        Err(LineError::NotUtf8) => {
+                            let e = ErrorObject::new(ErrorCode::ParseError, "request is not UTF-8");
+                            if let Some(l) = line_of(&Response::err(Id::Null, e)) {
+                                let _ = out.send(l).await;
+                            }
+                        }
+                    }
+                }
+                if broken {
+                    break End::Broken;
+                }
+                partial_since = (buffer.pending() > 0).then(|| partial_since.unwrap_or_else(tokio::time::Instant::now));
+            }
+            Some(_) = requests.join_next(), if !requests.is_empty() => {}
+            _ = async { tokio::time::sleep_until(stall_deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if stall_deadline.is_some() => {
+                debug!(conn, "client left a line unfinished for too long; closing");
+                break End::Broken;
+            }
+            _ = shutdown.changed() => break End::Shutdown,
+        }
+    };
+    match end {
+        End::Eof => {
+            // The client stopped sending. It may still be reading (a half-close, as `socat`
+            // does); let its requests finish unless it is gone entirely.
+            loop {
+                tokio::select! {
+                    done = requests.join_next() => if done.is_none() { break },
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        if peer_gone(&stream).await {
+                            debug!(conn, "client gone; cancelling its requests");
+                            requests.abort_all();
+                            break;
+                        }
+                    }
+                    _ = shutdown.changed() => {
+                        let _ = tokio::time::timeout(limits.shutdown_grace, async { while requests.join_next().await.is_some() {} }).await;
+                        requests.abort_all();
+                        break;
+                    }
+                }
+            }
+        }
+        End::Shutdown => {
+            let _ = tokio::time::timeout(limits.shutdown_grace, async {
+                while requests.join_next().await.is_some() {}
+            })
+            .await;
+            requests.abort_all();
+        }
+        End::Broken => requests.abort_all(),
+    }
+    // Aborted requests are dropped, which raises their cancel flags.
+    while requests.join_next().await.is_some() {}
+    if let Some(e) = events {
+        e.abort();
+    }
+    service.disconnected(conn);
+    drop(out);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    debug!(conn, "client disconnected");
+}
+
+async fn handle_line(
+    line: &str,
+    service: &Arc<Service>,
+    caller: &Arc<Caller>,
+    out: &mpsc::Sender<String>,
+    requests: &mut JoinSet<()>,
+    events: &mut Option<tokio::task::JoinHandle<()>>,
+    limits: Limits,
+) {
+    let parsed = rpc::parse(line);
+    let subscribes = |p: &Parsed| match p {
+        Parsed::Single(r) => r.method == method::EVENTS_SUBSCRIBE,
+        Parsed::Batch(items) => items
+            .iter()
+            .any(|i| matches!(i, Ok(r) if r.method == method::EVENTS_SUBSCRIBE)),
+        Parsed::Invalid(_) => false,
+    };
+    if subscribes(&parsed) && events.is_none() {
+        *events = Some(tokio::spawn(forward_events(
+            service.subscribe(),
+            out.clone(),
+        )));
+    }
+    if requests.len() >= limits.max_requests {
+        let id = match &parsed {
+            Parsed::Single(r) => r.id.clone().unwrap_or(Id::Null),
+            _ => Id::Null,
+        };
+        let e = ErrorObject::new(
+            ErrorCode::Busy,
+            format!(
+                "more than {} requests in flight on this connection",
+                limits.max_requests
+            ),
+        );
+        if let Some(l) = line_of(&Response::err(id, e)) {
+            let _ = out.send(l).await;
+        }
+        return;
+    }
+    let (service, caller, out) = (service.clone(), caller.clone(), out.clone());
+    requests.spawn(async move {
+        let answer: Option<Value> = match parsed {
+            Parsed::Invalid(resp) => serde_json::to_value(resp).ok(),
+            Parsed::Single(req) if req.method == method::EVENTS_SUBSCRIBE => req
+                .id
+                .map(|id| serde_json::to_value(Response::ok(id, Value::Null)))
+                .and_then(Result::ok),
+            Parsed::Single(req) => rpc::respond(&service, &caller, req)
+                .await
+                .and_then(|r| serde_json::to_value(r).ok()),
+            Parsed::Batch(items) => {
+                let mut answers = Vec::new();
+                for item in items {
+                    match item {
+                        Err(resp) => answers.push(*resp),
+                        Ok(req) if req.method == method::EVENTS_SUBSCRIBE => {
+                            if let Some(id) = req.id {
+                                answers.push(Response::ok(id, Value::Null));
+                            }
+                        }
+                        Ok(req) => answers.extend(rpc::respond(&service, &caller, req).await),
+                    }
+                }
+                (!answers.is_empty())
+                    .then(|| serde_json::to_value(answers).ok())
+                    .flatten()
+            }
+        };
+        if let Some(line) = answer.as_ref().and_then(line_of) {
+            let _ = out.send(line).await;
+        }
+    });
+}
+
+async fn forward_events(mut rx: broadcast::Receiver<Event>, out: mpsc::Sender<String>) {
+    let mut lost: u64 = 0;
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                lost += n;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if lost > 0 {
+            let note = Notification {
+                jsonrpc: "2.0".into(),
+                method: method::EVENT.into(),
+                params: serde_json::to_value(Event::EventsLost { count: lost })
+                    .unwrap_or(Value::Null),
+            };
+            if let Some(l) = line_of(&note)
+                && out.try_send(l).is_ok()
+            {
+                lost = 0;
+            }
+        }
+        let note = Notification {
+            jsonrpc: "2.0".into(),
+            method: method::EVENT.into(),
+            params: serde_json::to_value(&event).unwrap_or(Value::Null),
+        };
+        let Some(line) = line_of(&note) else { continue };
+        match out.try_send(line) {
+            Ok(()) => {}
+            // A client that does not read its events loses them, not the daemon's memory.
+            Err(mpsc::error::TrySendError::Full(_)) => lost += 1,
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}

@@ -1,0 +1,832 @@
+//! The service core: every operation the daemon offers, with its authorization. Frontends
+//! (JSON-RPC on the socket, D-Bus) only translate; nothing here knows which one called.
+
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use data_encoding::BASE32_NOPAD;
+use oathkey_device::{
+    CredentialInfo, Error as DeviceError, HashAlg, NewCredential, OtpKind as DevKind, Setting,
+    TokenLabel,
+};
+use oathkey_protocol::types::{
+    Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
+    Hello, KeyInfo, KeyList, OtpKind, Role, SetConfigParams, Settings, TokenInfo, TokenParams,
+};
+use oathkey_protocol::{ErrorCode, PROTOCOL_VERSION, SecretText};
+use secrecy::SecretSlice;
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use crate::auth::{Authorizer, Caller};
+use crate::keys::sources::attach_virtual;
+use crate::keys::{CancelOnDrop, KeyEntry, Registry};
+use crate::otp;
+
+/// An error for a client: a stable code and a message that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Message for people.
+    pub message: String,
+}
+
+impl ServiceError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn params(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParams, message)
+    }
+}
+
+impl From<ServiceError> for oathkey_protocol::jsonrpc::ErrorObject {
+    fn from(e: ServiceError) -> Self {
+        Self::new(e.code, e.message)
+    }
+}
+
+/// Maps a device error to a client error, naming the key.
+pub fn device_error(key: &str, e: DeviceError) -> ServiceError {
+    let code = match &e {
+        DeviceError::Removed => ErrorCode::KeyRemoved,
+        DeviceError::TouchTimeout => ErrorCode::TouchTimeout,
+        DeviceError::PinRequired | DeviceError::PinNotSet => ErrorCode::PinRequired,
+        DeviceError::WrongPin { .. } | DeviceError::PinBlocked | DeviceError::PinAlreadySet => {
+            ErrorCode::PinInvalid
+        }
+        DeviceError::Busy(_) => ErrorCode::Busy,
+        DeviceError::AlreadyExists => ErrorCode::AlreadyExists,
+        DeviceError::NoSpace => ErrorCode::NoSpace,
+        DeviceError::Unsupported(_) => ErrorCode::Unsupported,
+        DeviceError::NotFound => ErrorCode::TokenNotFound,
+        DeviceError::Cancelled => ErrorCode::Cancelled,
+        DeviceError::InvalidArgument(_) | DeviceError::Config { .. } => ErrorCode::InvalidParams,
+        _ => ErrorCode::DeviceError,
+    };
+    let message = match &e {
+        DeviceError::Removed => format!("key {key} was removed"),
+        DeviceError::TouchTimeout => {
+            format!("key {key} was not touched in time; touch it when it blinks")
+        }
+        other => format!("key {key}: {other}"),
+    };
+    ServiceError::new(code, message)
+}
+
+/// The unix time now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+/// The daemon's operations.
+#[derive(Debug)]
+pub struct Service {
+    registry: Arc<Registry>,
+    auth: RwLock<Authorizer>,
+}
+
+fn algorithm(alg: HashAlg) -> Algorithm {
+    match alg {
+        HashAlg::Sha1 => Algorithm::Sha1,
+        HashAlg::Sha256 => Algorithm::Sha256,
+        HashAlg::Sha512 => Algorithm::Sha512,
+    }
+}
+
+fn hash_alg(alg: Algorithm) -> HashAlg {
+    match alg {
+        Algorithm::Sha1 => HashAlg::Sha1,
+        Algorithm::Sha256 => HashAlg::Sha256,
+        Algorithm::Sha512 => HashAlg::Sha512,
+    }
+}
+
+/// A token as clients see it.
+pub fn token_info(key: &str, cred: &CredentialInfo) -> TokenInfo {
+    let label = TokenLabel::parse(&cred.name);
+    TokenInfo {
+        key: key.to_string(),
+        name: cred.name.clone(),
+        serial: label.serial,
+        account: label.account,
+        period: label.period,
+        kind: match cred.kind {
+            Some(DevKind::Totp) => OtpKind::Totp,
+            Some(DevKind::Hotp) => OtpKind::Hotp,
+            None => OtpKind::Other,
+        },
+        algorithm: cred.algorithm.map(algorithm),
+        touch: cred.touch_required,
+    }
+}
+
+/// Decodes a Base32 secret as people type it: any case, spaces, dashes, `=` padding.
+pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        text.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-' && *c != '=')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    let bytes = BASE32_NOPAD
+        .decode(cleaned.as_bytes())
+        .map_err(|_| ServiceError::params("secret is not Base32 (A-Z and 2-7)"))?;
+    if bytes.is_empty() || bytes.len() > oathkey_device::oath::MAX_SECRET_LEN {
+        return Err(ServiceError::params(format!(
+            "secret must be 1 to {} bytes, not {}",
+            oathkey_device::oath::MAX_SECRET_LEN,
+            bytes.len()
+        )));
+    }
+    Ok(Zeroizing::new(bytes))
+}
+
+fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; n]);
+    getrandom::fill(&mut buf)
+        .map_err(|e| ServiceError::new(ErrorCode::InternalError, format!("no randomness: {e}")))?;
+    Ok(buf)
+}
+
+impl Service {
+    /// A service over `registry` with the given admin rules.
+    pub fn new(registry: Arc<Registry>, auth: Authorizer) -> Self {
+        Self {
+            registry,
+            auth: RwLock::new(auth),
+        }
+    }
+
+    /// The key registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Replaces the admin rules (SIGHUP).
+    pub fn set_authorizer(&self, auth: Authorizer) {
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+    }
+
+    /// Builds the caller for a connection from its peer credentials.
+    pub fn caller(
+        &self,
+        conn: u64,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        pid: Option<i32>,
+    ) -> Caller {
+        let role = self
+            .auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .role(uid, gid);
+        Caller {
+            conn,
+            uid,
+            gid,
+            pid,
+            role,
+        }
+    }
+
+    fn require_admin(caller: &Caller, what: &str) -> Result<()> {
+        if caller.is_admin() {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "{what} needs an admin; ask your administrator (admins are root and the configured admin users and groups)"
+                ),
+            ))
+        }
+    }
+
+    fn check_claim(entry: &KeyEntry, caller: &Caller) -> Result<()> {
+        match entry.claimant() {
+            Some(conn) if conn != caller.conn => Err(ServiceError::new(
+                ErrorCode::Claimed,
+                format!(
+                    "key {} is claimed by another client for a multi-step job; try again when it is done",
+                    entry.id
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn key(&self, id: Option<&str>) -> Result<Arc<KeyEntry>> {
+        match id {
+            Some(id) => self.registry.get(id).ok_or_else(|| {
+                let present: Vec<String> =
+                    self.registry.list().iter().map(|e| e.id.clone()).collect();
+                ServiceError::new(
+                    ErrorCode::KeyNotFound,
+                    if present.is_empty() {
+                        format!("no key {id}: no key is plugged in")
+                    } else {
+                        format!("no key {id}; present: {}", present.join(", "))
+                    },
+                )
+            }),
+            None => {
+                let keys = self.registry.list();
+                match keys.as_slice() {
+                    [] => Err(ServiceError::new(
+                        ErrorCode::KeyNotFound,
+                        "no key is plugged in",
+                    )),
+                    [one] => Ok(one.clone()),
+                    many => Err(ServiceError::params(format!(
+                        "{} keys are present ({}); choose one (oathkey --key ID, or the `key` param)",
+                        many.len(),
+                        many.iter()
+                            .map(|e| e.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// `hello`.
+    pub fn hello(&self, caller: &Caller) -> Hello {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            daemon: env!("CARGO_PKG_VERSION").to_string(),
+            role: caller.role,
+            uid: caller.uid,
+        }
+    }
+
+    /// `keys.list`.
+    pub fn keys(&self, _caller: &Caller) -> KeyList {
+        KeyList {
+            keys: self.registry.list().iter().map(|e| e.info()).collect(),
+            unavailable: self.registry.unavailable(),
+        }
+    }
+
+    /// `keys.info`.
+    pub fn key_info(&self, _caller: &Caller, id: Option<&str>) -> Result<KeyInfo> {
+        Ok(self.key(id)?.info())
+    }
+
+    /// `keys.wink`.
+    pub async fn wink(&self, _caller: &Caller, id: Option<&str>) -> Result<()> {
+        let entry = self.key(id)?;
+        let cancel = CancelOnDrop::new();
+        entry
+            .actor
+            .run("wink", None, &cancel, |k| k.wink())
+            .await
+            .map_err(|e| device_error(&entry.id, e))
+    }
+
+    /// `keys.get_config`.
+    pub fn get_config(&self, _caller: &Caller, id: Option<&str>) -> Result<Settings> {
+        Ok(self.key(id)?.settings())
+    }
+
+    /// `keys.set_config` (admin): each change needs a touch of the key.
+    pub async fn set_config(&self, caller: &Caller, p: SetConfigParams) -> Result<Settings> {
+        Self::require_admin(caller, "changing a key's settings")?;
+        let entry = self.key(p.key.as_deref())?;
+        Self::check_claim(&entry, caller)?;
+        let current = entry.settings();
+        let wanted = [
+            (Setting::ModeKeyboard, p.keyboard, current.keyboard),
+            (Setting::ModeU2f, p.u2f, current.u2f),
+            (Setting::OtpKeyPress, p.key_press, current.key_press),
+        ];
+        if wanted.iter().all(|(_, new, _)| new.is_none()) {
+            return Ok(current);
+        }
+        for (setting, new, now) in wanted {
+            if new.is_some() && now.is_none() {
+                return Err(ServiceError::new(
+                    ErrorCode::Unsupported,
+                    format!("key {} has no {setting} setting", entry.id),
+                ));
+            }
+        }
+        let keyboard = p.keyboard.or(current.keyboard);
+        let u2f = p.u2f.or(current.u2f);
+        if keyboard == Some(false) && u2f == Some(false) {
+            return Err(ServiceError::params(
+                "Mode needs at least one of Keyboard and U2F: a key with neither cannot be reached",
+            ));
+        }
+        // Enable before disabling, so the key never passes through a state it refuses.
+        let mut changes: Vec<(Setting, bool)> = wanted
+            .iter()
+            .filter_map(|(s, new, now)| new.filter(|v| Some(*v) != *now).map(|v| (*s, v)))
+            .collect();
+        changes.sort_by_key(|(_, v)| !*v);
+        let mut settings = current;
+        for (setting, value) in changes {
+            let cancel = CancelOnDrop::new();
+            entry
+                .actor
+                .run("config", None, &cancel, move |k| {
+                    k.set_setting(setting, value)
+                })
+                .await
+                .map_err(|e| device_error(&entry.id, e))?;
+            match setting {
+                Setting::ModeKeyboard => settings.keyboard = Some(value),
+                Setting::ModeU2f => settings.u2f = Some(value),
+                Setting::OtpKeyPress => settings.key_press = Some(value),
+            }
+            entry.set_settings(settings);
+        }
+        info!(key = %entry.id, ?settings, uid = ?caller.uid, "settings changed");
+        let _ = self.registry.events().send(Event::ConfigChanged {
+            key: entry.id.clone(),
+            settings,
+        });
+        Ok(settings)
+    }
+
+    /// `keys.claim` (admin).
+    pub fn claim(&self, caller: &Caller, id: Option<&str>) -> Result<()> {
+        Self::require_admin(caller, "claiming a key")?;
+        let entry = self.key(id)?;
+        entry.claim(caller.conn).map_err(|_| {
+            ServiceError::new(
+                ErrorCode::Claimed,
+                format!("key {} is already claimed by another client", entry.id),
+            )
+        })
+    }
+
+    /// `keys.release`.
+    pub fn release(&self, caller: &Caller, id: Option<&str>) -> Result<()> {
+        let entry = self.key(id)?;
+        if entry.release(caller.conn) {
+            Ok(())
+        } else {
+            Err(ServiceError::params(format!(
+                "you hold no claim on key {}",
+                entry.id
+            )))
+        }
+    }
+
+    /// A connection closed: its claims end.
+    pub fn disconnected(&self, conn: u64) {
+        self.registry.release_claims(conn);
+    }
+
+    async fn credentials(&self, entry: &KeyEntry, fresh: bool) -> Result<Vec<CredentialInfo>> {
+        if !fresh && let Some(tokens) = entry.cached_tokens() {
+            return Ok(tokens);
+        }
+        let cancel = CancelOnDrop::new();
+        let tokens = entry
+            .actor
+            .run("list", None, &cancel, |k| k.list(None))
+            .await
+            .map_err(|e| device_error(&entry.id, e))?;
+        entry.store_tokens(tokens.clone());
+        Ok(tokens)
+    }
+
+    /// `tokens.list`: one key, or all keys.
+    pub async fn tokens(&self, _caller: &Caller, id: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let entries = match id {
+            Some(id) => vec![self.key(Some(id))?],
+            None => self.registry.list(),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            for cred in self.credentials(&entry, false).await? {
+                out.push(token_info(&entry.id, &cred));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds the token a query names: its exact name, else its serial, else its account.
+    async fn find_token(
+        &self,
+        key: Option<&str>,
+        query: Option<&str>,
+    ) -> Result<(Arc<KeyEntry>, CredentialInfo)> {
+        let entries = match key {
+            Some(id) => vec![self.key(Some(id))?],
+            None if self.registry.list().is_empty() => {
+                return Err(ServiceError::new(
+                    ErrorCode::KeyNotFound,
+                    "no key is plugged in",
+                ));
+            }
+            None => self.registry.list(),
+        };
+        // A miss in a cached list may be stale: look once more with fresh lists.
+        for fresh in [false, true] {
+            let mut all = Vec::new();
+            for entry in &entries {
+                for cred in self.credentials(entry, fresh).await? {
+                    all.push((entry.clone(), cred));
+                }
+            }
+            let matches: Vec<(Arc<KeyEntry>, CredentialInfo)> = match query {
+                None => all,
+                Some(q) => {
+                    let by = |f: &dyn Fn(&CredentialInfo) -> bool| -> Vec<_> {
+                        all.iter().filter(|(_, c)| f(c)).cloned().collect()
+                    };
+                    let exact = by(&|c| c.name == q);
+                    if !exact.is_empty() {
+                        exact
+                    } else {
+                        let serial =
+                            by(&|c| TokenLabel::parse(&c.name).serial.as_deref() == Some(q));
+                        if !serial.is_empty() {
+                            serial
+                        } else {
+                            by(&|c| TokenLabel::parse(&c.name).account.eq_ignore_ascii_case(q))
+                        }
+                    }
+                }
+            };
+            if let [single] = matches.as_slice() {
+                return Ok(single.clone());
+            }
+            match matches.len() {
+                0 if !fresh => continue,
+                0 => {
+                    return Err(ServiceError::new(
+                        ErrorCode::TokenNotFound,
+                        match query {
+                            Some(q) => format!("no token named {q:?} (by name, serial or account)"),
+                            None => {
+                                "no token on the key; create one with `oathkey token new`".into()
+                            }
+                        },
+                    ));
+                }
+                _ => {
+                    let names: Vec<String> = matches
+                        .iter()
+                        .map(|(e, c)| format!("{}/{}", e.id, c.name))
+                        .collect();
+                    return Err(ServiceError::params(format!(
+                        "{} tokens match: {}; name one exactly",
+                        names.len(),
+                        names.join(", ")
+                    )));
+                }
+            }
+        }
+        Err(ServiceError::new(ErrorCode::TokenNotFound, "no such token"))
+    }
+
+    fn check_time(caller: &Caller, at: Option<u64>, period: u64) -> Result<u64> {
+        let now = unix_now();
+        match at {
+            None => Ok(now),
+            // Future codes would let a reader use a key's codes after losing access to it.
+            Some(t) if !caller.is_admin() && t.abs_diff(now) > period => Err(ServiceError::new(
+                ErrorCode::PermissionDenied,
+                "only admins may compute codes for times more than one period away from now",
+            )),
+            Some(t) => Ok(t),
+        }
+    }
+
+    /// `codes.get`.
+    pub async fn code(&self, caller: &Caller, p: CodeParams) -> Result<Code> {
+        let (entry, cred) = self
+            .find_token(p.key.as_deref(), p.token.as_deref())
+            .await?;
+        let token = token_info(&entry.id, &cred);
+        let touch =
+            cred.touch_required.unwrap_or(false) || entry.settings().key_press == Some(true);
+        let cancel = CancelOnDrop::new();
+        match token.kind {
+            OtpKind::Totp => {
+                let period = u64::from(token.period);
+                let t = Self::check_time(caller, p.at, period)?;
+                let step = t / period;
+                let otp = entry
+                    .actor
+                    .code(cred.name.clone(), step, touch, &cancel)
+                    .await
+                    .map_err(|e| self.code_error(&entry, e))?;
+                Ok(Code {
+                    digits: otp.digits,
+                    code: otp.code,
+                    valid_from: Some(step * period),
+                    valid_until: Some((step + 1) * period),
+                    token,
+                })
+            }
+            OtpKind::Hotp => {
+                let name = cred.name.clone();
+                let otp = entry
+                    .actor
+                    .run("code", Some(name.clone()), &cancel, move |k| {
+                        k.calculate(&name, 0, touch, None)
+                    })
+                    .await
+                    .map_err(|e| self.code_error(&entry, e))?;
+                Ok(Code {
+                    digits: otp.digits,
+                    code: otp.code,
+                    valid_from: None,
+                    valid_until: None,
+                    token,
+                })
+            }
+            OtpKind::Other => Err(ServiceError::new(
+                ErrorCode::Unsupported,
+                format!("{} is not an OTP token", cred.name),
+            )),
+        }
+    }
+
+    fn code_error(&self, entry: &KeyEntry, e: DeviceError) -> ServiceError {
+        if e == DeviceError::NotFound {
+            entry.invalidate_tokens();
+        }
+        device_error(&entry.id, e)
+    }
+
+    /// `codes.all`: every TOTP token that needs no touch (and, if asked, those that do).
+    pub async fn codes(&self, caller: &Caller, p: CodesParams) -> Result<Vec<CodeEntry>> {
+        let entries = match p.key.as_deref() {
+            Some(id) => vec![self.key(Some(id))?],
+            None => self.registry.list(),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let key_press = entry.settings().key_press == Some(true);
+            for cred in self.credentials(&entry, false).await? {
+                let token = token_info(&entry.id, &cred);
+                let touch = cred.touch_required.unwrap_or(false) || key_press;
+                let mut item = CodeEntry {
+                    token: token.clone(),
+                    code: None,
+                    digits: None,
+                    valid_from: None,
+                    valid_until: None,
+                    error: None,
+                };
+                if token.kind != OtpKind::Totp {
+                    // Reading an HOTP code uses it up; only an explicit codes.get does that.
+                    item.error = Some(
+                        if token.kind == OtpKind::Hotp {
+                            "HotpNotRead"
+                        } else {
+                            "Unsupported"
+                        }
+                        .into(),
+                    );
+                } else if touch && !p.include_touch {
+                    item.error = Some("TouchRequired".into());
+                } else {
+                    let period = u64::from(token.period);
+                    let t = Self::check_time(caller, p.at, period)?;
+                    let step = t / period;
+                    let cancel = CancelOnDrop::new();
+                    match entry
+                        .actor
+                        .code(cred.name.clone(), step, touch, &cancel)
+                        .await
+                    {
+                        Ok(otp) => {
+                            item.code = Some(otp.code.clone());
+                            item.digits = Some(otp.digits);
+                            item.valid_from = Some(step * period);
+                            item.valid_until = Some((step + 1) * period);
+                        }
+                        Err(e) => {
+                            item.error = Some(self.code_error(&entry, e).code.name().to_string())
+                        }
+                    }
+                }
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `tokens.create` (admin): the vendor admin tool's New Token / Generate / Save.
+    pub async fn create_token(
+        &self,
+        caller: &Caller,
+        p: CreateTokenParams,
+    ) -> Result<CreatedToken> {
+        Self::require_admin(caller, "creating a token")?;
+        let entry = self.key(p.key.as_deref())?;
+        Self::check_claim(&entry, caller)?;
+        if !matches!(p.digits, 6 | 8) {
+            return Err(ServiceError::params(format!(
+                "digits must be 6 or 8, not {}",
+                p.digits
+            )));
+        }
+        let kind = match p.kind {
+            OtpKind::Totp => DevKind::Totp,
+            OtpKind::Hotp => DevKind::Hotp,
+            OtpKind::Other => return Err(ServiceError::params("kind must be totp or hotp")),
+        };
+        let secret = match &p.secret {
+            Some(text) => decode_base32(text.expose())?,
+            None => random_bytes(20)?,
+        };
+        let existing = self.credentials(&entry, true).await?;
+        let serial = match &p.serial {
+            Some(s) => s.clone(),
+            None => loop {
+                let digits = random_bytes(8)?;
+                let serial: String = digits.iter().map(|b| char::from(b'0' + b % 10)).collect();
+                if !existing
+                    .iter()
+                    .any(|c| TokenLabel::parse(&c.name).serial.as_deref() == Some(&serial))
+                {
+                    break serial;
+                }
+            },
+        };
+        let label = TokenLabel::new(&serial, p.account.trim(), p.period)
+            .map_err(|e| ServiceError::params(e.to_string()))?;
+        let name = label.to_string();
+        if existing
+            .iter()
+            .any(|c| TokenLabel::parse(&c.name).serial.as_deref() == Some(serial.as_str()))
+        {
+            return Err(ServiceError::new(
+                ErrorCode::AlreadyExists,
+                format!("key {} already has a token with serial {serial}", entry.id),
+            ));
+        }
+        let credential = NewCredential {
+            name: name.clone(),
+            kind,
+            algorithm: hash_alg(p.algorithm),
+            digits: p.digits,
+            secret: SecretSlice::from(secret.to_vec()),
+            touch_required: p.touch,
+            pin_protected: false,
+            initial_counter: p.counter,
+        };
+        let touch = p.touch || entry.settings().key_press == Some(true);
+        let now = unix_now();
+        let cancel = CancelOnDrop::new();
+        let write_name = name.clone();
+        let read_back = entry
+            .actor
+            .run("create", Some(name.clone()), &cancel, move |k| {
+                k.put(&credential, None)?;
+                // Read a code back to prove the key computes what the seed says.
+                match kind {
+                    DevKind::Totp => k.totp(&write_name, now, touch, None).map(Some),
+                    DevKind::Hotp => Ok(None),
+                }
+            })
+            .await;
+        entry.invalidate_tokens();
+        let read_back = read_back.map_err(|e| device_error(&entry.id, e))?;
+        if let Some(otp) = read_back {
+            let expected = otp::totp(p.algorithm, p.digits, p.period, &secret, now);
+            if otp.code != expected {
+                warn!(key = %entry.id, token = %name, "verification after write failed; removing the token");
+                let cancel = CancelOnDrop::new();
+                let delete_name = name.clone();
+                let _ = entry
+                    .actor
+                    .run("delete", Some(name.clone()), &cancel, move |k| {
+                        k.delete(&delete_name, None)
+                    })
+                    .await;
+                return Err(ServiceError::new(
+                    ErrorCode::DeviceError,
+                    format!(
+                        "key {} computed a different code than the seed gives; the token was removed",
+                        entry.id
+                    ),
+                ));
+            }
+        }
+        info!(key = %entry.id, token = %name, uid = ?caller.uid, "token created");
+        let _ = self.registry.events().send(Event::TokensChanged {
+            key: entry.id.clone(),
+        });
+        let info = TokenInfo {
+            key: entry.id.clone(),
+            name: name.clone(),
+            serial: Some(serial.clone()),
+            account: label.account.clone(),
+            period: p.period,
+            kind: p.kind,
+            algorithm: Some(p.algorithm),
+            touch: Some(p.touch),
+        };
+        Ok(CreatedToken {
+            token: info,
+            serial,
+            secret: SecretText::new(BASE32_NOPAD.encode(&secret)),
+            digits: p.digits,
+            algorithm: p.algorithm,
+            period: p.period,
+            kind: p.kind,
+        })
+    }
+
+    /// `tokens.delete` (admin).
+    pub async fn delete_token(&self, caller: &Caller, p: TokenParams) -> Result<()> {
+        Self::require_admin(caller, "deleting a token")?;
+        let (entry, cred) = self.find_token(p.key.as_deref(), Some(&p.token)).await?;
+        Self::check_claim(&entry, caller)?;
+        let cancel = CancelOnDrop::new();
+        let name = cred.name.clone();
+        let result = entry
+            .actor
+            .run("delete", Some(name.clone()), &cancel, move |k| {
+                k.delete(&name, None)
+            })
+            .await;
+        entry.invalidate_tokens();
+        result.map_err(|e| device_error(&entry.id, e))?;
+        info!(key = %entry.id, token = %cred.name, uid = ?caller.uid, "token deleted");
+        let _ = self.registry.events().send(Event::TokensChanged {
+            key: entry.id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Events for subscribers.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.registry.events().subscribe()
+    }
+
+    fn virtual_key(&self, caller: &Caller, id: Option<&str>) -> Result<Arc<KeyEntry>> {
+        Self::require_admin(caller, "controlling a virtual key")?;
+        let entry = self.key(id)?;
+        if entry.virtual_handle.is_none() {
+            return Err(ServiceError::new(
+                ErrorCode::Unsupported,
+                format!("key {} is not an in-process virtual key", entry.id),
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// `virtual.unplug` (admin).
+    pub fn virtual_unplug(&self, caller: &Caller, id: Option<&str>) -> Result<()> {
+        let entry = self.virtual_key(caller, id)?;
+        if let Some(handle) = &entry.virtual_handle {
+            handle.unplug();
+            self.registry.park(&entry.id, handle.clone());
+        }
+        self.registry.remove(&entry.id, None);
+        Ok(())
+    }
+
+    /// `virtual.plug` (admin).
+    pub async fn virtual_plug(&self, caller: &Caller, id: Option<&str>) -> Result<String> {
+        Self::require_admin(caller, "controlling a virtual key")?;
+        let id =
+            id.ok_or_else(|| ServiceError::params("name the unplugged virtual key with `key`"))?;
+        let handle = self.registry.unpark(id).ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::KeyNotFound,
+                format!("no unplugged virtual key {id}"),
+            )
+        })?;
+        handle.replug();
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || attach_virtual(&registry, handle))
+            .await
+            .map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))?
+            .map_err(|e| ServiceError::new(ErrorCode::DeviceError, e.to_string()))
+    }
+
+    /// `virtual.press` (admin): whether a request was waiting for the touch.
+    pub fn virtual_press(&self, caller: &Caller, id: Option<&str>) -> Result<bool> {
+        let entry = self.virtual_key(caller, id)?;
+        Ok(entry.virtual_handle.as_ref().is_some_and(|h| h.press()))
+    }
+
+    /// Whether `caller` is an admin (for frontends that filter by role).
+    pub fn role(&self, caller: &Caller) -> Role {
+        caller.role
+    }
+}

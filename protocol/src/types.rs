@@ -1,0 +1,463 @@
+//! Method names, parameters, results and events of protocol version 1.
+//!
+//! Every field a later version may add is optional on the reading side (`#[serde(default)]`),
+//! so an older client keeps working with a newer daemon of the same protocol version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretText;
+
+/// Method names.
+pub mod method {
+    /// Versions and the caller's role. Params: none. Result: [`super::Hello`].
+    pub const HELLO: &str = "hello";
+    /// Keys present. Params: none. Result: [`super::KeyList`].
+    pub const KEYS_LIST: &str = "keys.list";
+    /// One key. Params: [`super::KeyParams`]. Result: [`super::KeyInfo`].
+    pub const KEYS_INFO: &str = "keys.info";
+    /// Blink a key. Params: [`super::KeyParams`]. Result: `null`.
+    pub const KEYS_WINK: &str = "keys.wink";
+    /// Mode and Key Press. Params: [`super::KeyParams`]. Result: [`super::Settings`].
+    pub const KEYS_GET_CONFIG: &str = "keys.get_config";
+    /// Change Mode / Key Press (admin). Params: [`super::SetConfigParams`]. Result: [`super::Settings`].
+    pub const KEYS_SET_CONFIG: &str = "keys.set_config";
+    /// Claim a key for a multi-step job (admin). Params: [`super::KeyParams`]. Result: `null`.
+    pub const KEYS_CLAIM: &str = "keys.claim";
+    /// Release a claim. Params: [`super::KeyParams`]. Result: `null`.
+    pub const KEYS_RELEASE: &str = "keys.release";
+    /// Tokens on one or all keys. Params: [`super::KeyParams`]. Result: `[`[`super::TokenInfo`]`]`.
+    pub const TOKENS_LIST: &str = "tokens.list";
+    /// Create a token (admin). Params: [`super::CreateTokenParams`]. Result: [`super::CreatedToken`].
+    pub const TOKENS_CREATE: &str = "tokens.create";
+    /// Delete a token (admin). Params: [`super::TokenParams`]. Result: `null`.
+    pub const TOKENS_DELETE: &str = "tokens.delete";
+    /// One code. Params: [`super::CodeParams`]. Result: [`super::Code`].
+    pub const CODES_GET: &str = "codes.get";
+    /// Codes of every token. Params: [`super::CodesParams`]. Result: `[`[`super::CodeEntry`]`]`.
+    pub const CODES_ALL: &str = "codes.all";
+    /// Start receiving `event` notifications. Params: none. Result: `null`.
+    pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
+    /// Unplug a virtual key (admin; virtual keys only). Params: [`super::KeyParams`].
+    pub const VIRTUAL_UNPLUG: &str = "virtual.unplug";
+    /// Plug an unplugged virtual key back in (admin). Params: [`super::KeyParams`].
+    pub const VIRTUAL_PLUG: &str = "virtual.plug";
+    /// Press a virtual key's button (admin). Params: [`super::KeyParams`]. Result: `bool`
+    /// (whether a request was waiting for it).
+    pub const VIRTUAL_PRESS: &str = "virtual.press";
+    /// The notification method that carries an [`super::Event`].
+    pub const EVENT: &str = "event";
+}
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// List keys and tokens, read codes.
+    Reader,
+    /// Everything: configure keys, create and delete tokens, claim keys.
+    Admin,
+}
+
+/// The answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The daemon's protocol version.
+    pub protocol: u32,
+    /// The daemon's version.
+    pub daemon: String,
+    /// The caller's role.
+    pub role: Role,
+    /// The caller's uid as the daemon saw it.
+    #[serde(default)]
+    pub uid: Option<u32>,
+}
+
+/// Where a key was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// A real key through hidapi.
+    Hid,
+    /// A virtual key inside the daemon (`--emulate`).
+    Virtual,
+    /// A virtual key served over UDP (`--udp-key`).
+    Udp,
+}
+
+/// A key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Stable id while the key stays plugged in: its serial as 8 hex digits.
+    pub id: String,
+    /// Model name.
+    pub model: String,
+    /// Where it was found.
+    pub source: KeySource,
+    /// Device path (hidraw node, `virtual:...`, `udp://...`).
+    pub path: String,
+    /// Secrets app version, such as `4.13.0`.
+    pub firmware: String,
+    /// Whether a PIN is set.
+    pub pin_set: bool,
+    /// Whether some client holds a claim on it.
+    #[serde(default)]
+    pub claimed: bool,
+}
+
+/// A device the daemon found but cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnavailableKey {
+    /// Device path.
+    pub path: String,
+    /// Why (permissions, protocol failure).
+    pub reason: String,
+}
+
+/// The answer to `keys.list`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct KeyList {
+    /// Usable keys.
+    pub keys: Vec<KeyInfo>,
+    /// Supported devices that could not be opened.
+    #[serde(default)]
+    pub unavailable: Vec<UnavailableKey>,
+}
+
+/// Params naming a key; optional when exactly one key is present.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyParams {
+    /// Key id.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// The vendor tool's device settings; `None` where the key does not support one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// Mode: Keyboard.
+    pub keyboard: Option<bool>,
+    /// Mode: U2F.
+    pub u2f: Option<bool>,
+    /// Key Press: every code needs a touch.
+    pub key_press: Option<bool>,
+}
+
+/// Params of `keys.set_config`: the settings to change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetConfigParams {
+    /// Key id.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Mode: Keyboard.
+    #[serde(default)]
+    pub keyboard: Option<bool>,
+    /// Mode: U2F.
+    #[serde(default)]
+    pub u2f: Option<bool>,
+    /// Key Press.
+    #[serde(default)]
+    pub key_press: Option<bool>,
+}
+
+/// HOTP or TOTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtpKind {
+    /// Time based (RFC 6238).
+    #[default]
+    Totp,
+    /// Counter based (RFC 4226).
+    Hotp,
+    /// Something else another tool put on the key.
+    Other,
+}
+
+/// The HMAC hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA-1.
+    #[default]
+    Sha1,
+    /// HMAC-SHA-256.
+    Sha256,
+    /// HMAC-SHA-512.
+    Sha512,
+}
+
+/// A token on a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The key it is on.
+    pub key: String,
+    /// Its raw name on the key (`[period/]serial:account`).
+    pub name: String,
+    /// Token serial, if the name follows the convention.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// The account (UPN).
+    pub account: String,
+    /// TOTP period in seconds.
+    pub period: u32,
+    /// HOTP or TOTP.
+    pub kind: OtpKind,
+    /// Hash, where the key reports it.
+    #[serde(default)]
+    pub algorithm: Option<Algorithm>,
+    /// Whether every code needs a touch (the token's own flag; Key Press adds to it).
+    #[serde(default)]
+    pub touch: Option<bool>,
+}
+
+/// Params naming a token: its name, serial or account (unique on the key or across keys).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenParams {
+    /// Key id; optional.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Name, serial or account.
+    pub token: String,
+}
+
+/// Params of `codes.get`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeParams {
+    /// Key id; optional.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Name, serial or account; optional when the key(s) hold exactly one token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Unix time to compute the code for (tests). Readers may only ask within one period of now.
+    #[serde(default)]
+    pub at: Option<u64>,
+}
+
+/// Params of `codes.all`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodesParams {
+    /// Key id; all keys when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Unix time (as in `codes.get`).
+    #[serde(default)]
+    pub at: Option<u64>,
+    /// Also compute tokens that need a touch (one touch each); skipped by default.
+    #[serde(default)]
+    pub include_touch: bool,
+}
+
+/// A code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    /// The token.
+    pub token: TokenInfo,
+    /// The code.
+    pub code: String,
+    /// Its length.
+    pub digits: u8,
+    /// TOTP: first second the code is valid (unix time).
+    #[serde(default)]
+    pub valid_from: Option<u64>,
+    /// TOTP: first second of the next code.
+    #[serde(default)]
+    pub valid_until: Option<u64>,
+}
+
+/// One entry of `codes.all`: a code, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeEntry {
+    /// The token.
+    pub token: TokenInfo,
+    /// The code, when computed.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Its length.
+    #[serde(default)]
+    pub digits: Option<u8>,
+    /// TOTP validity start.
+    #[serde(default)]
+    pub valid_from: Option<u64>,
+    /// TOTP validity end.
+    #[serde(default)]
+    pub valid_until: Option<u64>,
+    /// Stable error name when there is no code (`TouchRequired` when skipped for a touch).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Params of `tokens.create`: the vendor admin tool's form.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenParams {
+    /// Key id; optional with one key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The user (UPN).
+    pub account: String,
+    /// Token serial; generated when absent.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Base32 secret to import; a fresh 160-bit secret is generated when absent.
+    #[serde(default)]
+    pub secret: Option<SecretText>,
+    /// TOTP (default) or HOTP.
+    #[serde(default)]
+    pub kind: OtpKind,
+    /// Hash, SHA-1 by default.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// 6 (default) or 8.
+    #[serde(default = "default_digits")]
+    pub digits: u8,
+    /// 30 (default) or 60 seconds.
+    #[serde(default = "default_period")]
+    pub period: u32,
+    /// Every code needs a touch.
+    #[serde(default)]
+    pub touch: bool,
+    /// First HOTP counter value.
+    #[serde(default)]
+    pub counter: u32,
+}
+
+fn default_digits() -> u8 {
+    6
+}
+
+fn default_period() -> u32 {
+    30
+}
+
+/// The answer to `tokens.create`; the only time the secret leaves the daemon unasked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The token as listed.
+    pub token: TokenInfo,
+    /// Its serial.
+    pub serial: String,
+    /// The Base32 secret (no padding).
+    pub secret: SecretText,
+    /// Code length.
+    pub digits: u8,
+    /// Hash.
+    pub algorithm: Algorithm,
+    /// Period.
+    pub period: u32,
+    /// HOTP or TOTP.
+    pub kind: OtpKind,
+}
+
+/// Something that happened, sent as an `event` notification to subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A key appeared and is ready.
+    KeyAdded {
+        /// The key.
+        key: KeyInfo,
+    },
+    /// A key went away; its pending requests failed with `KeyRemoved`.
+    KeyRemoved {
+        /// Its id.
+        key: String,
+    },
+    /// The key waits for a touch.
+    TouchNeeded {
+        /// Key id.
+        key: String,
+        /// What it waits for (`code`, `create`, `delete`, `config`).
+        operation: String,
+        /// The token concerned, if any.
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// The touch wait ended (touched, timed out or cancelled).
+    TouchDone {
+        /// Key id.
+        key: String,
+    },
+    /// Tokens were created or deleted.
+    TokensChanged {
+        /// Key id.
+        key: String,
+    },
+    /// Mode or Key Press changed.
+    ConfigChanged {
+        /// Key id.
+        key: String,
+        /// The new settings.
+        settings: Settings,
+    },
+    /// Events were dropped because the client read too slowly.
+    EventsLost {
+        /// How many.
+        count: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_are_tagged_by_type() {
+        let e = Event::KeyRemoved {
+            key: "0badcafe".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&e).expect("encodes"),
+            json!({"type": "key_removed", "key": "0badcafe"})
+        );
+        let back: Event =
+            serde_json::from_value(json!({"type": "touch_done", "key": "k"})).expect("decodes");
+        assert_eq!(back, Event::TouchDone { key: "k".into() });
+    }
+
+    #[test]
+    fn create_token_defaults_are_the_admin_tools() {
+        let p: CreateTokenParams =
+            serde_json::from_value(json!({"account": "a@b.c"})).expect("decodes");
+        assert_eq!(
+            (p.kind, p.algorithm, p.digits, p.period, p.touch),
+            (OtpKind::Totp, Algorithm::Sha1, 6, 30, false)
+        );
+        assert!(p.secret.is_none() && p.serial.is_none());
+        let err = serde_json::from_value::<CreateTokenParams>(json!({"account": "a", "colour": 1}));
+        assert!(err.is_err(), "unknown params are refused");
+    }
+
+    #[test]
+    fn created_token_debug_hides_the_secret() {
+        let created = CreatedToken {
+            token: TokenInfo {
+                key: "k".into(),
+                name: "1:a".into(),
+                serial: Some("1".into()),
+                account: "a".into(),
+                period: 30,
+                kind: OtpKind::Totp,
+                algorithm: Some(Algorithm::Sha1),
+                touch: Some(false),
+            },
+            serial: "1".into(),
+            secret: SecretText::new("JBSWY3DPEHPK3PXP".into()),
+            digits: 6,
+            algorithm: Algorithm::Sha1,
+            period: 30,
+            kind: OtpKind::Totp,
+        };
+        assert!(!format!("{created:?}").contains("JBSWY3DPEHPK3PXP"));
+        // ...but the wire form carries it: this answer exists to hand it to the admin.
+        assert_eq!(
+            serde_json::to_value(&created).expect("encodes")["secret"],
+            json!("JBSWY3DPEHPK3PXP")
+        );
+    }
+}
