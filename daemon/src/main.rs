@@ -130,7 +130,9 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_target(false),
+                .with_target(false)
+                // Colours only for people: journald and log files get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -414,8 +414,11 @@ impl Service {
         };
         let mut out = Vec::new();
         for entry in entries {
-            for cred in self.credentials(&entry, false).await? {
-                out.push(token_info(&entry.id, &cred));
+            match self.credentials(&entry, false).await {
+                Ok(creds) => out.extend(creds.iter().map(|c| token_info(&entry.id, c))),
+                // A key removed while we list all keys is simply no longer there.
+                Err(e) if id.is_none() && e.code == ErrorCode::KeyRemoved => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -437,12 +440,18 @@ impl Service {
             }
             None => self.registry.list(),
         };
+        let named = key.is_some();
         // A miss in a cached list may be stale: look once more with fresh lists.
         for fresh in [false, true] {
             let mut all = Vec::new();
+            let mut failed = None;
             for entry in &entries {
-                for cred in self.credentials(entry, fresh).await? {
-                    all.push((entry.clone(), cred));
+                match self.credentials(entry, fresh).await {
+                    Ok(creds) => all.extend(creds.into_iter().map(|c| (entry.clone(), c))),
+                    // Searching every key: one that is unplugged or busy right now must not
+                    // hide a token on another; its error matters only if nothing is found.
+                    Err(e) if !named => failed = Some(e),
+                    Err(e) => return Err(e),
                 }
             }
             let matches: Vec<(Arc<KeyEntry>, CredentialInfo)> = match query {
@@ -468,10 +477,20 @@ impl Service {
             if let [single] = matches.as_slice() {
                 return Ok(single.clone());
             }
-            match matches.len() {
-                0 if !fresh => continue,
-                0 => {
-                    return Err(ServiceError::new(
+            if matches.len() > 1 {
+                let names: Vec<String> = matches
+                    .iter()
+                    .map(|(e, c)| format!("{}/{}", e.id, c.name))
+                    .collect();
+                return Err(ServiceError::params(format!(
+                    "{} tokens match: {}; name one exactly",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+            if fresh {
+                return Err(failed.unwrap_or_else(|| {
+                    ServiceError::new(
                         ErrorCode::TokenNotFound,
                         match query {
                             Some(q) => format!("no token named {q:?} (by name, serial or account)"),
@@ -479,19 +498,8 @@ impl Service {
                                 "no token on the key; create one with `oathkey token new`".into()
                             }
                         },
-                    ));
-                }
-                _ => {
-                    let names: Vec<String> = matches
-                        .iter()
-                        .map(|(e, c)| format!("{}/{}", e.id, c.name))
-                        .collect();
-                    return Err(ServiceError::params(format!(
-                        "{} tokens match: {}; name one exactly",
-                        names.len(),
-                        names.join(", ")
-                    )));
-                }
+                    )
+                }));
             }
         }
         Err(ServiceError::new(ErrorCode::TokenNotFound, "no such token"))
