@@ -51,6 +51,19 @@ pub enum Command {
     /// Create or delete tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Seed one key per user and write the seed file: insert a key, it is seeded, remove it,
+    /// insert the next (admin).
+    Provision(ProvisionArgs),
+    /// Write seeds from the daemon's ledger to a seed file (admin).
+    Export(ExportArgs),
+    /// The daemon's seed ledger (admin).
+    #[command(subcommand)]
+    Seeds(SeedsCommand),
+    /// Check seed files without a daemon.
+    #[command(subcommand)]
+    Seedfile(SeedfileCommand),
+    /// Check a code against a seed file, as the MFA service's activation does (no daemon).
+    Activate(ActivateArgs),
     /// Run the main job on a virtual key: a private daemon, a seeded token, live codes.
     Demo {
         /// How many code periods to show live.
@@ -162,4 +175,178 @@ fn parse_period(s: &str) -> Result<u32, String> {
         "60" => Ok(60),
         _ => Err("period must be 30 or 60 seconds (what Azure MFA accepts)".into()),
     }
+}
+
+/// Seed-file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Azure MFA / Entra ID CSV (tseed.csv).
+    AzureCsv,
+    /// otpauth:// URIs, one per line.
+    Otpauth,
+    /// PSKC 1.0 XML (RFC 6030), plain secrets.
+    Pskc,
+    /// Microsoft Graph bulk JSON body.
+    GraphJson,
+    /// privacyIDEA OATH CSV.
+    PrivacyideaCsv,
+}
+
+/// Whose rules a seed file is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// Azure MFA / Entra ID CSV upload.
+    Azure,
+    /// Microsoft Graph.
+    Graph,
+    /// privacyIDEA.
+    Privacyidea,
+    /// Only basic sanity.
+    Any,
+}
+
+/// `oathkey provision`.
+#[derive(Args, Debug)]
+pub struct ProvisionArgs {
+    /// File with one user (UPN) per line; blank lines and # comments are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub users: PathBuf,
+    /// The Azure CSV seed file to append to (created 0600 if missing; users already in it are
+    /// skipped, so an interrupted run can be started again).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seed every key plugged in now (a USB hub) instead of waiting for one key at a time.
+    #[arg(long)]
+    pub keys_present: bool,
+    /// Set Mode: Keyboard on each key.
+    #[arg(long, value_enum)]
+    pub keyboard: Option<Switch>,
+    /// Set Mode: U2F on each key.
+    #[arg(long, value_enum)]
+    pub u2f: Option<Switch>,
+    /// Set Key Press on each key.
+    #[arg(long, value_enum)]
+    pub key_press: Option<Switch>,
+    /// Hash function (Azure's CSV takes only SHA-1).
+    #[arg(long, value_enum, default_value = "sha1")]
+    pub hash: Hash,
+    /// Code length (Azure: 6).
+    #[arg(long, default_value_t = 6, value_parser = parse_digits)]
+    pub digits: u8,
+    /// Period in seconds.
+    #[arg(long, default_value_t = 30, value_parser = parse_period)]
+    pub period: u32,
+    /// Every code needs a touch.
+    #[arg(long)]
+    pub touch: bool,
+    /// The manufacturer column of the seed file (default: from the key's model).
+    #[arg(long)]
+    pub manufacturer: Option<String>,
+    /// The model column of the seed file (default: the key's model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Write rows the target would reject (with a warning) instead of refusing.
+    #[arg(long)]
+    pub force: bool,
+    /// Also seed keys that already hold tokens (by default only blank keys are used, so that a
+    /// key seeded by an interrupted run is not given to a second user).
+    #[arg(long)]
+    pub allow_used_keys: bool,
+    /// Give up waiting for a key after this many seconds (0: wait forever).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub wait: u64,
+}
+
+/// `oathkey export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The format to write.
+    #[arg(long, value_enum, default_value = "azure-csv")]
+    pub format: FormatArg,
+    /// The file to write (created 0600); standard output when absent.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Add to an existing file of the same format.
+    #[arg(long, conflicts_with = "replace")]
+    pub append: bool,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub replace: bool,
+    /// Write rows the target would reject instead of refusing.
+    #[arg(long)]
+    pub force: bool,
+    /// Also seeds that are not verified on a key (pending, failed, not on key).
+    #[arg(long)]
+    pub include_incomplete: bool,
+    /// Only seeds never exported before.
+    #[arg(long)]
+    pub new_only: bool,
+    /// Only this serial (repeatable).
+    #[arg(long = "serial", value_name = "SERIAL")]
+    pub serials: Vec<String>,
+    /// Only this user (repeatable).
+    #[arg(long = "user", value_name = "UPN")]
+    pub users: Vec<String>,
+    /// Also write a QR code PNG per token (its otpauth URI) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub qr_dir: Option<PathBuf>,
+    /// The manufacturer column (default: from the key's model).
+    #[arg(long)]
+    pub manufacturer: Option<String>,
+    /// The model column (default: the key's model).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+/// `oathkey seeds ...`
+#[derive(Subcommand, Debug)]
+pub enum SeedsCommand {
+    /// List the seed records (no secrets).
+    List {
+        /// Also records not verified on a key.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete seeds from the ledger.
+    Purge {
+        /// Delete the seeds already exported to a seed file (the only kind ever deleted).
+        #[arg(long, required = true)]
+        exported: bool,
+    },
+}
+
+/// `oathkey seedfile ...`
+#[derive(Subcommand, Debug)]
+pub enum SeedfileCommand {
+    /// Validate a seed file and print every problem with its line, as the target would.
+    Check {
+        /// The file.
+        file: PathBuf,
+        /// Whose rules to check against (default: the format's own target).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        /// The file's format (default: detected).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+    },
+}
+
+/// `oathkey activate`.
+#[derive(Args, Debug)]
+pub struct ActivateArgs {
+    /// The seed file holding the token.
+    #[arg(long, value_name = "FILE")]
+    pub seed_file: PathBuf,
+    /// The token's serial.
+    #[arg(long)]
+    pub serial: String,
+    /// The code the key shows.
+    #[arg(long)]
+    pub code: String,
+    /// How many steps on each side of now are accepted (Azure: 1).
+    #[arg(long, default_value_t = 1)]
+    pub window: u64,
+    /// The seed file's format (default: detected).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
 }

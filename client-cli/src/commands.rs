@@ -60,7 +60,7 @@ impl Ctx {
     }
 
     /// Calls a method; touch prompts for our key go to stderr meanwhile.
-    fn call<P: Serialize, R: DeserializeOwned>(
+    pub fn call<P: Serialize, R: DeserializeOwned>(
         &mut self,
         name: &str,
         params: P,
@@ -82,10 +82,22 @@ impl Ctx {
     }
 
     /// Starts receiving events (for touch prompts) before a call that may wait for a touch.
-    fn subscribe(&mut self) -> Result<(), Failure> {
+    pub fn subscribe(&mut self) -> Result<(), Failure> {
         self.client
             .call::<_, Value>(method::EVENTS_SUBSCRIBE, Value::Null)?;
         Ok(())
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn next_event(&mut self, timeout: std::time::Duration) -> Result<Option<Event>, Failure> {
+        Ok(self.client.next_event(timeout)?)
+    }
+
+    /// Whether the daemon said we are a reader.
+    pub fn role_is_reader(&self) -> bool {
+        self.client
+            .hello()
+            .is_some_and(|h| h.role == oathkey_protocol::types::Role::Reader)
     }
 
     fn key_params(&self) -> KeyParams {
@@ -114,7 +126,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(args) => config(&mut ctx, args),
         Command::Token(TokenCommand::New(args)) => new_token(&mut ctx, args).map(drop),
         Command::Token(TokenCommand::Delete { token }) => delete_token(&mut ctx, token),
-        Command::Demo { .. } => Err(Failure::usage("demo runs without a daemon")),
+        Command::Provision(args) => crate::provision::run(&mut ctx, args),
+        Command::Export(args) => crate::seeds::export(&mut ctx, args),
+        Command::Seeds(cmd) => crate::seeds::seeds(&mut ctx, cmd, cli.json),
+        Command::Demo { .. } | Command::Seedfile(_) | Command::Activate(_) => {
+            Err(Failure::usage("this command runs without a daemon"))
+        }
     }
 }
 

@@ -24,6 +24,10 @@ pub const BUSY: u8 = 7;
 pub const PIN: u8 = 8;
 /// The thing exists already, or the key is full.
 pub const CONFLICT: u8 = 9;
+/// A seed file has problems (`seedfile check`, or a file to append to).
+pub const BAD_FILE: u8 = 10;
+/// `activate`: the code was not accepted.
+pub const REJECTED: u8 = 11;
 
 /// The exit code for a daemon error code.
 pub fn for_code(code: ErrorCode) -> u8 {
@@ -108,6 +112,7 @@ mod tests {
     fn every_error_code_has_an_exit_code_and_the_common_ones_differ() {
         for code in ErrorCode::ALL {
             assert!(for_code(code) <= CONFLICT);
+            assert!(for_code(code) != BAD_FILE && for_code(code) != REJECTED);
         }
         let distinct = [
             for_code(ErrorCode::InvalidParams),

@@ -5,12 +5,16 @@
 //! - `commands`: one function per command; text or `--json` output.
 //! - `demo`: the self-contained demo on a virtual key.
 //! - `exit`: exit codes (documented in docs/exit-codes.md).
+//! - `provision`: the seed-one-key-per-user loop.
+//! - `seeds`: export, the ledger, seed-file checks and activation checks.
 //! - `table`: aligned text tables.
 
 mod cli;
 mod commands;
 mod demo;
 mod exit;
+mod provision;
+mod seeds;
 mod table;
 
 use std::process::ExitCode;
@@ -21,6 +25,12 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Demo { periods } => demo::run(*periods, cli.json),
+        cli::Command::Seedfile(cli::SeedfileCommand::Check {
+            file,
+            target,
+            format,
+        }) => seeds::check(file, *target, *format, cli.json),
+        cli::Command::Activate(args) => seeds::activate(args, cli.at, cli.json),
         _ => commands::run(&cli),
     };
     match result {

@@ -34,6 +34,9 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     /// Touch policy of the virtual keys: approve, deny, after:MS or button.
     pub emulate_touch: Option<String>,
+    /// Microseconds per report the virtual keys take (1000 models a full-speed USB key; 0 is
+    /// as fast as possible).
+    pub emulate_report_us: Option<u64>,
     /// Virtual keys served by `oathkey-emulator serve --udp`, as host:port.
     pub udp_keys: Option<Vec<String>>,
     /// Most clients connected at once.
@@ -50,12 +53,12 @@ pub struct FileConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid (the message carries line and column).
     #[error("invalid config {path}: {message}")]
@@ -70,9 +73,9 @@ pub enum ConfigError {
 impl FileConfig {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.into(),
-            source,
+            cause,
         })?;
         Self::parse(&text).map_err(|message| ConfigError::Invalid {
             path: path.into(),
@@ -122,6 +125,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Touch policy of virtual keys.
     pub emulate_touch: String,
+    /// Time per report of virtual keys.
+    pub emulate_report_interval: Duration,
     /// UDP virtual keys.
     pub udp_keys: Vec<String>,
     /// Client limit.
@@ -155,6 +160,8 @@ pub struct Overrides {
     pub state_dir: Option<PathBuf>,
     /// `--emulate-touch`.
     pub emulate_touch: Option<String>,
+    /// `--emulate-report-us`.
+    pub emulate_report_us: Option<u64>,
     /// `--udp-key` (adds).
     pub udp_keys: Vec<String>,
 }
@@ -174,6 +181,13 @@ impl Config {
             .clone()
             .or(file.socket)
             .unwrap_or_else(|| default_socket(scope));
+        if socket.as_os_str().is_empty() {
+            return Err(
+                "XDG_RUNTIME_DIR is not set, so a user daemon has no default socket; \
+                        give one with --socket (clients find it through OATHKEY_SOCKET)"
+                    .into(),
+            );
+        }
         let socket_mode = match &file.socket_mode {
             Some(m) => parse_mode(m)?,
             None if scope == Scope::System => 0o660,
@@ -212,6 +226,12 @@ impl Config {
                 .or(file.state_dir)
                 .unwrap_or_else(|| default_state_dir(scope)),
             emulate_touch,
+            emulate_report_interval: Duration::from_micros(
+                flags
+                    .emulate_report_us
+                    .or(file.emulate_report_us)
+                    .unwrap_or(0),
+            ),
             udp_keys,
             max_clients: file.max_clients.unwrap_or(1024).max(1),
             max_requests_per_client: file.max_requests_per_client.unwrap_or(64).max(1),
@@ -227,11 +247,9 @@ impl Config {
 pub fn default_socket(scope: Scope) -> PathBuf {
     match scope {
         Scope::System => PathBuf::from(oathkey_protocol::paths::SYSTEM_SOCKET),
-        Scope::User => oathkey_protocol::paths::user_socket().unwrap_or_else(|| {
-            std::env::temp_dir()
-                .join(format!("oathkey-{}", nix::unistd::getuid()))
-                .join("oathkeyd.sock")
-        }),
+        // Without $XDG_RUNTIME_DIR there is no private place clients would also look in;
+        // resolve() asks for --socket instead of guessing one.
+        Scope::User => oathkey_protocol::paths::user_socket().unwrap_or_default(),
     }
 }
 
@@ -284,6 +302,7 @@ mod tests {
             FileConfig::parse("emulate = 2\nlog_level = \"warn\"\nadmin_users = [\"alice\"]\n")
                 .expect("valid");
         let flags = Overrides {
+            socket: Some(PathBuf::from("/tmp/x.sock")),
             emulate: Some(3),
             admin_users: vec!["bob".into()],
             no_hid: true,
@@ -295,6 +314,23 @@ mod tests {
         assert_eq!(c.admin_users, ["alice", "bob"]);
         assert!(!c.hid);
         assert_eq!(c.socket_mode, 0o600);
+    }
+
+    #[test]
+    fn a_user_daemon_without_a_runtime_dir_needs_a_socket() {
+        // Scope::User without --socket depends on $XDG_RUNTIME_DIR; with it unset (as in CI)
+        // resolve refuses instead of guessing a path clients would not look in.
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let err = Config::resolve(Scope::User, FileConfig::default(), &Overrides::default())
+                .expect_err("no default socket");
+            assert!(err.contains("--socket"), "{err}");
+        }
+        let flags = Overrides {
+            socket: Some(PathBuf::from("/tmp/y.sock")),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(Scope::User, FileConfig::default(), &flags).expect("valid");
+        assert_eq!(c.socket, PathBuf::from("/tmp/y.sock"));
     }
 
     #[test]

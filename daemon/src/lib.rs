@@ -7,6 +7,7 @@
 //!   hot-plug polling, in-process virtual keys, UDP virtual keys).
 //! - [`service`]: the service core: every operation with its authorization. Frontends only
 //!   translate.
+//! - [`ledger`]: the write-ahead seed ledger: every seed is on disk before it goes to a key.
 //! - [`otp`]: the daemon's own TOTP computation (verification after write).
 //! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service.
 //! - [`socket`], [`server`]: the local socket (permissions, single-instance lock) and the
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod config;
 pub mod keys;
+pub mod ledger;
 pub mod otp;
 pub mod rpc;
 pub mod server;
@@ -61,17 +63,47 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.socket_mode,
         config.socket_group.as_deref(),
     )?;
+    let ledger_path = config.state_dir.join("seeds.ledger");
+    let ledger = tokio::task::spawn_blocking(move || ledger::Ledger::open(&ledger_path))
+        .await
+        .context("the seed ledger failed to open")??;
     let registry = Registry::new();
     let service = Arc::new(Service::new(
         registry.clone(),
         Authorizer::new(&config.admin_users, &config.admin_groups),
+        Arc::new(ledger),
     ));
+    // Seeds whose write did not report back are settled whenever their key (re)appears.
+    let mut added = registry.events().subscribe();
+    let reconciler = service.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match added.recv().await {
+                Ok(oathkey_protocol::types::Event::KeyAdded { key }) => {
+                    reconciler.reconcile(&key.id).await;
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 
     let touch: TouchPolicy = config.emulate_touch.parse().map_err(anyhow::Error::msg)?;
-    let (reg, count, dir) = (registry.clone(), config.emulate, config.state_dir.clone());
-    tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch))
+    let (reg, count, dir, pace) = (
+        registry.clone(),
+        config.emulate,
+        config.state_dir.clone(),
+        config.emulate_report_interval,
+    );
+    tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch, pace))
         .await
         .context("virtual keys failed to start")??;
+    // Settle what an earlier run left unsettled before anyone can ask, so that a client never
+    // sees a seed as pending that is in fact on a key (later keys are settled as they appear).
+    for entry in registry.list() {
+        service.reconcile(&entry.id).await;
+    }
 
     let stop_sources = Arc::new(AtomicBool::new(false));
     #[cfg(feature = "hid")]
@@ -134,7 +166,8 @@ impl Running {
         {
             restart.push("socket".to_string());
         }
-        if new.emulate != self.config.emulate
+        if new.emulate_report_interval != self.config.emulate_report_interval
+            || new.emulate != self.config.emulate
             || new.state_dir != self.config.state_dir
             || new.emulate_touch != self.config.emulate_touch
         {
@@ -142,6 +175,11 @@ impl Running {
         }
         if new.hid != self.config.hid || new.hid_poll != self.config.hid_poll {
             restart.push("hid".to_string());
+        }
+        if new.stalled_line_timeout != self.config.stalled_line_timeout
+            || new.shutdown_grace != self.config.shutdown_grace
+        {
+            restart.push("client timeouts".to_string());
         }
         if new.max_clients != self.config.max_clients
             || new.max_requests_per_client != self.config.max_requests_per_client

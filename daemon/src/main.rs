@@ -51,6 +51,9 @@ struct Args {
     /// Touch policy of the virtual keys: approve, deny, after:MS or button.
     #[arg(long, value_name = "POLICY")]
     emulate_touch: Option<String>,
+    /// Microseconds each report of a virtual key takes (1000 models a full-speed USB key).
+    #[arg(long, value_name = "US")]
+    emulate_report_us: Option<u64>,
     /// Attach a virtual key served by `oathkey-emulator serve --udp ADDR`; repeatable.
     #[arg(long = "udp-key", value_name = "ADDR")]
     udp_keys: Vec<String>,
@@ -86,6 +89,7 @@ impl Args {
             emulate: self.emulate,
             state_dir: self.state_dir.clone(),
             emulate_touch: self.emulate_touch.clone(),
+            emulate_report_us: self.emulate_report_us,
             udp_keys: self.udp_keys.clone(),
         }
     }

@@ -65,6 +65,12 @@ pub async fn call(
         method::TOKENS_DELETE => to_value(service.delete_token(caller, params(p)?).await?),
         method::CODES_GET => to_value(service.code(caller, params(p)?).await?),
         method::CODES_ALL => to_value(service.codes(caller, params(p)?).await?),
+        method::SEEDS_LIST => to_value(service.seeds_list(caller, params(p)?)?),
+        method::SEEDS_EXPORT => to_value(service.seeds_export(caller, params(p)?)?),
+        method::SEEDS_MARK_EXPORTED => {
+            to_value(service.seeds_mark_exported(caller, params(p)?).await?)
+        }
+        method::SEEDS_PURGE => to_value(service.seeds_purge(caller, params(p)?).await?),
         method::VIRTUAL_UNPLUG => to_value(service.virtual_unplug(caller, key(p)?.as_deref())?),
         method::VIRTUAL_PLUG => to_value(service.virtual_plug(caller, key(p)?.as_deref()).await?),
         method::VIRTUAL_PRESS => to_value(service.virtual_press(caller, key(p)?.as_deref())?),

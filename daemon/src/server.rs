@@ -161,6 +161,7 @@ async fn connection(
         }
     });
 
+    let (abort_tx, abort_rx) = watch::channel(false);
     let mut buffer = LineBuffer::new(limits.max_line);
     let mut requests: JoinSet<()> = JoinSet::new();
     let mut events: Option<tokio::task::JoinHandle<()>> = None;
@@ -178,13 +179,15 @@ async fn connection(
                 };
                 buffer.extend(&chunk[..n]);
                 let mut broken = false;
+                let mut completed = false;
                 loop {
                     match buffer.next_line() {
                         Ok(Some(line)) => {
+                            completed = true;
                             if line.trim().is_empty() {
                                 continue;
                             }
-                            handle_line(&line, &service, &caller, &out, &mut requests, &mut events, limits).await;
+                            handle_line(&line, &service, &caller, &out, &mut requests, &mut events, limits, &abort_rx).await;
                         }
                         Ok(None) => break,
                         Err(LineError::TooLong { limit }) => {
@@ -206,7 +209,13 @@ async fn connection(
                 if broken {
                     break End::Broken;
                 }
-                partial_since = (buffer.pending() > 0).then(|| partial_since.unwrap_or_else(tokio::time::Instant::now));
+                // The clock runs per line: it starts when a line starts, not at the first byte
+                // of a busy connection.
+                partial_since = match (buffer.pending() > 0, completed) {
+                    (false, _) => None,
+                    (true, true) => Some(tokio::time::Instant::now()),
+                    (true, false) => Some(partial_since.unwrap_or_else(tokio::time::Instant::now)),
+                };
             }
             Some(_) = requests.join_next(), if !requests.is_empty() => {}
             _ = async { tokio::time::sleep_until(stall_deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if stall_deadline.is_some() => {
@@ -231,20 +240,13 @@ async fn connection(
                         }
                     }
                     _ = shutdown.changed() => {
-                        let _ = tokio::time::timeout(limits.shutdown_grace, async { while requests.join_next().await.is_some() {} }).await;
-                        requests.abort_all();
+                        drain(&mut requests, limits.shutdown_grace, &abort_tx).await;
                         break;
                     }
                 }
             }
         }
-        End::Shutdown => {
-            let _ = tokio::time::timeout(limits.shutdown_grace, async {
-                while requests.join_next().await.is_some() {}
-            })
-            .await;
-            requests.abort_all();
-        }
+        End::Shutdown => drain(&mut requests, limits.shutdown_grace, &abort_tx).await,
         End::Broken => requests.abort_all(),
     }
     // Aborted requests are dropped, which raises their cancel flags.
@@ -258,6 +260,23 @@ async fn connection(
     debug!(conn, "client disconnected");
 }
 
+/// Lets in-flight requests finish within the grace period; the rest answer "cancelled".
+async fn drain(requests: &mut JoinSet<()>, grace: Duration, abort: &watch::Sender<bool>) {
+    if tokio::time::timeout(grace, join_all(requests))
+        .await
+        .is_err()
+    {
+        let _ = abort.send(true);
+        let _ = tokio::time::timeout(Duration::from_millis(500), join_all(requests)).await;
+        requests.abort_all();
+    }
+}
+
+async fn join_all(requests: &mut JoinSet<()>) {
+    while requests.join_next().await.is_some() {}
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn handle_line(
     line: &str,
     service: &Arc<Service>,
@@ -266,6 +285,7 @@ async fn handle_line(
     requests: &mut JoinSet<()>,
     events: &mut Option<tokio::task::JoinHandle<()>>,
     limits: Limits,
+    abort: &watch::Receiver<bool>,
 ) {
     let parsed = rpc::parse(line);
     let subscribes = |p: &Parsed| match p {
@@ -275,31 +295,45 @@ async fn handle_line(
             .any(|i| matches!(i, Ok(r) if r.method == method::EVENTS_SUBSCRIBE)),
         Parsed::Invalid(_) => false,
     };
+    if requests.len() >= limits.max_requests {
+        // Notifications get no answer, not even this one.
+        let reply_to = match &parsed {
+            Parsed::Single(r) => r.id.clone(),
+            Parsed::Batch(_) | Parsed::Invalid(_) => Some(Id::Null),
+        };
+        if let Some(id) = reply_to {
+            let e = ErrorObject::new(
+                ErrorCode::Busy,
+                format!(
+                    "more than {} requests in flight on this connection",
+                    limits.max_requests
+                ),
+            );
+            if let Some(l) = line_of(&Response::err(id, e)) {
+                let _ = out.send(l).await;
+            }
+        }
+        return;
+    }
     if subscribes(&parsed) && events.is_none() {
         *events = Some(tokio::spawn(forward_events(
             service.subscribe(),
             out.clone(),
         )));
     }
-    if requests.len() >= limits.max_requests {
-        let id = match &parsed {
-            Parsed::Single(r) => r.id.clone().unwrap_or(Id::Null),
-            _ => Id::Null,
-        };
-        let e = ErrorObject::new(
-            ErrorCode::Busy,
-            format!(
-                "more than {} requests in flight on this connection",
-                limits.max_requests
-            ),
-        );
-        if let Some(l) = line_of(&Response::err(id, e)) {
-            let _ = out.send(l).await;
-        }
-        return;
-    }
     let (service, caller, out) = (service.clone(), caller.clone(), out.clone());
+    // The ids to answer if the daemon must stop before the work is done.
+    let pending_ids: Vec<Id> = match &parsed {
+        Parsed::Single(r) => r.id.iter().cloned().collect(),
+        Parsed::Batch(items) => items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().and_then(|r| r.id.clone()))
+            .collect(),
+        Parsed::Invalid(_) => Vec::new(),
+    };
+    let mut abort = abort.clone();
     requests.spawn(async move {
+        let work = async {
         let answer: Option<Value> = match parsed {
             Parsed::Invalid(resp) => serde_json::to_value(resp).ok(),
             Parsed::Single(req) if req.method == method::EVENTS_SUBSCRIBE => req
@@ -325,6 +359,22 @@ async fn handle_line(
                 (!answers.is_empty())
                     .then(|| serde_json::to_value(answers).ok())
                     .flatten()
+            }
+        };
+        answer
+        };
+        let answer = tokio::select! {
+            answer = work => answer,
+            _ = abort.wait_for(|stop| *stop) => {
+                // Shutting down past the grace period: say so instead of going silent.
+                let cancelled = |id: Id| {
+                    Response::err(id, ErrorObject::new(ErrorCode::Cancelled, "oathkeyd is shutting down; try again when it is back"))
+                };
+                match pending_ids.as_slice() {
+                    [] => None,
+                    [one] => serde_json::to_value(cancelled(one.clone())).ok(),
+                    many => serde_json::to_value(many.iter().cloned().map(cancelled).collect::<Vec<_>>()).ok(),
+                }
             }
         };
         if let Some(line) = answer.as_ref().and_then(line_of) {

@@ -11,7 +11,8 @@ use oathkey_device::{
 };
 use oathkey_protocol::types::{
     Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
-    Hello, KeyInfo, KeyList, OtpKind, Role, SetConfigParams, Settings, TokenInfo, TokenParams,
+    Hello, KeyInfo, KeyList, MarkExportedParams, OtpKind, PurgeParams, Role, SeedInfo, SeedRecord,
+    SeedState, SeedsParams, SetConfigParams, Settings, TokenInfo, TokenParams,
 };
 use oathkey_protocol::{ErrorCode, PROTOCOL_VERSION, SecretText};
 use secrecy::SecretSlice;
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Authorizer, Caller};
 use crate::keys::sources::attach_virtual;
 use crate::keys::{CancelOnDrop, KeyEntry, Registry};
+use crate::ledger::{Ledger, LedgerError, seed_info};
 use crate::otp;
 
 /// An error for a client: a stable code and a message that says what to do.
@@ -96,6 +98,16 @@ type Result<T> = std::result::Result<T, ServiceError>;
 pub struct Service {
     registry: Arc<Registry>,
     auth: RwLock<Authorizer>,
+    ledger: Arc<Ledger>,
+    /// One reconciliation at a time: a key's records are settled once, not twice in parallel.
+    reconciling: tokio::sync::Mutex<()>,
+}
+
+fn ledger_error(e: LedgerError) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::InternalError,
+        format!("{e}; nothing was written to the key"),
+    )
 }
 
 fn algorithm(alg: HashAlg) -> Algorithm {
@@ -162,12 +174,31 @@ fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 impl Service {
-    /// A service over `registry` with the given admin rules.
-    pub fn new(registry: Arc<Registry>, auth: Authorizer) -> Self {
+    /// A service over `registry` with the given admin rules, recording seeds in `ledger`.
+    pub fn new(registry: Arc<Registry>, auth: Authorizer, ledger: Arc<Ledger>) -> Self {
         Self {
             registry,
             auth: RwLock::new(auth),
+            ledger,
+            reconciling: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The seed ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// Runs a ledger write off the async threads (it fsyncs).
+    async fn ledger_do<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> std::result::Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))?
+            .map_err(ledger_error)
     }
 
     /// The key registry.
@@ -695,43 +726,71 @@ impl Service {
             pin_protected: false,
             initial_counter: p.counter,
         };
-        let touch = p.touch || entry.settings().key_press == Some(true);
-        let now = unix_now();
+        let secret_text = SecretText::new(BASE32_NOPAD.encode(&secret));
+        // Write ahead: the seed is on disk before the key is touched.
+        let info = seed_info(
+            &entry.id,
+            &name,
+            &serial,
+            &label.account,
+            p.kind,
+            p.algorithm,
+            p.digits,
+            p.period,
+            p.counter,
+            &entry.info().model,
+        );
+        let seed_id = info.id.clone();
+        let record = (info, secret_text.clone());
+        self.ledger_do(move |l| l.begin(record.0, record.1)).await?;
+
         let cancel = CancelOnDrop::new();
-        let write_name = name.clone();
-        let read_back = entry
+        let written = entry
             .actor
             .run("create", Some(name.clone()), &cancel, move |k| {
-                k.put(&credential, None)?;
-                // Read a code back to prove the key computes what the seed says.
-                match kind {
-                    DevKind::Totp => k.totp(&write_name, now, touch, None).map(Some),
-                    DevKind::Hotp => Ok(None),
-                }
+                k.put(&credential, None)
             })
             .await;
         entry.invalidate_tokens();
-        let read_back = read_back.map_err(|e| device_error(&entry.id, e))?;
-        if let Some(otp) = read_back {
-            let expected = otp::totp(p.algorithm, p.digits, p.period, &secret, now);
-            if otp.code != expected {
-                warn!(key = %entry.id, token = %name, "verification after write failed; removing the token");
-                let cancel = CancelOnDrop::new();
-                let delete_name = name.clone();
-                let _ = entry
-                    .actor
-                    .run("delete", Some(name.clone()), &cancel, move |k| {
-                        k.delete(&delete_name, None)
-                    })
-                    .await;
-                return Err(ServiceError::new(
-                    ErrorCode::DeviceError,
+        if let Err(e) = written {
+            // A refusal before writing leaves the key as it was; anything else (removed,
+            // timed out) leaves it unknown until the key is seen again.
+            let (state, reason) = match &e {
+                DeviceError::AlreadyExists
+                | DeviceError::NoSpace
+                | DeviceError::TouchTimeout
+                | DeviceError::Unsupported(_)
+                | DeviceError::InvalidArgument(_) => {
+                    (SeedState::NotOnKey, format!("the key refused it: {e}"))
+                }
+                other => (
+                    SeedState::Pending,
                     format!(
-                        "key {} computed a different code than the seed gives; the token was removed",
-                        entry.id
+                        "the write did not report back ({other}); checked when the key is seen again"
                     ),
-                ));
-            }
+                ),
+            };
+            let id = seed_id.clone();
+            let _ = self
+                .ledger_do(move |l| l.mark(&id, state, Some(reason)))
+                .await;
+            return Err(device_error(&entry.id, e));
+        }
+        let id = seed_id.clone();
+        self.ledger_do(move |l| l.mark(&id, SeedState::Written, None))
+            .await?;
+
+        if kind == DevKind::Totp {
+            self.verify(
+                &entry,
+                &seed_id,
+                &name,
+                p.algorithm,
+                p.digits,
+                p.period,
+                &secret,
+            )
+            .await?;
         }
         info!(key = %entry.id, token = %name, uid = ?caller.uid, "token created");
         let _ = self.registry.events().send(Event::TokensChanged {
@@ -748,14 +807,210 @@ impl Service {
             touch: Some(p.touch),
         };
         Ok(CreatedToken {
+            seed_id: Some(seed_id),
             token: info,
             serial,
-            secret: SecretText::new(BASE32_NOPAD.encode(&secret)),
+            secret: secret_text,
             digits: p.digits,
             algorithm: p.algorithm,
             period: p.period,
             kind: p.kind,
         })
+    }
+
+    /// Reads a code back from the key and compares it with the daemon's own computation; the
+    /// ledger records the outcome. A mismatch removes the token from the key.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify(
+        &self,
+        entry: &Arc<KeyEntry>,
+        seed_id: &str,
+        name: &str,
+        algorithm: Algorithm,
+        digits: u8,
+        period: u32,
+        secret: &[u8],
+    ) -> Result<()> {
+        let touch = entry.settings().key_press == Some(true)
+            || self
+                .credentials(entry, true)
+                .await?
+                .iter()
+                .any(|c| c.name == name && c.touch_required == Some(true));
+        let now = unix_now();
+        let cancel = CancelOnDrop::new();
+        let read_name = name.to_string();
+        let read = entry
+            .actor
+            .run("verify", Some(name.to_string()), &cancel, move |k| {
+                k.totp(&read_name, now, touch, None)
+            })
+            .await;
+        let expected = otp::totp(algorithm, digits, period, secret, now);
+        let id = seed_id.to_string();
+        match read {
+            Ok(otp) if otp.code == expected => {
+                self.ledger_do(move |l| l.mark(&id, SeedState::Verified, None))
+                    .await?;
+                Ok(())
+            }
+            Ok(_) => {
+                warn!(key = %entry.id, token = %name, "verification after write failed; removing the token");
+                let cancel = CancelOnDrop::new();
+                let delete_name = name.to_string();
+                let deleted = entry
+                    .actor
+                    .run("delete", Some(name.to_string()), &cancel, move |k| {
+                        k.delete(&delete_name, None)
+                    })
+                    .await;
+                entry.invalidate_tokens();
+                let reason = match deleted {
+                    Ok(()) => {
+                        "the key computed a different code; the token was deleted from the key"
+                            .to_string()
+                    }
+                    Err(e) => format!(
+                        "the key computed a different code; deleting it failed ({e}): the key still holds it"
+                    ),
+                };
+                self.ledger_do(move |l| l.mark(&id, SeedState::Failed, Some(reason)))
+                    .await?;
+                Err(ServiceError::new(
+                    ErrorCode::DeviceError,
+                    format!(
+                        "key {} computed a different code than the seed gives; the token was not kept",
+                        entry.id
+                    ),
+                ))
+            }
+            Err(e) => {
+                let reason = format!("on the key, but reading a code back failed: {e}");
+                self.ledger_do(move |l| l.mark(&id, SeedState::Written, Some(reason)))
+                    .await?;
+                Err(device_error(&entry.id, e))
+            }
+        }
+    }
+
+    /// Settles the ledger records of a key that (re)appeared: a pending or written seed is
+    /// either on the key (then verified) or not (then marked so).
+    pub async fn reconcile(&self, key: &str) {
+        let _one_at_a_time = self.reconciling.lock().await;
+        let unsettled = self.ledger.unsettled(key);
+        if unsettled.is_empty() {
+            return;
+        }
+        let Some(entry) = self.registry.get(key) else {
+            return;
+        };
+        let present = match self.credentials(&entry, true).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(key, "cannot check unsettled seeds now: {}", e.message);
+                return;
+            }
+        };
+        let secrets: std::collections::HashMap<String, SeedRecord> = self
+            .ledger
+            .records()
+            .into_iter()
+            .map(|r| (r.info.id.clone(), r))
+            .collect();
+        for info in unsettled {
+            let id = info.id.clone();
+            if !present.iter().any(|c| c.name == info.name) {
+                let reason = Some("not on the key: the write never reached it".to_string());
+                let _ = self
+                    .ledger_do(move |l| l.mark(&id, SeedState::NotOnKey, reason))
+                    .await;
+                continue;
+            }
+            if info.kind != OtpKind::Totp {
+                let _ = self
+                    .ledger_do(move |l| l.mark(&id, SeedState::Written, None))
+                    .await;
+                continue;
+            }
+            let Some(record) = secrets.get(&info.id) else {
+                continue;
+            };
+            let Ok(secret) = decode_base32(record.secret.expose()) else {
+                continue;
+            };
+            match self
+                .verify(
+                    &entry,
+                    &info.id,
+                    &info.name,
+                    info.algorithm,
+                    info.digits,
+                    info.period,
+                    &secret,
+                )
+                .await
+            {
+                Ok(()) => {
+                    info!(key, serial = %info.serial, "unsettled seed found on the key and verified")
+                }
+                Err(e) => warn!(key, serial = %info.serial, "unsettled seed: {}", e.message),
+            }
+        }
+    }
+
+    fn select_seeds(&self, p: &SeedsParams) -> Vec<SeedRecord> {
+        self.ledger
+            .records()
+            .into_iter()
+            .filter(|r| p.include_incomplete || r.info.state.exportable(r.info.kind))
+            .filter(|r| !p.not_exported || r.info.exported_at.is_none())
+            .filter(|r| {
+                p.serials
+                    .as_ref()
+                    .is_none_or(|s| s.contains(&r.info.serial))
+            })
+            .filter(|r| {
+                p.users
+                    .as_ref()
+                    .is_none_or(|u| u.iter().any(|u| u.eq_ignore_ascii_case(&r.info.user)))
+            })
+            .collect()
+    }
+
+    /// `seeds.list` (admin): records without secrets.
+    pub fn seeds_list(&self, caller: &Caller, p: SeedsParams) -> Result<Vec<SeedInfo>> {
+        Self::require_admin(caller, "reading the seed ledger")?;
+        Ok(self.select_seeds(&p).into_iter().map(|r| r.info).collect())
+    }
+
+    /// `seeds.export` (admin): records with secrets.
+    pub fn seeds_export(&self, caller: &Caller, p: SeedsParams) -> Result<Vec<SeedRecord>> {
+        Self::require_admin(caller, "exporting seeds")?;
+        let records = self.select_seeds(&p);
+        info!(count = records.len(), uid = ?caller.uid, "seeds exported to an admin");
+        Ok(records)
+    }
+
+    /// `seeds.mark_exported` (admin).
+    pub async fn seeds_mark_exported(
+        &self,
+        caller: &Caller,
+        p: MarkExportedParams,
+    ) -> Result<usize> {
+        Self::require_admin(caller, "marking seeds exported")?;
+        self.ledger_do(move |l| l.mark_exported(&p.ids, &p.format))
+            .await
+    }
+
+    /// `seeds.purge` (admin): deletes exported seeds; unexported ones are never deleted.
+    pub async fn seeds_purge(&self, caller: &Caller, p: PurgeParams) -> Result<usize> {
+        Self::require_admin(caller, "purging seeds")?;
+        if !p.exported {
+            return Err(ServiceError::params(
+                "only exported seeds can be purged: pass exported = true",
+            ));
+        }
+        self.ledger_do(|l| l.purge_exported()).await
     }
 
     /// `tokens.delete` (admin).

@@ -28,14 +28,14 @@ pub enum SocketError {
     #[error("socket group {0:?} does not exist; create it or change socket_group")]
     NoSuchGroup(String),
     /// A filesystem or socket operation failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// Where.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -59,10 +59,10 @@ fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> SocketError + 'a {
-    move |source| SocketError::Io {
+    move |cause| SocketError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -86,8 +86,15 @@ pub fn bind(
         && !dir.exists()
     {
         std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-        // Nobody but the socket's audience may even look into the directory.
-        let dir_mode = if gid.is_some() { 0o750 } else { 0o700 };
+        // The directory opens exactly to the socket's audience: group and others get search
+        // access only where the socket mode gives them access at all.
+        let mut dir_mode = 0o700;
+        if mode & 0o070 != 0 {
+            dir_mode |= 0o050;
+        }
+        if mode & 0o007 != 0 {
+            dir_mode |= 0o005;
+        }
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode))
             .map_err(io_err("setting permissions of", dir))?;
         if gid.is_some() {

@@ -63,8 +63,8 @@ pub struct Config {
     pub touch_timeout: Duration,
     /// Longest gap between packets of one message before MSG_TIMEOUT (about 500 ms).
     pub message_timeout: Duration,
-    /// Time per outgoing report; zero sends at once, about 1 ms models a full-speed USB
-    /// interrupt endpoint.
+    /// Time each outgoing report takes to reach the host (reports queue behind each other);
+    /// zero sends at once, about 1 ms models a full-speed USB interrupt endpoint.
     pub report_interval: Duration,
     /// Most credentials the key holds.
     pub max_credentials: usize,

@@ -568,11 +568,14 @@ impl VirtualKey {
             return self.error(cid, err::OTHER, origin, now);
         };
         for report in reports {
-            let at = match self.line_free_at {
+            // Each report occupies the line for one interval and arrives at its end, as on an
+            // interrupt endpoint polled once per interval.
+            let start = match self.line_free_at {
                 Some(free) if free > now => free,
                 _ => now,
             };
-            self.line_free_at = Some(at + self.config.report_interval);
+            let at = start + self.config.report_interval;
+            self.line_free_at = Some(at);
             self.outbox.push_back(Outgoing { at, origin, report });
         }
     }

@@ -172,14 +172,14 @@ impl KeyState {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Reading or writing failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a valid state file.
     #[error("{path} is not a valid virtual key state file: {reason}")]
@@ -213,11 +213,11 @@ impl StateFile {
         let mut text = match fs::read(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+            Err(cause) => {
                 return Err(StateError::Io {
                     action: "reading",
                     path: self.path.clone(),
-                    source,
+                    cause,
                 });
             }
         };
@@ -238,10 +238,10 @@ impl StateFile {
 
     /// Replaces the file atomically with `state`.
     pub fn save(&self, state: &KeyState) -> Result<(), StateError> {
-        let io = |action, source| StateError::Io {
+        let io = |action, cause| StateError::Io {
             action,
             path: self.path.clone(),
-            source,
+            cause,
         };
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

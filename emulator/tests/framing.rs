@@ -359,14 +359,18 @@ fn the_channel_table_recycles_the_least_recently_used() {
 
 #[test]
 fn usb_pacing_spaces_the_reports() {
-    let mut b = Bench::new(Config {
-        report_interval: Duration::from_millis(1),
-        ..Config::default()
-    });
+    let mut b = Bench::new(Config::default());
     let cid = b.init();
+    b.key.set_report_interval(Duration::from_millis(1));
     b.advance(Duration::from_millis(5));
     b.send_all(&wire::fragment(cid, cmd::PING, &[0; 200]).expect("fits"));
-    // 200 bytes take 4 reports: one now, the next three 1 ms apart.
+    // 200 bytes take 4 reports, each arriving one interval after the one before.
+    assert_eq!(
+        b.take().len(),
+        0,
+        "nothing arrives before its transmission time"
+    );
+    b.advance(Duration::from_millis(1));
     assert_eq!(b.take().len(), 1);
     b.advance(Duration::from_millis(1));
     assert_eq!(b.take().len(), 1);

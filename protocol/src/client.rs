@@ -84,7 +84,7 @@ impl Client {
         })?;
         let mut client = Self {
             stream,
-            buffer: LineBuffer::default(),
+            buffer: LineBuffer::new(crate::codec::MAX_ANSWER_LINE),
             next_id: 1,
             events: VecDeque::new(),
             hello: None,

@@ -4,8 +4,11 @@
 //! limit is an error as soon as the limit is passed, so a client that never sends a newline
 //! cannot make the reader buffer without bound.
 
-/// The largest line either side accepts, newline excluded.
+/// The largest request line the daemon accepts, newline excluded.
 pub const MAX_LINE: usize = 64 * 1024;
+/// The largest answer line a client accepts: answers to batches and seed exports can be far
+/// longer than any request.
+pub const MAX_ANSWER_LINE: usize = 64 * 1024 * 1024;
 
 /// A framing problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

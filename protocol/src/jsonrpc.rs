@@ -27,9 +27,18 @@ pub struct Request {
     /// Parameters: an object (or absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
-    /// Request id; absent for notifications.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Request id; absent for notifications. `"id": null` is a request (answered with a null
+    /// id), as JSON-RPC 2.0 says, so a missing id and a null one are told apart.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_id"
+    )]
     pub id: Option<Id>,
+}
+
+fn present_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+    Id::deserialize(d).map(Some)
 }
 
 impl Request {
@@ -168,6 +177,13 @@ mod tests {
         let note: Request =
             serde_json::from_str(r#"{"jsonrpc":"2.0","method":"x"}"#).expect("decodes");
         assert_eq!(note.id, None);
+        let null: Request =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","method":"x","id":null}"#).expect("decodes");
+        assert_eq!(
+            null.id,
+            Some(Id::Null),
+            "a null id is a request, not a notification"
+        );
     }
 
     #[test]
@@ -190,9 +206,10 @@ mod tests {
         let r: Incoming =
             serde_json::from_str(r#"{"jsonrpc":"2.0","id":1,"result":{"a":1}}"#).expect("decodes");
         assert!(matches!(r, Incoming::Response(_)));
-        let n: Incoming =
-            serde_json::from_str(r#"{"jsonrpc":"2.0","method":"key_added","params":{}}"#)
-                .expect("decodes");
+        let n: Incoming = serde_json::from_str(
+            r#"{"jsonrpc":"2.0","method":"event","params":{"type":"key_removed","key":"k"}}"#,
+        )
+        .expect("decodes");
         assert!(matches!(n, Incoming::Notification(_)));
     }
 }

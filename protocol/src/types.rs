@@ -38,12 +38,26 @@ pub mod method {
     /// Start receiving `event` notifications. Params: none. Result: `null`.
     pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
     /// Unplug a virtual key (admin; virtual keys only). Params: [`super::KeyParams`].
+    /// Result: `null`.
     pub const VIRTUAL_UNPLUG: &str = "virtual.unplug";
-    /// Plug an unplugged virtual key back in (admin). Params: [`super::KeyParams`].
+    /// Plug an unplugged virtual key back in (admin). Params: [`super::KeyParams`] (`key`
+    /// required). Result: the key id.
     pub const VIRTUAL_PLUG: &str = "virtual.plug";
     /// Press a virtual key's button (admin). Params: [`super::KeyParams`]. Result: `bool`
     /// (whether a request was waiting for it).
     pub const VIRTUAL_PRESS: &str = "virtual.press";
+    /// Seed records in the ledger, without secrets (admin). Params: [`super::SeedsParams`].
+    /// Result: `[`[`super::SeedInfo`]`]`.
+    pub const SEEDS_LIST: &str = "seeds.list";
+    /// Seed records with their secrets, for writing a seed file (admin). Params:
+    /// [`super::SeedsParams`]. Result: `[`[`super::SeedRecord`]`]`.
+    pub const SEEDS_EXPORT: &str = "seeds.export";
+    /// Records that seeds were written to a file (admin). Params: [`super::MarkExportedParams`].
+    /// Result: number of records marked.
+    pub const SEEDS_MARK_EXPORTED: &str = "seeds.mark_exported";
+    /// Deletes exported seeds from the ledger (admin). Params: [`super::PurgeParams`]. Result:
+    /// number of records deleted.
+    pub const SEEDS_PURGE: &str = "seeds.purge";
     /// The notification method that carries an [`super::Event`].
     pub const EVENT: &str = "event";
 }
@@ -286,7 +300,9 @@ pub struct CodeEntry {
     /// TOTP validity end.
     #[serde(default)]
     pub valid_until: Option<u64>,
-    /// Stable error name when there is no code (`TouchRequired` when skipped for a touch).
+    /// Why there is no code: a stable error name (`TouchTimeout`, `KeyRemoved`, ...) or a skip
+    /// reason: `TouchRequired` (needs a touch; ask with `include_touch`), `HotpNotRead`
+    /// (reading would use up an HOTP code; use `codes.get`), `Unsupported` (not an OTP token).
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -315,7 +331,8 @@ pub struct CreateTokenParams {
     /// 6 (default) or 8.
     #[serde(default = "default_digits")]
     pub digits: u8,
-    /// 30 (default) or 60 seconds.
+    /// Period in seconds: 1 to 86400, 30 by default (Azure accepts only 30 or 60; the CLI
+    /// offers those).
     #[serde(default = "default_period")]
     pub period: u32,
     /// Every code needs a touch.
@@ -337,6 +354,9 @@ fn default_period() -> u32 {
 /// The answer to `tokens.create`; the only time the secret leaves the daemon unasked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedToken {
+    /// The seed's record in the daemon's ledger.
+    #[serde(default)]
+    pub seed_id: Option<String>,
     /// The token as listed.
     pub token: TokenInfo,
     /// Its serial.
@@ -351,6 +371,116 @@ pub struct CreatedToken {
     pub period: u32,
     /// HOTP or TOTP.
     pub kind: OtpKind,
+}
+
+/// Where a seed stands. Written ahead: a record exists before the key is touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedState {
+    /// Recorded; the key may or may not hold it yet (the write did not report back).
+    Pending,
+    /// On the key; not (yet) verified by reading a code back.
+    Written,
+    /// On the key, and a code read back matched the daemon's own computation.
+    Verified,
+    /// The write failed or the code did not match; `reason` says what the key holds.
+    Failed,
+    /// The key was checked and does not hold it (the write never happened).
+    NotOnKey,
+}
+
+impl SeedState {
+    /// Whether a seed in this state belongs in a seed file by default.
+    pub fn exportable(self, kind: OtpKind) -> bool {
+        // HOTP cannot be verified without using up a code, so written is as good as it gets.
+        self == SeedState::Verified || (self == SeedState::Written && kind == OtpKind::Hotp)
+    }
+}
+
+/// A seed record without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedInfo {
+    /// Record id.
+    pub id: String,
+    /// The key it was written to.
+    pub key: String,
+    /// The credential name on the key.
+    pub name: String,
+    /// Token serial.
+    pub serial: String,
+    /// The user (UPN).
+    pub user: String,
+    /// HOTP or TOTP.
+    pub kind: OtpKind,
+    /// Hash.
+    pub algorithm: Algorithm,
+    /// Code length.
+    pub digits: u8,
+    /// Period.
+    pub period: u32,
+    /// Initial HOTP counter.
+    #[serde(default)]
+    pub counter: u32,
+    /// Where it stands.
+    pub state: SeedState,
+    /// Why it failed, or what the key holds.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When it was recorded (unix time).
+    pub created_at: u64,
+    /// When it was last written to a seed file.
+    #[serde(default)]
+    pub exported_at: Option<u64>,
+    /// The key model (for the seed file's model column).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// A seed record with its secret (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedRecord {
+    /// The record.
+    #[serde(flatten)]
+    pub info: SeedInfo,
+    /// The Base32 secret.
+    pub secret: SecretText,
+}
+
+/// Which seed records to list or export.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedsParams {
+    /// Only these serials.
+    #[serde(default)]
+    pub serials: Option<Vec<String>>,
+    /// Only these users.
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
+    /// Also records that are not verified on a key (pending, failed, not on key).
+    #[serde(default)]
+    pub include_incomplete: bool,
+    /// Only records never exported.
+    #[serde(default)]
+    pub not_exported: bool,
+}
+
+/// Params of `seeds.mark_exported`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkExportedParams {
+    /// Record ids.
+    pub ids: Vec<String>,
+    /// The format written (for the record).
+    pub format: String,
+}
+
+/// Params of `seeds.purge`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeParams {
+    /// Delete records already exported (the only purge there is: unexported seeds are never
+    /// deleted).
+    pub exported: bool,
 }
 
 /// Something that happened, sent as an `event` notification to subscribers.
@@ -436,6 +566,7 @@ mod tests {
     #[test]
     fn created_token_debug_hides_the_secret() {
         let created = CreatedToken {
+            seed_id: None,
             token: TokenInfo {
                 key: "k".into(),
                 name: "1:a".into(),

@@ -28,6 +28,7 @@ pub fn start_virtual_keys(
     count: u32,
     state_dir: &Path,
     touch: TouchPolicy,
+    report_interval: Duration,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     if count == 0 {
@@ -43,6 +44,7 @@ pub fn start_virtual_keys(
         let path = state_dir.join(format!("virtual-key-{i}.json"));
         let config = VirtualConfig {
             touch,
+            report_interval,
             ..VirtualConfig::default()
         };
         let handle = VirtualKeyHandle::open(config, &path)

@@ -1,0 +1,428 @@
+//! `oathkey provision`: the vendor how-to's loop. For each user: wait for a key that has not
+//! been seeded in this run, seed it (settings applied if asked), append its row to the Azure
+//! CSV, ask for the next key. The CSV is appended atomically after every key, and users already
+//! in it are skipped, so an interrupted run simply starts again. A user whose token was created
+//! but whose row never reached the file (the run was killed in between) gets the row back from
+//! the daemon's ledger instead of a second token.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use oathkey_protocol::types::{
+    Algorithm, CreateTokenParams, CreatedToken, Event, KeyList, KeyParams, MarkExportedParams,
+    OtpKind, SeedRecord, SeedState, SeedsParams, SetConfigParams, method,
+};
+use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
+use serde_json::Value;
+
+use crate::cli::{Hash, ProvisionArgs};
+use crate::commands::Ctx;
+use crate::exit::{BAD_FILE, Failure, NOT_FOUND, PERMISSION};
+use crate::seeds::{manufacturer_for, to_token_record, write_failure};
+
+/// Reads the users file: one UPN per line; blank lines and `#` comments ignored; duplicates
+/// refused (one token per user per run).
+fn read_users(path: &Path) -> Result<Vec<String>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut users = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let user = line.split('#').next().unwrap_or("").trim();
+        if user.is_empty() {
+            continue;
+        }
+        let valid = user.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }) && !user
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',');
+        if !valid {
+            return Err(Failure::usage(format!(
+                "{} line {}: {user:?} is not a UPN (name@domain.tld)",
+                path.display(),
+                n + 1
+            )));
+        }
+        if !seen.insert(user.to_ascii_lowercase()) {
+            return Err(Failure::usage(format!(
+                "{} line {}: {user} is listed twice",
+                path.display(),
+                n + 1
+            )));
+        }
+        users.push(user.to_string());
+    }
+    if users.is_empty() {
+        return Err(Failure::usage(format!("{} lists no users", path.display())));
+    }
+    Ok(users)
+}
+
+/// Users already in the output file (lower case), refusing a file that is not a valid seed file.
+fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
+    if !out.exists() {
+        return Ok(BTreeSet::new());
+    }
+    let bytes = std::fs::read(out).map_err(|e| Failure {
+        code: BAD_FILE,
+        message: format!("cannot read {}: {e}", out.display()),
+    })?;
+    let parsed = oathkey_seedfile::read(Format::AzureCsv, &bytes);
+    if !parsed.problems.is_empty() && !force {
+        let list: Vec<String> = parsed.problems.iter().map(|p| format!("  {p}")).collect();
+        return Err(Failure {
+            code: BAD_FILE,
+            message: format!(
+                "{} has problems; fix them before appending (or --force):\n{}",
+                out.display(),
+                list.join("\n")
+            ),
+        });
+    }
+    Ok(parsed
+        .records
+        .into_iter()
+        .map(|(_, r)| r.user.to_ascii_lowercase())
+        .collect())
+}
+
+fn hash(h: Hash) -> Algorithm {
+    match h {
+        Hash::Sha1 => Algorithm::Sha1,
+        Hash::Sha256 => Algorithm::Sha256,
+        Hash::Sha512 => Algorithm::Sha512,
+    }
+}
+
+/// Appends one record to the CSV (atomically: the file is whole before and after).
+fn append(out: &Path, record: &TokenRecord, force: bool) -> Result<(), Failure> {
+    let mode = if out.exists() {
+        WriteMode::Append
+    } else {
+        WriteMode::CreateNew
+    };
+    oathkey_seedfile::write_file(
+        out,
+        Format::AzureCsv,
+        std::slice::from_ref(record),
+        mode,
+        force,
+    )
+    .map_err(write_failure)
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} keys seeded  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Waits for a key not seeded in this run; `None` when `keys_present` and none is left.
+fn next_key(
+    ctx: &mut Ctx,
+    seeded: &BTreeSet<String>,
+    allow_used: bool,
+    keys_present: bool,
+    wait: Option<Duration>,
+    user: &str,
+    bar: &ProgressBar,
+) -> Result<Option<String>, Failure> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    let mut asked = false;
+    let mut reported_used = BTreeSet::new();
+    loop {
+        let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+        for k in list.keys.iter().filter(|k| !seeded.contains(&k.id)) {
+            let tokens: Vec<Value> = ctx.call(
+                method::TOKENS_LIST,
+                KeyParams {
+                    key: Some(k.id.clone()),
+                },
+            )?;
+            if tokens.is_empty() || allow_used {
+                return Ok(Some(k.id.clone()));
+            }
+            if !reported_used.contains(&k.id) {
+                bar.suspend(|| eprintln!("Key {} already holds {} token(s); skipping it (--allow-used-keys seeds it anyway).", k.id, tokens.len()));
+                reported_used.insert(k.id.clone());
+            }
+        }
+        if keys_present {
+            return Ok(None);
+        }
+        if !asked {
+            bar.suspend(|| eprintln!("Insert the key for {user}..."));
+            asked = true;
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(Failure {
+                code: NOT_FOUND,
+                message: format!("no new key was inserted for {user} in time"),
+            });
+        }
+        // Keys arrive as events; the list is read again at least every second.
+        let _ = ctx.next_event(Duration::from_secs(1))?;
+    }
+}
+
+/// Waits until `key` is unplugged.
+fn wait_removed(ctx: &mut Ctx, key: &str, bar: &ProgressBar) -> Result<(), Failure> {
+    bar.suspend(|| eprintln!("Remove key {key} and insert the next one."));
+    loop {
+        let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+        if !list.keys.iter().any(|k| k.id == key) {
+            return Ok(());
+        }
+        if let Some(Event::KeyRemoved { key: gone }) = ctx.next_event(Duration::from_secs(1))?
+            && gone == key
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// `oathkey provision`.
+pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
+    let users = read_users(&args.users)?;
+    if ctx.role_is_reader() {
+        return Err(Failure {
+            code: PERMISSION,
+            message: "provisioning keys needs an admin".into(),
+        });
+    }
+    // Refuse up front what Azure's upload would refuse, before any key is touched.
+    let probe = TokenRecord {
+        serial: "0".into(),
+        user: users[0].clone(),
+        secret: oathkey_seedfile::Secret::new(vec![0; 20]),
+        kind: oathkey_seedfile::Kind::Totp,
+        algorithm: match args.hash {
+            Hash::Sha1 => oathkey_seedfile::Algorithm::Sha1,
+            Hash::Sha256 => oathkey_seedfile::Algorithm::Sha256,
+            Hash::Sha512 => oathkey_seedfile::Algorithm::Sha512,
+        },
+        digits: args.digits,
+        period: args.period,
+        counter: 0,
+        manufacturer: "x".into(),
+        model: "x".into(),
+    };
+    let problems = oathkey_seedfile::validate(Target::Azure, std::slice::from_ref(&probe));
+    if !problems.is_empty() && !args.force {
+        let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
+        return Err(Failure::usage(format!(
+            "Azure's CSV upload would reject these tokens: {} (--force writes them anyway)",
+            reasons.join("; ")
+        )));
+    }
+    let done = done_users(&args.out, args.force)?;
+    let mut remaining: Vec<String> = users
+        .iter()
+        .filter(|u| !done.contains(&u.to_ascii_lowercase()))
+        .cloned()
+        .collect();
+    if remaining.len() < users.len() {
+        eprintln!(
+            "{} of {} users are already in {}; skipping them.",
+            users.len() - remaining.len(),
+            users.len(),
+            args.out.display()
+        );
+    }
+    ctx.subscribe()?;
+
+    // An earlier run may have been interrupted between writing a token and settling its
+    // record; the daemon settles such records when it sees the key. Wait for that, so a user
+    // whose token is on a key gets that row back rather than a second key.
+    let settle_deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let params = SeedsParams {
+            users: Some(remaining.clone()),
+            include_incomplete: true,
+            ..SeedsParams::default()
+        };
+        let all: Vec<oathkey_protocol::types::SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
+        let unsettled: Vec<_> = all
+            .iter()
+            .filter(|s| {
+                matches!(s.state, SeedState::Pending)
+                    || (s.state == SeedState::Written && s.kind == OtpKind::Totp)
+            })
+            .collect();
+        if unsettled.is_empty() {
+            break;
+        }
+        if Instant::now() > settle_deadline {
+            for s in &unsettled {
+                eprintln!(
+                    "{}: an earlier run left serial {} unsettled on key {} (not plugged in?); skipping this user until it is",
+                    s.user, s.serial, s.key
+                );
+                remaining.retain(|u| !u.eq_ignore_ascii_case(&s.user));
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Tokens created by an earlier, interrupted run whose rows never reached the file.
+    let params = SeedsParams {
+        users: Some(remaining.clone()),
+        ..SeedsParams::default()
+    };
+    let recorded: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+    for seed in recorded {
+        if !remaining
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(&seed.info.user))
+        {
+            continue;
+        }
+        let record = to_token_record(&seed, args.manufacturer.as_deref(), args.model.as_deref())?;
+        append(&args.out, &record, args.force)?;
+        let _: usize = ctx.call(
+            method::SEEDS_MARK_EXPORTED,
+            MarkExportedParams {
+                ids: vec![seed.info.id.clone()],
+                format: Format::AzureCsv.to_string(),
+            },
+        )?;
+        eprintln!(
+            "{}: restored serial {} from the ledger (seeded in an earlier run).",
+            seed.info.user, seed.info.serial
+        );
+        remaining.retain(|u| !u.eq_ignore_ascii_case(&seed.info.user));
+    }
+
+    let bar = progress(remaining.len() as u64);
+    let mut seeded = BTreeSet::new();
+    let wait = (args.wait > 0).then(|| Duration::from_secs(args.wait));
+    let total = remaining.len();
+    for (i, user) in remaining.iter().enumerate() {
+        let Some(key) = next_key(
+            ctx,
+            &seeded,
+            args.allow_used_keys,
+            args.keys_present,
+            wait,
+            user,
+            &bar,
+        )?
+        else {
+            bar.finish_and_clear();
+            eprintln!(
+                "No more keys plugged in; {} user(s) left for the next run.",
+                total - i
+            );
+            return Ok(());
+        };
+        bar.set_message(format!("{user} on key {key}"));
+        let _: Value = ctx.call(
+            method::KEYS_CLAIM,
+            KeyParams {
+                key: Some(key.clone()),
+            },
+        )?;
+        let result = seed_one(ctx, args, &key, user);
+        let _ = ctx.call::<_, Value>(
+            method::KEYS_RELEASE,
+            KeyParams {
+                key: Some(key.clone()),
+            },
+        );
+        let (created, model) = result?;
+        let record = TokenRecord {
+            serial: created.serial.clone(),
+            user: created.token.account.clone(),
+            secret: oathkey_seedfile::Secret::from_base32(created.secret.expose())
+                .map_err(|e| anyhow::anyhow!("the daemon returned an unreadable secret: {e}"))?,
+            kind: oathkey_seedfile::Kind::Totp,
+            algorithm: probe.algorithm,
+            digits: created.digits,
+            period: created.period,
+            counter: 0,
+            manufacturer: args
+                .manufacturer
+                .clone()
+                .unwrap_or_else(|| manufacturer_for(&model)),
+            model: args.model.clone().unwrap_or(model),
+        };
+        append(&args.out, &record, args.force)?;
+        if let Some(id) = &created.seed_id {
+            let _: usize = ctx.call(
+                method::SEEDS_MARK_EXPORTED,
+                MarkExportedParams {
+                    ids: vec![id.clone()],
+                    format: Format::AzureCsv.to_string(),
+                },
+            )?;
+        }
+        seeded.insert(key.clone());
+        bar.inc(1);
+        bar.suspend(|| {
+            eprintln!(
+                "{user}: key {key}, serial {} (verified) -> {}",
+                created.serial,
+                args.out.display()
+            )
+        });
+        if !args.keys_present && i + 1 < total {
+            wait_removed(ctx, &key, &bar)?;
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "Done: {total} key(s) seeded; upload {} to Azure (Entra ID > Protection > Authentication methods > OATH tokens).",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Applies the settings asked for and creates the user's token on `key`.
+fn seed_one(
+    ctx: &mut Ctx,
+    args: &ProvisionArgs,
+    key: &str,
+    user: &str,
+) -> Result<(CreatedToken, String), Failure> {
+    let settings = SetConfigParams {
+        key: Some(key.into()),
+        keyboard: args.keyboard.map(|s| s.enabled()),
+        u2f: args.u2f.map(|s| s.enabled()),
+        key_press: args.key_press.map(|s| s.enabled()),
+    };
+    if settings.keyboard.is_some() || settings.u2f.is_some() || settings.key_press.is_some() {
+        let _: Value = ctx.call(method::KEYS_SET_CONFIG, settings)?;
+    }
+    let info: oathkey_protocol::types::KeyInfo = ctx.call(
+        method::KEYS_INFO,
+        KeyParams {
+            key: Some(key.into()),
+        },
+    )?;
+    let created: CreatedToken = ctx.call(
+        method::TOKENS_CREATE,
+        CreateTokenParams {
+            key: Some(key.into()),
+            account: user.into(),
+            serial: None,
+            secret: None,
+            kind: OtpKind::Totp,
+            algorithm: hash(args.hash),
+            digits: args.digits,
+            period: args.period,
+            touch: args.touch,
+            counter: 0,
+        },
+    )?;
+    Ok((created, info.model))
+}

@@ -1,0 +1,527 @@
+//! The seed ledger: every seed the daemon writes to a key is recorded here first.
+//!
+//! An append-only file of JSON lines, created 0600 and owned by the daemon. Every entry is
+//! written and fsynced before the call that made it returns, so the order on disk is the order
+//! of events: a `begin` line (serial, user, secret) is durable before the key is touched; state
+//! lines follow (written, verified, failed, not on key); `exported` lines record seed files.
+//! A crash can only tear the very last line, which was never acknowledged; it is cut off when
+//! the ledger is opened again. Purging rewrites the file atomically (temp, fsync, rename).
+//!
+//! The ledger holds seeds in the clear, like the seed files it feeds: it is readable by the
+//! daemon's user only, and `oathkey seeds purge --exported` shrinks it once seeds are uploaded.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use oathkey_protocol::SecretText;
+use oathkey_protocol::types::{Algorithm, OtpKind, SeedInfo, SeedRecord, SeedState};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+/// One line of the ledger.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Line {
+    /// A seed about to be written to a key.
+    Begin {
+        #[serde(flatten)]
+        info: SeedInfo,
+        secret: SecretText,
+    },
+    /// A record's new state.
+    State {
+        id: String,
+        state: SeedState,
+        reason: Option<String>,
+        at: u64,
+    },
+    /// Records written to a seed file.
+    Exported {
+        ids: Vec<String>,
+        format: String,
+        at: u64,
+    },
+}
+
+/// A ledger problem.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The file could not be read or written.
+    #[error("seed ledger {path}: {action}: {cause}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        action: &'static str,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// No record with that id.
+    #[error("no seed record {0}")]
+    Unknown(String),
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: File,
+    records: BTreeMap<String, SeedRecord>,
+}
+
+/// The ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn now() -> u64 {
+    crate::service::unix_now()
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path`, replaying its lines. A torn last line from a
+    /// crash is cut off; an unreadable line elsewhere is skipped with a warning and kept.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let io = |action, cause| LedgerError::Io {
+            path: path.to_path_buf(),
+            action,
+            cause,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| io("creating its directory", e))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| io("securing its directory", e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io("opening", e))?;
+        let mode = file
+            .metadata()
+            .map_err(|e| io("inspecting", e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            warn!(path = %path.display(), mode = format_args!("{:o}", mode & 0o777), "seed ledger was readable by others; making it 0600");
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("securing", e))?;
+        }
+        let mut text = Zeroizing::new(Vec::new());
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io("reading", e))?;
+        file.read_to_end(&mut text).map_err(|e| io("reading", e))?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            warn!(path = %path.display(), bytes = text.len() - complete, "cutting off a torn last ledger line (an interrupted write)");
+            file.set_len(complete as u64)
+                .map_err(|e| io("repairing", e))?;
+            file.sync_all().map_err(|e| io("syncing", e))?;
+        }
+        let mut records = BTreeMap::new();
+        for (n, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Line>(line) {
+                Ok(entry) => apply(&mut records, entry),
+                Err(e) => {
+                    warn!(path = %path.display(), line = n + 1, "skipping an unreadable ledger line: {e}")
+                }
+            }
+        }
+        info!(path = %path.display(), records = records.len(), "seed ledger opened");
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner { file, records }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append(&self, inner: &mut Inner, entry: &Line) -> Result<(), LedgerError> {
+        let io = |action, cause| LedgerError::Io {
+            path: self.path.clone(),
+            action,
+            cause,
+        };
+        let mut line = Zeroizing::new(
+            serde_json::to_vec(entry).map_err(|e| io("encoding", std::io::Error::other(e)))?,
+        );
+        line.push(b'\n');
+        inner.file.write_all(&line).map_err(|e| io("writing", e))?;
+        // Durable before anything else happens: this is the point of a write-ahead ledger.
+        inner.file.sync_data().map_err(|e| io("syncing", e))
+    }
+
+    /// Records a seed before it is written to a key.
+    pub fn begin(&self, info: SeedInfo, secret: SecretText) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        let entry = Line::Begin { info, secret };
+        self.append(&mut inner, &entry)?;
+        apply(&mut inner.records, entry);
+        Ok(())
+    }
+
+    /// Records a new state of a seed.
+    pub fn mark(
+        &self,
+        id: &str,
+        state: SeedState,
+        reason: Option<String>,
+    ) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        if !inner.records.contains_key(id) {
+            return Err(LedgerError::Unknown(id.into()));
+        }
+        let entry = Line::State {
+            id: id.into(),
+            state,
+            reason,
+            at: now(),
+        };
+        self.append(&mut inner, &entry)?;
+        apply(&mut inner.records, entry);
+        Ok(())
+    }
+
+    /// Records that seeds went into a seed file; returns how many were known.
+    pub fn mark_exported(&self, ids: &[String], format: &str) -> Result<usize, LedgerError> {
+        let mut inner = self.lock();
+        let known: Vec<String> = ids
+            .iter()
+            .filter(|id| inner.records.contains_key(*id))
+            .cloned()
+            .collect();
+        if known.is_empty() {
+            return Ok(0);
+        }
+        let entry = Line::Exported {
+            ids: known.clone(),
+            format: format.into(),
+            at: now(),
+        };
+        self.append(&mut inner, &entry)?;
+        apply(&mut inner.records, entry);
+        Ok(known.len())
+    }
+
+    /// Every record (with secrets).
+    pub fn records(&self) -> Vec<SeedRecord> {
+        self.lock().records.values().cloned().collect()
+    }
+
+    /// Records of one key that are not settled (pending or written).
+    pub fn unsettled(&self, key: &str) -> Vec<SeedInfo> {
+        self.lock()
+            .records
+            .values()
+            .filter(|r| {
+                r.info.key == key && matches!(r.info.state, SeedState::Pending | SeedState::Written)
+            })
+            .map(|r| r.info.clone())
+            .collect()
+    }
+
+    /// Deletes exported records by rewriting the ledger atomically without them.
+    pub fn purge_exported(&self) -> Result<usize, LedgerError> {
+        let io = |action, cause| LedgerError::Io {
+            path: self.path.clone(),
+            action,
+            cause,
+        };
+        let mut inner = self.lock();
+        let keep: Vec<SeedRecord> = inner
+            .records
+            .values()
+            .filter(|r| r.info.exported_at.is_none())
+            .cloned()
+            .collect();
+        let purged = inner.records.len() - keep.len();
+        if purged == 0 {
+            return Ok(0);
+        }
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".seeds-")
+            .tempfile_in(dir)
+            .map_err(|e| io("creating a temporary file", e))?;
+        for record in &keep {
+            let mut line = Zeroizing::new(
+                serde_json::to_vec(&Line::Begin {
+                    info: record.info.clone(),
+                    secret: record.secret.clone(),
+                })
+                .map_err(|e| io("encoding", std::io::Error::other(e)))?,
+            );
+            line.push(b'\n');
+            tmp.write_all(&line).map_err(|e| io("writing", e))?;
+        }
+        tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
+        drop(
+            tmp.persist(&self.path)
+                .map_err(|e| io("replacing", e.error))?,
+        );
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        // Keep appending, to the new file.
+        let file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|e| io("reopening", e))?;
+        inner.file = file;
+        inner.records = keep.into_iter().map(|r| (r.info.id.clone(), r)).collect();
+        info!(purged, "exported seeds purged from the ledger");
+        Ok(purged)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn apply(records: &mut BTreeMap<String, SeedRecord>, entry: Line) {
+    match entry {
+        Line::Begin { info, secret } => {
+            records.insert(info.id.clone(), SeedRecord { info, secret });
+        }
+        Line::State {
+            id, state, reason, ..
+        } => {
+            if let Some(r) = records.get_mut(&id) {
+                r.info.state = state;
+                r.info.reason = reason;
+            }
+        }
+        Line::Exported { ids, at, .. } => {
+            for id in ids {
+                if let Some(r) = records.get_mut(&id) {
+                    r.info.exported_at = Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// A fresh record id: 16 random hex digits.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+/// A new record's description.
+#[allow(clippy::too_many_arguments)]
+pub fn seed_info(
+    key: &str,
+    name: &str,
+    serial: &str,
+    user: &str,
+    kind: OtpKind,
+    algorithm: Algorithm,
+    digits: u8,
+    period: u32,
+    counter: u32,
+    model: &str,
+) -> SeedInfo {
+    SeedInfo {
+        id: new_id(),
+        key: key.into(),
+        name: name.into(),
+        serial: serial.into(),
+        user: user.into(),
+        kind,
+        algorithm,
+        digits,
+        period,
+        counter,
+        state: SeedState::Pending,
+        reason: None,
+        created_at: now(),
+        exported_at: None,
+        model: Some(model.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(serial: &str) -> SeedInfo {
+        seed_info(
+            "k1",
+            &format!("{serial}:u@x.y"),
+            serial,
+            "u@x.y",
+            OtpKind::Totp,
+            Algorithm::Sha1,
+            6,
+            30,
+            0,
+            "virtual",
+        )
+    }
+
+    #[test]
+    fn records_survive_reopening_with_their_states() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seeds.ledger");
+        let ledger = Ledger::open(&path).expect("opens");
+        let a = info("0001");
+        let b = info("0002");
+        ledger
+            .begin(a.clone(), SecretText::new("AAAABBBB".into()))
+            .expect("recorded");
+        ledger
+            .begin(b.clone(), SecretText::new("CCCCDDDD".into()))
+            .expect("recorded");
+        ledger
+            .mark(&a.id, SeedState::Verified, None)
+            .expect("marked");
+        ledger
+            .mark(&b.id, SeedState::Failed, Some("key said no".into()))
+            .expect("marked");
+        ledger
+            .mark_exported(std::slice::from_ref(&a.id), "azure-csv")
+            .expect("marked");
+        drop(ledger);
+
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let ledger = Ledger::open(&path).expect("reopens");
+        let records = ledger.records();
+        let got_a = records.iter().find(|r| r.info.id == a.id).expect("a");
+        assert_eq!(got_a.info.state, SeedState::Verified);
+        assert!(got_a.info.exported_at.is_some());
+        assert_eq!(got_a.secret.expose(), "AAAABBBB");
+        let got_b = records.iter().find(|r| r.info.id == b.id).expect("b");
+        assert_eq!(
+            (got_b.info.state, got_b.info.reason.as_deref()),
+            (SeedState::Failed, Some("key said no"))
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_and_appending_continues() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seeds.ledger");
+        let a = info("0001");
+        {
+            let ledger = Ledger::open(&path).expect("opens");
+            ledger
+                .begin(a.clone(), SecretText::new("AAAA".into()))
+                .expect("recorded");
+        }
+        // A crash in the middle of the next append.
+        let mut f = OpenOptions::new().append(true).open(&path).expect("opens");
+        f.write_all(b"{\"op\":\"state\",\"id\":\"").expect("writes");
+        drop(f);
+        let ledger = Ledger::open(&path).expect("repairs");
+        ledger
+            .mark(&a.id, SeedState::Written, None)
+            .expect("appends on a clean line");
+        drop(ledger);
+        let text = std::fs::read_to_string(&path).expect("reads");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+            "{text}"
+        );
+        let ledger = Ledger::open(&path).expect("reopens");
+        assert_eq!(ledger.records()[0].info.state, SeedState::Written);
+    }
+
+    use serde_json::Value;
+
+    #[test]
+    fn purge_removes_only_exported_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seeds.ledger");
+        let ledger = Ledger::open(&path).expect("opens");
+        let (a, b) = (info("0001"), info("0002"));
+        ledger
+            .begin(a.clone(), SecretText::new("AAAA".into()))
+            .expect("recorded");
+        ledger
+            .begin(b.clone(), SecretText::new("BBBB".into()))
+            .expect("recorded");
+        ledger
+            .mark(&b.id, SeedState::Verified, None)
+            .expect("marked");
+        ledger
+            .mark_exported(std::slice::from_ref(&a.id), "pskc")
+            .expect("marked");
+        assert_eq!(ledger.purge_exported().expect("purged"), 1);
+        // Appends keep working on the rewritten file, and the result survives a reopen.
+        let c = info("0003");
+        ledger
+            .begin(c.clone(), SecretText::new("CCCC".into()))
+            .expect("recorded");
+        drop(ledger);
+        let ledger = Ledger::open(&path).expect("reopens");
+        let ids: Vec<String> = ledger.records().into_iter().map(|r| r.info.id).collect();
+        assert!(
+            ids.contains(&b.id) && ids.contains(&c.id) && !ids.contains(&a.id),
+            "{ids:?}"
+        );
+        assert_eq!(
+            ledger
+                .records()
+                .iter()
+                .find(|r| r.info.id == b.id)
+                .expect("b")
+                .info
+                .state,
+            SeedState::Verified
+        );
+        assert_eq!(
+            std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn unsettled_lists_pending_and_written_of_a_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(&dir.path().join("l")).expect("opens");
+        let (a, b) = (info("0001"), info("0002"));
+        ledger
+            .begin(a.clone(), SecretText::new("AAAA".into()))
+            .expect("recorded");
+        ledger
+            .begin(b.clone(), SecretText::new("BBBB".into()))
+            .expect("recorded");
+        ledger
+            .mark(&b.id, SeedState::Verified, None)
+            .expect("marked");
+        let unsettled: Vec<String> = ledger.unsettled("k1").into_iter().map(|i| i.id).collect();
+        assert_eq!(unsettled, vec![a.id]);
+        assert!(ledger.unsettled("other").is_empty());
+    }
+}

@@ -1,0 +1,47 @@
+//! oathkey-seedfile: seed files for OATH tokens, in the formats MFA services import, with the
+//! rules each of them enforces.
+//!
+//! A seed file carries each token's serial, user and secret to the service that verifies its
+//! codes. Services refuse files for reasons that are easy to get wrong (a Base64 secret, an
+//! 8-digit token, a serial a spreadsheet turned into a number) and say so late, after upload.
+//! This crate writes only what the target takes, refuses the rest with the reason and the row
+//! (unless forced), reads every format back with a problem per bad row, and never panics on
+//! any input.
+//!
+//! # Layout
+//! - [`mod@record`]: [`TokenRecord`] and its [`Secret`], the common ground of every format.
+//! - [`mod@format`]: [`Format`], the five formats' names and extensions.
+//! - [`mod@validate`]: [`Target`] rules and [`Problem`]s, with the table of which target wants what.
+//! - [`mod@read`]: [`read()`] bytes in any format into records and problems, [`detect`] a format.
+//! - [`mod@write`]: [`render()`] records in a format, refusing what the target would reject.
+//! - [`mod@file`]: [`write_file`] 0600 and atomically, with create/append/replace modes;
+//!   [`read_path`].
+//! - [`mod@otpauth`]: key URIs and QR codes of them ([`otpauth_uri`], [`qr_png`]).
+//! - [`mod@activate`]: [`check_code`], the check Azure makes when a token is activated.
+//! - The other formats, one module each, private behind [`read()`] and [`render()`]: Azure CSV
+//!   (`azure`), PSKC (`pskc`), Graph JSON (`graph`), privacyIDEA CSV (`privacyidea`).
+
+pub mod activate;
+mod azure;
+pub mod file;
+pub mod format;
+mod graph;
+pub mod otpauth;
+mod privacyidea;
+mod pskc;
+pub mod read;
+pub mod record;
+mod text;
+pub mod validate;
+pub mod write;
+
+pub use activate::check_code;
+pub use azure::AZURE_HEADER;
+pub use file::{FileError, WriteMode, read_path, write_file};
+pub use format::{Format, UnknownFormat};
+pub use otpauth::{otpauth_uri, qr_png};
+pub use pskc::PSKC_NAMESPACE;
+pub use read::{MAX_INPUT, Parsed, detect, read, read_as};
+pub use record::{Algorithm, Kind, Secret, TokenRecord};
+pub use validate::{Problem, Target, validate, validate_numbered};
+pub use write::{RenderError, render};

@@ -1,0 +1,236 @@
+//! Reading seed files: [`read`] any of the five formats into records and problems, and
+//! [`detect`] which format some bytes are in.
+//!
+//! Readers never panic and never stop at the first problem: a row that cannot be read becomes
+//! a [`Problem`] with its line, the rows around it are still read, and then the target's rules
+//! ([`mod@crate::validate`]) are checked on what was read. So [`Parsed`] holds:
+//! - every row that could be turned into a record, even one that breaks a target rule (the
+//!   problem says so; a caller that writes it elsewhere decides whether to force);
+//! - a problem for every row that could not be read (that row is not in `records`), every
+//!   rule a row's text breaks (Base32 alphabet, padding, a wrong header) and every rule a
+//!   record breaks.
+//!
+//! Every reader takes bytes, tolerates a UTF-8 byte order mark, CRLF line endings and blank
+//! lines, and reports invalid UTF-8 as a problem. Input over [`MAX_INPUT`] is refused whole.
+
+use crate::format::Format;
+use crate::record::TokenRecord;
+use crate::validate::{Problem, Target, validate_numbered};
+use crate::{azure, graph, otpauth, privacyidea, pskc};
+
+/// Largest input a reader looks at (64 MiB): seed files are a few hundred bytes per token,
+/// so anything larger is not a seed file, and refusing it bounds memory and time.
+pub const MAX_INPUT: usize = 64 * 1024 * 1024;
+
+/// What a reader found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// The records read, each with the 1-based line it starts on.
+    pub records: Vec<(usize, TokenRecord)>,
+    /// Everything wrong with the file, in line order (problems without a line last).
+    pub problems: Vec<Problem>,
+}
+
+impl Parsed {
+    /// Whether the file was read without a single problem.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The records without their line numbers.
+    pub fn into_records(self) -> Vec<TokenRecord> {
+        self.records.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// What a format reader returns before the target's rules are applied.
+#[derive(Debug, Default)]
+pub(crate) struct Raw {
+    /// Records read, with their lines.
+    pub records: Vec<(usize, TokenRecord)>,
+    /// Rows (or the whole file) that could not be read: the file does not parse.
+    pub broken: Vec<Problem>,
+    /// Rows that were read but whose text breaks the format's rules.
+    pub warnings: Vec<Problem>,
+}
+
+/// Reads `bytes` as `format` and checks the records against the format's own target
+/// ([`Format::target`]). Never panics, whatever the bytes.
+pub fn read(format: Format, bytes: &[u8]) -> Parsed {
+    read_as(format, bytes, format.target())
+}
+
+/// Like [`read`], but checks the records against `target`'s rules instead of the format's
+/// own (for example a PSKC file that is meant for Azure).
+pub fn read_as(format: Format, bytes: &[u8], target: Target) -> Parsed {
+    let raw = parse(format, bytes);
+    let mut problems = raw.broken;
+    problems.extend(raw.warnings);
+    problems.extend(validate_numbered(target, &raw.records));
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    Parsed {
+        records: raw.records,
+        problems,
+    }
+}
+
+/// Reads the format alone: no target rules.
+pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
+    if bytes.len() > MAX_INPUT {
+        return Raw {
+            broken: vec![Problem::new(
+                None,
+                None,
+                format!(
+                    "file too large ({} bytes; a seed file is at most {} MiB)",
+                    bytes.len(),
+                    MAX_INPUT / (1024 * 1024)
+                ),
+            )],
+            ..Raw::default()
+        };
+    }
+    let bytes = strip_bom(bytes);
+    match format {
+        Format::AzureCsv => azure::parse(bytes),
+        Format::Otpauth => otpauth::parse(bytes),
+        Format::Pskc => pskc::parse(bytes),
+        Format::GraphJson => graph::parse(bytes),
+        Format::PrivacyIdeaCsv => privacyidea::parse(bytes),
+    }
+}
+
+/// `bytes` without a leading UTF-8 byte order mark.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Guesses the format from the content: `<` and a `KeyContainer` is PSKC, `{` is Graph JSON,
+/// an `otpauth://` first line is otpauth, the Azure header is Azure CSV, and a first row whose
+/// third field is `totp` or `hotp` is privacyIDEA CSV. `None` when nothing fits.
+pub fn detect(bytes: &[u8]) -> Option<Format> {
+    // Enough to see past an XML prolog, comments or a long first line.
+    const LOOK: usize = 64 * 1024;
+    let head = strip_bom(&bytes[..bytes.len().min(LOOK)]);
+    let head = String::from_utf8_lossy(head);
+    let trimmed = head.trim_start();
+    if trimmed.starts_with('<') {
+        return trimmed.contains("KeyContainer").then_some(Format::Pskc);
+    }
+    if trimmed.starts_with('{') {
+        return Some(Format::GraphJson);
+    }
+    let first = head
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    if first
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("otpauth://"))
+    {
+        return Some(Format::Otpauth);
+    }
+    if azure::is_header(first.split(',').map(|f| f.trim().trim_matches('"'))) {
+        return Some(Format::AzureCsv);
+    }
+    let fields: Vec<&str> = first.split(',').map(str::trim).collect();
+    if fields.len() >= 3
+        && (fields[2].eq_ignore_ascii_case("totp") || fields[2].eq_ignore_ascii_case("hotp"))
+    {
+        return Some(Format::PrivacyIdeaCsv);
+    }
+    None
+}
+
+/// The 1-based line that byte `offset` of `bytes` is on.
+pub(crate) fn line_at(bytes: &[u8], offset: usize) -> usize {
+    let end = offset.min(bytes.len());
+    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Counts lines incrementally for readers that walk forward through a file, so finding the
+/// line of each of many positions stays linear.
+#[derive(Debug)]
+pub(crate) struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of `offset`; offsets must not go backwards (an earlier one is answered with
+    /// the line last reached).
+    pub(crate) fn line_of(&mut self, offset: usize) -> usize {
+        let end = offset.min(self.bytes.len());
+        if end > self.offset {
+            self.line += self.bytes[self.offset..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.offset = end;
+        }
+        self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format() {
+        assert_eq!(
+            detect(
+                b"\xEF\xBB\xBFUPN, Serial Number,secret key,time interval,manufacturer,model\r\n"
+            ),
+            Some(Format::AzureCsv)
+        );
+        assert_eq!(
+            detect(b"# tokens\n\notpauth://totp/a:b?secret=JBSWY3DP\n"),
+            Some(Format::Otpauth)
+        );
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?>\n<pskc:KeyContainer xmlns:pskc=\"x\"/>"),
+            Some(Format::Pskc)
+        );
+        assert_eq!(detect(b"  {\"value\": []}"), Some(Format::GraphJson));
+        assert_eq!(
+            detect(b"0012345, 3132333435, TOTP, 6, 30\n"),
+            Some(Format::PrivacyIdeaCsv)
+        );
+        assert_eq!(detect(b"<html></html>"), None);
+        assert_eq!(detect(b"hello, world"), None);
+        assert_eq!(detect(b""), None);
+        assert_eq!(detect(&[0xff, 0xfe, 0x00, 0x41]), None);
+    }
+
+    #[test]
+    fn line_counter_matches_line_at() {
+        let text = b"a\nb\r\n\nccc\nd";
+        let mut counter = LineCounter::new(text);
+        for offset in 0..=text.len() {
+            assert_eq!(counter.line_of(offset), line_at(text, offset), "{offset}");
+        }
+    }
+
+    #[test]
+    fn too_large_is_one_problem() {
+        let big = vec![b'a'; MAX_INPUT + 1];
+        let parsed = read(Format::Otpauth, &big);
+        assert!(parsed.records.is_empty());
+        assert_eq!(parsed.problems.len(), 1);
+        assert!(
+            parsed.problems[0].reason.starts_with("file too large"),
+            "{}",
+            parsed.problems[0]
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! One token as every format sees it: [`TokenRecord`], and its secret, [`Secret`].
+//!
+//! The record is the common ground of the five formats: each reader produces records and each
+//! writer consumes them, and the target rules in [`mod@crate::validate`] are checked on records.
+//! A format that cannot carry a field (Azure CSV has no hash or digits column) yields this
+//! module's defaults when read and refuses other values when written.
+//!
+//! Secrets are raw bytes in zeroizing memory. Base32 decoding is deliberately lenient about
+//! what people paste (any case, spaces, `-` group separators, `=` padding, leftover bits at the
+//! end, as authenticator apps are); the strict alphabet checks a target applies to the text of
+//! a file live in the readers.
+
+use std::fmt;
+
+use data_encoding::{BASE32_NOPAD, HEXLOWER};
+use zeroize::{Zeroize, Zeroizing};
+
+/// TOTP time step when nothing says otherwise, in seconds.
+pub const DEFAULT_PERIOD: u32 = 30;
+
+/// Code length when nothing says otherwise.
+pub const DEFAULT_DIGITS: u8 = 6;
+
+/// Why [`Secret::from_base32`] refused text with a character outside the alphabet.
+pub const NOT_BASE32: &str = "secret key is not Base32";
+
+/// A token's HMAC key. Zeroized on drop; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Wraps raw key bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Decodes Base32 as people write it: any case, with spaces, `-` and trailing `=` padding
+    /// ignored, and bits left over after the last whole byte dropped. Refuses text that is
+    /// empty or has any other character; the message never quotes the text.
+    pub fn from_base32(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim_end_matches(|c: char| c == '=' || c.is_whitespace());
+        let mut bytes = Zeroizing::new(Vec::with_capacity(trimmed.len() * 5 / 8 + 1));
+        let mut acc: u32 = 0;
+        let mut bits: u32 = 0;
+        for c in trimmed.chars() {
+            let value = match c {
+                'A'..='Z' => c as u32 - 'A' as u32,
+                'a'..='z' => c as u32 - 'a' as u32,
+                '2'..='7' => c as u32 - '2' as u32 + 26,
+                ' ' | '\t' | '-' => continue,
+                _ => return Err(NOT_BASE32.into()),
+            };
+            acc = ((acc << 5) | value) & 0xFFFF;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((acc >> bits) as u8);
+            }
+        }
+        acc.zeroize();
+        if bytes.is_empty() {
+            return Err("secret key is empty".into());
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The key as Base32: upper case, no padding.
+    pub fn base32(&self) -> Zeroizing<String> {
+        Zeroizing::new(BASE32_NOPAD.encode(&self.0))
+    }
+
+    /// The key as lower-case hex.
+    pub fn hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(HEXLOWER.encode(&self.0))
+    }
+
+    /// The raw key bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// How many Base32 characters [`Secret::base32`] produces, without producing them.
+    pub fn base32_len(&self) -> usize {
+        BASE32_NOPAD.encode_len(self.0.len())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Time-based or counter-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// RFC 6238: the moving factor is the time step.
+    Totp,
+    /// RFC 4226: the moving factor is a counter.
+    Hotp,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Totp => "TOTP",
+            Self::Hotp => "HOTP",
+        })
+    }
+}
+
+/// The HMAC hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA-1, the default everywhere and the only one most targets take.
+    Sha1,
+    /// HMAC-SHA-256.
+    Sha256,
+    /// HMAC-SHA-512.
+    Sha512,
+}
+
+impl Algorithm {
+    /// The otpauth spelling: `SHA1`, `SHA256`, `SHA512`.
+    pub fn otpauth_name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+        }
+    }
+
+    /// Parses the spellings seen in the wild (`SHA1`, `sha-256`, `HMAC-SHA512`, `hmacsha256`),
+    /// case-insensitively.
+    pub fn parse_loose(text: &str) -> Option<Self> {
+        let t: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match t.strip_prefix("hmac").unwrap_or(&t) {
+            "sha1" => Some(Self::Sha1),
+            "sha256" => Some(Self::Sha256),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sha1 => "SHA-1",
+            Self::Sha256 => "SHA-256",
+            Self::Sha512 => "SHA-512",
+        })
+    }
+}
+
+/// One OATH token, as written to and read from seed files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's serial number: text, because leading zeros are significant.
+    pub serial: String,
+    /// The user's UPN (the account the token belongs to).
+    pub user: String,
+    /// The HMAC key.
+    pub secret: Secret,
+    /// TOTP or HOTP.
+    pub kind: Kind,
+    /// The HMAC hash.
+    pub algorithm: Algorithm,
+    /// Code length.
+    pub digits: u8,
+    /// TOTP time step in seconds; ignored for HOTP.
+    pub period: u32,
+    /// HOTP moving factor to start from; ignored for TOTP.
+    pub counter: u64,
+    /// Who made the token (e.g. `oathkey`); Azure and Graph show it.
+    pub manufacturer: String,
+    /// The token model (e.g. `virtual key`, `Nitrokey 3`).
+    pub model: String,
+}
+
+impl TokenRecord {
+    /// A TOTP record with the usual parameters (SHA-1, 6 digits, 30 s) and empty manufacturer
+    /// and model.
+    pub fn totp(serial: impl Into<String>, user: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            serial: serial.into(),
+            user: user.into(),
+            secret,
+            kind: Kind::Totp,
+            algorithm: Algorithm::Sha1,
+            digits: DEFAULT_DIGITS,
+            period: DEFAULT_PERIOD,
+            counter: 0,
+            manufacturer: String::new(),
+            model: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_is_lenient_on_input_and_canonical_on_output() {
+        let s = Secret::from_base32("jbsw y3dp-ehpk 3pxp====").expect("valid");
+        assert_eq!(s.expose(), b"Hello!\xde\xad\xbe\xef");
+        assert_eq!(s.base32().as_str(), "JBSWY3DPEHPK3PXP");
+        assert_eq!(s.base32_len(), 16);
+        assert_eq!(s.hex().as_str(), "48656c6c6f21deadbeef");
+    }
+
+    #[test]
+    fn base32_drops_leftover_bits() {
+        // 26 characters carry 130 bits: 16 bytes and 2 bits that belong to no byte.
+        let s = Secret::from_base32("2234567abcdef2234567abcdef").expect("valid");
+        assert_eq!(s.expose().len(), 16);
+    }
+
+    #[test]
+    fn base32_refuses_garbage_without_quoting_it() {
+        for bad in [
+            "",
+            "====",
+            "   ",
+            "A",
+            "JBSWY3DP1",
+            "JBSW=Y3DP",
+            "JBSWY3DPé",
+        ] {
+            let err = Secret::from_base32(bad).expect_err(bad);
+            assert!(!err.is_empty());
+            assert!(!err.contains("JBSW"), "{err}");
+        }
+        assert_eq!(
+            Secret::from_base32("JBSWY3DP0").expect_err("0 is not Base32"),
+            "secret key is not Base32"
+        );
+        assert_eq!(
+            Secret::from_base32("").expect_err("empty"),
+            "secret key is empty"
+        );
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let s = Secret::new(b"12345678901234567890".to_vec());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        let r = TokenRecord::totp("1", "a@b.c", s);
+        assert!(!format!("{r:?}").contains("1234567890"));
+    }
+
+    #[test]
+    fn algorithm_spellings() {
+        for (text, alg) in [
+            ("SHA1", Algorithm::Sha1),
+            ("sha-256", Algorithm::Sha256),
+            ("HMAC-SHA512", Algorithm::Sha512),
+            ("hmacsha256", Algorithm::Sha256),
+        ] {
+            assert_eq!(Algorithm::parse_loose(text), Some(alg), "{text}");
+        }
+        assert_eq!(Algorithm::parse_loose("md5"), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! Helpers the line-oriented formats share: reading CSV rows with their line numbers, and
+//! writing CSV fields straight into zeroizing output.
+
+use csv::{ByteRecord, ReaderBuilder, Trim};
+
+use crate::read::LineCounter;
+use crate::record::Secret;
+use crate::validate::{MAX_BASE32_SECRET, Problem};
+
+/// One CSV row: its 1-based line and its fields, trimmed of surrounding spaces. Rows with
+/// invalid UTF-8 come back as a problem; blank rows are skipped.
+pub(crate) fn csv_rows(
+    bytes: &[u8],
+    comments: bool,
+) -> impl Iterator<Item = (usize, Result<Vec<String>, Problem>)> + '_ {
+    let mut reader = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(Trim::All)
+        .comment(comments.then_some(b'#'))
+        .from_reader(bytes);
+    let mut record = ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if done {
+                return None;
+            }
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => {
+                    done = true;
+                    return None;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    // Reading from a slice has no I/O errors; stop rather than loop on one.
+                    done = true;
+                    let line = e.position().map_or(1, |p| p.line() as usize);
+                    return Some((line, Err(Problem::at(line, "unreadable CSV"))));
+                }
+            }
+            if record.iter().all(<[u8]>::is_empty) {
+                continue;
+            }
+            // The csv crate's position is where the previous record ended; the record starts
+            // after the line breaks (and comment lines) that follow.
+            let mut start = record
+                .position()
+                .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+            loop {
+                match bytes.get(start) {
+                    Some(b'\r' | b'\n') => start += 1,
+                    Some(b'#') if comments && (start == 0 || bytes[start - 1] == b'\n') => {
+                        start = bytes[start..]
+                            .iter()
+                            .position(|&b| b == b'\n')
+                            .map_or(bytes.len(), |i| start + i + 1);
+                    }
+                    _ => break,
+                }
+            }
+            let line = lines.line_of(start);
+            let fields: Result<Vec<String>, _> = record
+                .iter()
+                .map(|f| std::str::from_utf8(f).map(str::to_owned))
+                .collect();
+            return Some((
+                line,
+                fields.map_err(|_| Problem::at(line, "line is not valid UTF-8")),
+            ));
+        }
+    })
+}
+
+/// What Azure and Graph (`target`) object to in the text of a secret that decoded to
+/// `secret`: padding, separators, or more characters than allowed where the decoded key alone
+/// would not show it (leftover characters past the last whole byte).
+pub(crate) fn base32_text_problem(text: &str, secret: &Secret, target: &str) -> Option<String> {
+    let text = text.trim();
+    if text.contains('=') {
+        Some(format!(
+            "secret key has '=' padding; {target} does not accept it"
+        ))
+    } else if text.contains([' ', '\t', '-']) {
+        Some(format!(
+            "secret key has spaces or '-'; {target} takes only A-Z and 2-7"
+        ))
+    } else if text.len() > MAX_BASE32_SECRET && secret.base32_len() <= MAX_BASE32_SECRET {
+        Some(format!(
+            "secret key is {} characters; {target} accepts at most {MAX_BASE32_SECRET}",
+            text.len()
+        ))
+    } else {
+        None
+    }
+}
+
+/// Appends `field` to `out` as one CSV field, quoted only when it has to be.
+pub(crate) fn push_csv_field(out: &mut String, field: &str) {
+    let needs_quotes = field.contains([',', '"', '\n', '\r'])
+        || field.starts_with(char::is_whitespace)
+        || field.ends_with(char::is_whitespace);
+    if needs_quotes {
+        out.push('"');
+        for c in field.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_have_lines_and_skip_blanks() {
+        let text = b"a,b\r\n\r\n\"c,d\",e\n  \n\"multi\nline\",f\ng,\xff\n";
+        let rows: Vec<_> = csv_rows(text, false).collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0], (1, Ok(vec!["a".into(), "b".into()])));
+        assert_eq!(rows[1], (3, Ok(vec!["c,d".into(), "e".into()])));
+        assert_eq!(rows[2], (5, Ok(vec!["multi\nline".into(), "f".into()])));
+        assert_eq!(rows[3].0, 7);
+        assert_eq!(
+            rows[3].1.as_ref().expect_err("invalid UTF-8").reason,
+            "line is not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn comment_lines_are_skipped_and_counted() {
+        let text = b"# one\n\n# two\nx,y\n#three\nz\n";
+        let rows: Vec<_> = csv_rows(text, true).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (4, Ok(vec!["x".into(), "y".into()])),
+                (6, Ok(vec!["z".into()]))
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        let mut out = String::new();
+        for f in ["0012345", "a,b", "say \"hi\"", " x"] {
+            push_csv_field(&mut out, f);
+            out.push('|');
+        }
+        assert_eq!(out, "0012345|\"a,b\"|\"say \"\"hi\"\"\"|\" x\"|");
+    }
+}

@@ -1,0 +1,328 @@
+//! The rules each target enforces on uploaded tokens, checked before anything leaves the machine.
+//!
+//! Sources are in `shared/reference/seed-formats.md`. Every rule yields a [`Problem`] whose
+//! reason is one fixed sentence (tests pin them), so that a refused write or a `seedfile check`
+//! tells the same thing the target would, with the row it concerns. Rules on the *text* of a
+//! file (Base32 alphabet, `=` padding, header) belong to the readers, which see the text; the
+//! rules here see only records.
+//!
+//! | rule | Azure | Graph | privacyIDEA | Any |
+//! | --- | --- | --- | --- | --- |
+//! | serial non-empty | yes | yes | yes, no `,` | no |
+//! | secret non-empty | yes | yes | yes | yes |
+//! | secret at most 128 Base32 characters | yes | yes | no | no |
+//! | kind | TOTP | TOTP | TOTP, HOTP from counter 0 | any |
+//! | hash | SHA-1 | SHA-1, SHA-256 | SHA-1 | any |
+//! | digits | 6 | 6 | 6, 8 | 6 to 8 |
+//! | TOTP period | 30, 60 | 30, 60 | 30, 60 | > 0 |
+//! | upn shape, no guests | yes | no | no | no |
+//! | manufacturer, model non-empty | no | yes | no | no |
+//! | serials unique | yes | yes | yes | no |
+//! | at most 5 tokens per user | yes | no | no | no |
+//! | no control characters in serial and user | yes | yes | yes | yes |
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::record::{Algorithm, Kind, TokenRecord};
+
+/// Longest Base32 secret Azure and Graph accept.
+pub const MAX_BASE32_SECRET: usize = 128;
+
+/// Most hardware OATH tokens Azure lets one user have.
+pub const MAX_TOKENS_PER_USER: usize = 5;
+
+/// Whose rules to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Azure / Entra ID CSV upload.
+    Azure,
+    /// Microsoft Graph `hardwareOathDevices`.
+    Graph,
+    /// privacyIDEA OATH CSV import.
+    PrivacyIdea,
+    /// No particular importer: basic sanity only (otpauth URIs, PSKC).
+    Any,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Azure => "Azure",
+            Self::Graph => "Graph",
+            Self::PrivacyIdea => "privacyIDEA",
+            Self::Any => "any",
+        }
+    }
+}
+
+/// One thing wrong with a file or a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line in the file (the header is line 1 for CSV); `None` without a file.
+    pub line: Option<usize>,
+    /// The token it concerns, when known.
+    pub serial: Option<String>,
+    /// What is wrong, as one sentence without a final period.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem with a line and a serial, either of which may be unknown or empty.
+    pub(crate) fn new(
+        line: Option<usize>,
+        serial: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            line,
+            serial: serial.filter(|s| !s.is_empty()).map(str::to_owned),
+            reason: reason.into(),
+        }
+    }
+
+    /// A problem about a whole line or the whole file.
+    pub(crate) fn at(line: usize, reason: impl Into<String>) -> Self {
+        Self::new(Some(line), None, reason)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.line, &self.serial) {
+            (Some(line), Some(serial)) => {
+                write!(f, "line {line} (serial {}): ", printable(serial))?
+            }
+            (Some(line), None) => write!(f, "line {line}: ")?,
+            (None, Some(serial)) => write!(f, "serial {}: ", printable(serial))?,
+            (None, None) => {}
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// `text` with control characters escaped, so a message stays on one line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A value quoted for a message: escaped, and cut at 64 characters so a huge field cannot
+/// flood the output.
+pub(crate) fn shown(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.chars().count() > MAX {
+        let cut: String = text.chars().take(MAX).collect();
+        format!("{:?}...", cut)
+    } else {
+        format!("{text:?}")
+    }
+}
+
+/// Checks records against a target's rules. Problems carry the serial but no line; see
+/// [`validate_numbered`] for records read from a file.
+pub fn validate(target: Target, records: &[TokenRecord]) -> Vec<Problem> {
+    let items: Vec<_> = records.iter().map(|r| (None, r)).collect();
+    check(target, &items)
+}
+
+/// Like [`validate`], for records with their line numbers (as [`crate::Parsed`] holds them):
+/// problems carry the line.
+pub fn validate_numbered(target: Target, records: &[(usize, TokenRecord)]) -> Vec<Problem> {
+    let items: Vec<_> = records.iter().map(|(line, r)| (Some(*line), r)).collect();
+    check(target, &items)
+}
+
+/// The rules for records that may have lines. Duplicates and the per-user limit are judged
+/// in order, so the problem lands on the later row.
+pub(crate) fn check(target: Target, items: &[(Option<usize>, &TokenRecord)]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut first_seen: HashMap<&str, (usize, Option<usize>)> = HashMap::new();
+    let mut per_user: HashMap<String, usize> = HashMap::new();
+    for (index, (line, record)) in items.iter().enumerate() {
+        let mut report = |reason: String| {
+            problems.push(Problem::new(*line, Some(&record.serial), reason));
+        };
+        for reason in record_rules(target, record) {
+            report(reason);
+        }
+        if target == Target::Any {
+            continue;
+        }
+        if !record.serial.is_empty() {
+            match first_seen.get(record.serial.as_str()) {
+                Some((_, Some(first_line))) => {
+                    report(format!(
+                        "duplicate serial number (first on line {first_line})"
+                    ));
+                }
+                Some((first_index, None)) => {
+                    report(format!(
+                        "duplicate serial number (first in record {})",
+                        first_index + 1
+                    ));
+                }
+                None => {
+                    first_seen.insert(&record.serial, (index, *line));
+                }
+            }
+        }
+        if target == Target::Azure {
+            let count = per_user.entry(record.user.to_lowercase()).or_insert(0);
+            *count += 1;
+            if *count > MAX_TOKENS_PER_USER {
+                report(format!(
+                    "user {} has more than {MAX_TOKENS_PER_USER} tokens; Azure allows {MAX_TOKENS_PER_USER} per user",
+                    shown(&record.user)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The rules that look at one record alone, in a fixed order.
+fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = target.name();
+    if target != Target::Any && r.serial.is_empty() {
+        out.push("serial number is empty".into());
+    }
+    if r.serial.chars().any(char::is_control) {
+        out.push("serial number has control characters".into());
+    }
+    if r.user.chars().any(char::is_control) {
+        out.push("user has control characters".into());
+    }
+    if r.secret.expose().is_empty() {
+        out.push("secret key is empty".into());
+    }
+    match target {
+        Target::Azure | Target::Graph => {
+            let len = r.secret.base32_len();
+            if len > MAX_BASE32_SECRET {
+                out.push(format!(
+                    "secret key is {len} Base32 characters; {name} accepts at most {MAX_BASE32_SECRET}"
+                ));
+            }
+            if r.kind == Kind::Hotp {
+                out.push(format!(
+                    "HOTP is not supported; {name} takes TOTP tokens only"
+                ));
+            }
+            match (target, r.algorithm) {
+                (_, Algorithm::Sha1) | (Target::Graph, Algorithm::Sha256) => {}
+                (Target::Azure, alg) => out.push(format!(
+                    "hash {alg} is not supported; Azure CSV takes SHA-1 only (SHA-256 needs the Graph API)"
+                )),
+                (_, alg) => out.push(format!(
+                    "hash {alg} is not supported; Graph takes SHA-1 or SHA-256"
+                )),
+            }
+            if r.kind == Kind::Totp {
+                period_30_or_60(r, &mut out);
+            }
+            if r.digits != 6 {
+                out.push(format!(
+                    "{}-digit codes are not supported; {name} takes 6 digits only",
+                    r.digits
+                ));
+            }
+            if target == Target::Azure {
+                if let Some(reason) = upn_problem(&r.user) {
+                    out.push(reason);
+                }
+            } else {
+                if r.manufacturer.trim().is_empty() {
+                    out.push("manufacturer is empty; Graph requires it".into());
+                }
+                if r.model.trim().is_empty() {
+                    out.push("model is empty; Graph requires it".into());
+                }
+            }
+        }
+        Target::PrivacyIdea => {
+            if r.serial.contains(',') {
+                out.push("serial number has a comma, which privacyIDEA CSV cannot carry".into());
+            }
+            if r.algorithm != Algorithm::Sha1 {
+                out.push(format!(
+                    "hash {} is not supported; privacyIDEA CSV has no hash column (SHA-1 only)",
+                    r.algorithm
+                ));
+            }
+            if r.digits != 6 && r.digits != 8 {
+                out.push(format!(
+                    "{}-digit codes are not supported; privacyIDEA takes 6 or 8 digits",
+                    r.digits
+                ));
+            }
+            match r.kind {
+                Kind::Totp => period_30_or_60(r, &mut out),
+                Kind::Hotp if r.counter != 0 => out.push(format!(
+                    "HOTP counter {} cannot be carried; privacyIDEA CSV starts every token at 0",
+                    r.counter
+                )),
+                Kind::Hotp => {}
+            }
+        }
+        Target::Any => {
+            if !(6..=8).contains(&r.digits) {
+                out.push(format!(
+                    "{}-digit codes are not supported; use 6 to 8 digits",
+                    r.digits
+                ));
+            }
+            if r.kind == Kind::Totp && r.period == 0 {
+                out.push("time interval must be more than 0 seconds".into());
+            }
+        }
+    }
+    out
+}
+
+fn period_30_or_60(r: &TokenRecord, out: &mut Vec<String>) {
+    if r.period != 30 && r.period != 60 {
+        out.push(format!(
+            "time interval {} is not supported; use 30 or 60 seconds",
+            r.period
+        ));
+    }
+}
+
+/// Why `upn` is not something Azure takes as a member's UPN, if it is not.
+fn upn_problem(upn: &str) -> Option<String> {
+    let bad_shape = || {
+        format!(
+            "upn {} is not a user principal name (name@domain.tld, no spaces)",
+            shown(upn)
+        )
+    };
+    if upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some(bad_shape());
+    }
+    let Some((local, domain)) = upn.rsplit_once('@') else {
+        return Some(bad_shape());
+    };
+    if upn.to_ascii_uppercase().contains("#EXT#") {
+        return Some(format!(
+            "upn {} is a guest account; Azure does not give OATH tokens to guests",
+            shown(upn)
+        ));
+    }
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty() || local.contains('@') || !domain_ok {
+        return Some(bad_shape());
+    }
+    None
+}

@@ -1,0 +1,412 @@
+//! Malformed input: every reader reports problems with lines and never panics.
+
+use oathkey_seedfile::{AZURE_HEADER, Algorithm, Format, Kind, MAX_INPUT, read, render};
+use proptest::prelude::*;
+
+use crate::common::{as_carried, records_for, shown};
+
+/// A one-token PSKC document with prefixed names whose `KeyPackage` is on line 3, with the
+/// given `AlgorithmParameters` content and `Secret` content.
+pub fn pskc_with(parameters: &str, secret: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<pskc:KeyContainer Version="1.0" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc">
+  <pskc:KeyPackage>
+    <pskc:DeviceInfo><pskc:SerialNo>0012346</pskc:SerialNo></pskc:DeviceInfo>
+    <pskc:Key Id="other" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp">
+      <pskc:AlgorithmParameters>{parameters}</pskc:AlgorithmParameters>
+      <pskc:Data>
+        <pskc:Secret>{secret}</pskc:Secret>
+      </pskc:Data>
+    </pskc:Key>
+  </pskc:KeyPackage>
+</pskc:KeyContainer>
+"#
+    )
+}
+
+/// Deterministic bytes that look like nothing.
+fn garbage(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn bom_and_crlf_are_tolerated_by_every_reader() {
+    for format in Format::ALL {
+        let records = records_for(format);
+        let text = render(format, &records, false).expect("renders");
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(text.replace('\n', "\r\n").as_bytes());
+        let parsed = read(format, &bytes);
+        assert!(parsed.is_clean(), "{format}: {:?}", shown(&parsed));
+        let expected: Vec<_> = records.iter().map(|r| as_carried(format, r)).collect();
+        assert_eq!(parsed.into_records(), expected, "{format}");
+    }
+}
+
+#[test]
+fn quoted_csv_fields_with_commas_and_quotes() {
+    let text = format!(
+        "\u{FEFF}{AZURE_HEADER}\r\n\"alice@contoso.com\",\"0012345\",\"JBSWY3DPEHPK3PXP\",\"30\",\"Contoso, Ltd.\",\"Key \"\"A\"\"\"\r\n\r\nbob@contoso.com,  0000001 ,JBSWY3DP,60,x,y\r\n"
+    );
+    let parsed = read(Format::AzureCsv, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    let rows: Vec<_> = parsed
+        .records
+        .iter()
+        .map(|(line, r)| {
+            (
+                *line,
+                r.serial.as_str(),
+                r.manufacturer.as_str(),
+                r.model.as_str(),
+                r.period,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (2, "0012345", "Contoso, Ltd.", "Key \"A\"", 30),
+            (4, "0000001", "x", "y", 60),
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_is_a_problem_on_its_line() {
+    let cases: [(Format, &[u8], &str); 5] = [
+        (
+            Format::AzureCsv,
+            b"upn,serial number,secret key,time interval,manufacturer,model\na@b.cd,1,JBSWY3DP,30,m,k\na@b.cd,2,JBSWY3DP,30,m\xff,k\n",
+            "line 3: line is not valid UTF-8",
+        ),
+        (
+            Format::PrivacyIdeaCsv,
+            b"1, 3132, totp, 6, 30\n\n2\xc3, 3132, totp, 6, 30\n",
+            "line 3: line is not valid UTF-8",
+        ),
+        (
+            Format::Otpauth,
+            b"otpauth://totp/a?secret=JBSWY3DP\notpauth://totp/\xe2\x82?secret=JBSWY3DP\n",
+            "line 2: line is not valid UTF-8",
+        ),
+        (
+            Format::Pskc,
+            b"<?xml version=\"1.0\"?>\n<KeyContainer Version=\"1.0\">\n<!-- \xfe -->\n</KeyContainer>\n",
+            "line 3: file is not valid UTF-8",
+        ),
+        (
+            Format::GraphJson,
+            b"{\"value\": [\n{\"serialNumber\": \"\xff\"}\n]}",
+            "line 2: file is not valid UTF-8",
+        ),
+    ];
+    for (format, bytes, problem) in cases {
+        let parsed = read(format, bytes);
+        assert!(
+            shown(&parsed).iter().any(|p| p == problem),
+            "{format}: {:?}",
+            shown(&parsed)
+        );
+    }
+    // The good rows around a bad one are still read.
+    assert_eq!(read(Format::AzureCsv, cases[0].1).records.len(), 1);
+    assert_eq!(read(Format::PrivacyIdeaCsv, cases[1].1).records.len(), 1);
+    assert_eq!(read(Format::Otpauth, cases[2].1).records.len(), 1);
+}
+
+#[test]
+fn binary_garbage_gives_problems_not_panics() {
+    for format in Format::ALL {
+        for seed in 0..8 {
+            let bytes = garbage(64 * 1024, seed);
+            let parsed = read(format, &bytes);
+            assert!(!parsed.problems.is_empty(), "{format} seed {seed}");
+            assert!(parsed.records.is_empty(), "{format} seed {seed}");
+            for p in &parsed.problems {
+                assert!(!p.reason.is_empty());
+                assert!(p.reason.len() < 400, "{format}: {}", p.reason);
+            }
+        }
+    }
+}
+
+#[test]
+fn ten_megabyte_files() {
+    // A valid Azure file of about 10 MB: every row read, none refused.
+    let mut text = format!("{AZURE_HEADER}\n");
+    let mut rows = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!(
+            "user{rows}@contoso.com,{rows:010},GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,30,oathkey,virtual key\n"
+        ));
+        rows += 1;
+    }
+    let parsed = read(Format::AzureCsv, text.as_bytes());
+    assert!(
+        parsed.is_clean(),
+        "{:?}",
+        &shown(&parsed)[..3.min(parsed.problems.len())]
+    );
+    assert_eq!(parsed.records.len(), rows);
+    assert_eq!(parsed.records.last().map(|(line, _)| *line), Some(rows + 1));
+
+    // One 10 MB field in each format: a problem with a short reason, and no panic.
+    let huge = "A".repeat(10 * 1024 * 1024);
+    let inputs = [
+        (
+            Format::AzureCsv,
+            format!("{AZURE_HEADER}\na@x.com,1,{huge},30,m,k\n{huge} x@x.com,2,JBSWY3DP,30,m,k\n"),
+        ),
+        (
+            Format::Otpauth,
+            format!("otpauth://totp/a?secret={huge}1\n"),
+        ),
+        (
+            Format::Pskc,
+            pskc_with("", &format!("<PlainValue>{huge}!</PlainValue>")),
+        ),
+        (
+            Format::GraphJson,
+            format!(
+                "{{\"value\": [{{\"serialNumber\": \"1\", \"secretKey\": \"{huge}\", \"timeIntervalInSeconds\": 30}}]}}"
+            ),
+        ),
+        (Format::PrivacyIdeaCsv, format!("1, {huge}Z, totp, 6, 30\n")),
+    ];
+    for (format, input) in inputs {
+        let parsed = read(format, input.as_bytes());
+        assert!(!parsed.problems.is_empty(), "{format}");
+        for p in &parsed.problems {
+            assert!(
+                p.to_string().len() < 400,
+                "{format}: {}",
+                &p.to_string()[..400]
+            );
+        }
+    }
+}
+
+#[test]
+fn input_over_the_limit_is_refused_whole() {
+    let big = vec![b'\n'; MAX_INPUT + 1];
+    for format in Format::ALL {
+        let parsed = read(format, &big);
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "file too large ({} bytes; a seed file is at most 64 MiB)",
+                MAX_INPUT + 1
+            )],
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn truncated_xml_keeps_the_keys_before_the_cut() {
+    let records = records_for(Format::Pskc);
+    let text = render(Format::Pskc, &records, false).expect("renders");
+    // Cut inside the third KeyPackage's Data.
+    let third = text
+        .match_indices("<KeyPackage>")
+        .nth(2)
+        .expect("3 packages")
+        .0;
+    let cut = &text[..third + 400];
+    let parsed = read(Format::Pskc, cut.as_bytes());
+    assert_eq!(parsed.records.len(), 2);
+    assert_eq!(parsed.problems.len(), 1, "{:?}", shown(&parsed));
+    let problem = &parsed.problems[0];
+    assert!(
+        problem.reason.starts_with("XML is truncated")
+            || problem.reason.starts_with("XML is not well-formed"),
+        "{problem}"
+    );
+    assert!(problem.line.is_some());
+    // Cut between elements: the open elements are named.
+    let parsed = read(Format::Pskc, &text.as_bytes()[..third]);
+    assert_eq!(
+        shown(&parsed),
+        ["line 2: XML is truncated: <KeyContainer> is never closed"]
+    );
+}
+
+#[test]
+fn encrypted_pskc_is_refused_clearly() {
+    let text = pskc_with(
+        "",
+        r#"<pskc:EncryptedValue><xenc:EncryptionMethod xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><xenc:CipherData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:CipherValue>AAECAwQFBgcICQoLDA0ODw==</xenc:CipherValue></xenc:CipherData></pskc:EncryptedValue>"#,
+    );
+    let parsed = read(Format::Pskc, text.as_bytes());
+    assert_eq!(
+        shown(&parsed),
+        ["line 3 (serial 0012346): encrypted PSKC is not supported"]
+    );
+    assert!(parsed.records.is_empty());
+}
+
+#[test]
+fn pskc_prefixes_whitespace_and_missing_optional_elements() {
+    let text = pskc_with(
+        "",
+        "\n   <pskc:PlainValue>\n     MTIzNDU2Nzg5\n     MDEyMzQ1Njc4OTA=\n   </pskc:PlainValue>\n",
+    );
+    let parsed = read(Format::Pskc, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    let (line, r) = &parsed.records[0];
+    assert_eq!(*line, 3);
+    assert_eq!(r.serial, "0012346", "SerialNo wins over the Key Id");
+    assert_eq!(r.secret.expose(), b"12345678901234567890");
+    assert_eq!(
+        (r.kind, r.algorithm, r.digits, r.period, r.counter),
+        (Kind::Totp, Algorithm::Sha1, 6, 30, 0)
+    );
+    assert_eq!(
+        (r.user.as_str(), r.manufacturer.as_str(), r.model.as_str()),
+        ("", "", "")
+    );
+
+    // A bare key: serial from the Id, user from DeviceInfo, hash from Suite.
+    let text = r#"<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc"><KeyPackage>
+<DeviceInfo><UserId>alice@contoso.com</UserId></DeviceInfo>
+<Key Id="0077" Algorithm="http://www.ietf.org/keyprov/pskc#hotp"><Issuer>Vendor &amp; Co</Issuer>
+<AlgorithmParameters><Suite>hmac-sha256</Suite><ResponseFormat Length="8" Encoding="DECIMAL"/></AlgorithmParameters>
+<Data><Secret><PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA</PlainValue></Secret><Counter><PlainValue> 9 </PlainValue></Counter></Data>
+</Key></KeyPackage></KeyContainer>"#;
+    let parsed = read(Format::Pskc, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    let r = &parsed.records[0].1;
+    assert_eq!(
+        (r.serial.as_str(), r.user.as_str(), r.manufacturer.as_str()),
+        ("0077", "alice@contoso.com", "Vendor & Co")
+    );
+    assert_eq!(
+        (r.kind, r.algorithm, r.digits, r.counter),
+        (Kind::Hotp, Algorithm::Sha256, 8, 9)
+    );
+}
+
+#[test]
+fn pskc_problems_name_the_key() {
+    let cases = [
+        (
+            pskc_with("<Suite>HMAC-MD5</Suite>", "<PlainValue>MTIz</PlainValue>"),
+            "line 3 (serial 0012346): Suite \"HMAC-MD5\" is not HMAC-SHA1, HMAC-SHA256 or HMAC-SHA512",
+        ),
+        (
+            pskc_with(
+                r#"<ResponseFormat Length="6" Encoding="ALPHANUMERIC"/>"#,
+                "<PlainValue>MTIz</PlainValue>",
+            ),
+            "line 3 (serial 0012346): response encoding \"ALPHANUMERIC\" is not supported (DECIMAL only)",
+        ),
+        (
+            pskc_with("", "<PlainValue>not base64!</PlainValue>"),
+            "line 3 (serial 0012346): secret key is not Base64",
+        ),
+        (
+            pskc_with("", ""),
+            "line 3 (serial 0012346): key has no Secret/PlainValue",
+        ),
+        (
+            pskc_with("", "<PlainValue>&bogus;</PlainValue>"),
+            "line 8: unknown XML entity &bogus;",
+        ),
+        (
+            "<Tokens><KeyPackage/></Tokens>".to_string(),
+            "line 1: not a PSKC document (the root element is <Tokens>, not <KeyContainer>)",
+        ),
+        (
+            "<KeyContainer Version=\"1.0\">\n<KeyPackage/>\n</KeyContainer>".to_string(),
+            "line 2: KeyPackage has no Key",
+        ),
+        (
+            "<KeyContainer Version=\"2.0\"/>".to_string(),
+            "line 1: KeyContainer Version is \"2.0\"; importers expect 1.0",
+        ),
+        (
+            format!("<KeyContainer Version=\"1.0\">{}", "<a>".repeat(100)),
+            "line 1: XML is nested too deeply",
+        ),
+        (
+            "just text".to_string(),
+            "line 1: not a PSKC document (no XML elements)",
+        ),
+    ];
+    for (text, problem) in cases {
+        let parsed = read(Format::Pskc, text.as_bytes());
+        assert_eq!(shown(&parsed), [problem], "{text}");
+    }
+}
+
+#[test]
+fn otpauth_tolerance() {
+    let text = "\u{FEFF}# exported\r\n\r\n   OTPAUTH://TOTP/Issuer%3Aalice@contoso.com?SECRET=jbsw%20y3dp&ALGORITHM=sha256&Period=60   \r\n";
+    let parsed = read(Format::Otpauth, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    let (line, r) = &parsed.records[0];
+    assert_eq!(*line, 3);
+    assert_eq!(
+        (r.serial.as_str(), r.user.as_str(), r.algorithm, r.period),
+        ("Issuer", "alice@contoso.com", Algorithm::Sha256, 60)
+    );
+    let parsed = read(
+        Format::Otpauth,
+        b"otpauth://totp/a?secret=JBSWY3DP1\nhttps://example.com\n",
+    );
+    assert_eq!(
+        shown(&parsed),
+        [
+            "line 1: secret key is not Base32",
+            "line 2: not an otpauth:// URI"
+        ]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        for format in Format::ALL {
+            let parsed = read(format, &bytes);
+            for p in &parsed.problems {
+                prop_assert!(!p.reason.is_empty(), "{format}: {p:?}");
+            }
+        }
+        let _ = oathkey_seedfile::detect(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_text_near_each_format_never_panics(
+        format_index in 0..5usize,
+        cut in 0..4000usize,
+        noise in proptest::collection::vec(any::<u8>(), 0..64),
+        at in 0..4000usize,
+    ) {
+        // Valid files with bytes spliced in and cut short reach deeper into the readers than
+        // random bytes do.
+        let format = Format::ALL[format_index];
+        let text = render(format, &records_for(format), false).expect("renders");
+        let mut bytes = text.as_bytes().to_vec();
+        let at = at.min(bytes.len());
+        bytes.splice(at..at, noise);
+        bytes.truncate(cut.min(bytes.len()));
+        let parsed = read(format, &bytes);
+        for p in &parsed.problems {
+            prop_assert!(!p.reason.is_empty(), "{format}: {p:?}");
+        }
+    }
+}

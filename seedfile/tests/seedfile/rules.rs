@@ -1,0 +1,732 @@
+//! One test per rule per target, with the exact reason and, where the rule can be broken in a
+//! file, the line that read() reports.
+
+use oathkey_seedfile::{
+    AZURE_HEADER, Algorithm, Format, Kind, Parsed, Secret, Target, TokenRecord, read, validate,
+};
+
+use crate::common::{shown, totp};
+
+fn parse_rows(format: Format, header: Option<&str>, rows: &[&str]) -> Parsed {
+    let mut text = String::new();
+    if let Some(header) = header {
+        text.push_str(header);
+        text.push('\n');
+    }
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    read(format, text.as_bytes())
+}
+
+mod azure {
+    use super::*;
+
+    const GOOD: &str = "alice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey,virtual key";
+
+    /// The problems when `row` is line 3, after a header and a good row.
+    fn third_line(row: &str) -> Vec<String> {
+        shown(&parse_rows(
+            Format::AzureCsv,
+            Some(AZURE_HEADER),
+            &[GOOD, row],
+        ))
+    }
+
+    fn record_problems(edit: impl FnOnce(&mut TokenRecord)) -> Vec<String> {
+        let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+        edit(&mut r);
+        validate(Target::Azure, &[r])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_file_has_no_problems() {
+        let parsed = parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &[GOOD]);
+        assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+        assert_eq!(parsed.records.len(), 1);
+    }
+
+    #[test]
+    fn secret_must_be_base32() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DP1EHPK3PX,30,oathkey,k"),
+            ["line 3 (serial 0012346): secret key is not Base32"]
+        );
+    }
+
+    #[test]
+    fn secret_must_not_be_padded() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP====,30,oathkey,k"),
+            ["line 3 (serial 0012346): secret key has '=' padding; Azure does not accept it"]
+        );
+    }
+
+    #[test]
+    fn secret_must_have_no_spaces() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSW Y3DP-EHPK3PXP,30,oathkey,k"),
+            ["line 3 (serial 0012346): secret key has spaces or '-'; Azure takes only A-Z and 2-7"]
+        );
+    }
+
+    #[test]
+    fn lower_case_secrets_are_accepted() {
+        let parsed = parse_rows(
+            Format::AzureCsv,
+            Some(AZURE_HEADER),
+            &["bob@contoso.com,0012346,jbswy3dpehpk3pxp,30,oathkey,k"],
+        );
+        assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+        assert_eq!(
+            parsed.records[0].1.secret.base32().as_str(),
+            "JBSWY3DPEHPK3PXP"
+        );
+    }
+
+    #[test]
+    fn secret_at_most_128_characters() {
+        let ok = format!("bob@contoso.com,0012346,{},30,oathkey,k", "A".repeat(128));
+        assert!(third_line(&ok).is_empty());
+        let long = format!("bob@contoso.com,0012346,{},30,oathkey,k", "A".repeat(130));
+        assert_eq!(
+            third_line(&long),
+            [
+                "line 3 (serial 0012346): secret key is 130 Base32 characters; Azure accepts at most 128"
+            ]
+        );
+        // 129 characters decode to the same 80 bytes as 128: the text is still too long.
+        let leftover = format!("bob@contoso.com,0012346,{},30,oathkey,k", "A".repeat(129));
+        assert_eq!(
+            third_line(&leftover),
+            ["line 3 (serial 0012346): secret key is 129 characters; Azure accepts at most 128"]
+        );
+    }
+
+    #[test]
+    fn secret_must_not_be_empty() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,,30,oathkey,k"),
+            ["line 3 (serial 0012346): secret key is empty"]
+        );
+    }
+
+    #[test]
+    fn period_30_or_60() {
+        assert!(third_line("bob@contoso.com,0012346,JBSWY3DP,60,oathkey,k").is_empty());
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DP,45,oathkey,k"),
+            ["line 3 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds"]
+        );
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DP,30s,oathkey,k"),
+            ["line 3 (serial 0012346): time interval \"30s\" is not a whole number of seconds"]
+        );
+    }
+
+    #[test]
+    fn upn_shape() {
+        for upn in [
+            "bob",
+            "bob@contoso",
+            "bob smith@contoso.com",
+            "@contoso.com",
+            "bob@.com",
+            "bob@contoso..com",
+        ] {
+            assert_eq!(
+                third_line(&format!("{upn},0012346,JBSWY3DP,30,oathkey,k")),
+                [format!(
+                    "line 3 (serial 0012346): upn \"{upn}\" is not a user principal name (name@domain.tld, no spaces)"
+                )],
+                "{upn}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_guests() {
+        assert_eq!(
+            third_line("bob_gmail.com#EXT#@contoso.onmicrosoft.com,0012346,JBSWY3DP,30,oathkey,k"),
+            [
+                "line 3 (serial 0012346): upn \"bob_gmail.com#EXT#@contoso.onmicrosoft.com\" is a guest account; Azure does not give OATH tokens to guests"
+            ]
+        );
+    }
+
+    #[test]
+    fn serial_must_not_be_empty() {
+        assert_eq!(
+            third_line("bob@contoso.com,,JBSWY3DP,30,oathkey,k"),
+            ["line 3: serial number is empty"]
+        );
+    }
+
+    #[test]
+    fn one_user_per_token() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012345,JBSWY3DP,30,oathkey,k"),
+            ["line 3 (serial 0012345): duplicate serial number (first on line 2)"]
+        );
+    }
+
+    #[test]
+    fn at_most_five_tokens_per_user() {
+        let rows: Vec<String> = (0..7)
+            .map(|i| format!("Alice@Contoso.com,00{i},JBSWY3DP,30,oathkey,k"))
+            .collect();
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let parsed = parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &rows);
+        assert_eq!(
+            shown(&parsed),
+            [
+                "line 7 (serial 005): user \"Alice@Contoso.com\" has more than 5 tokens; Azure allows 5 per user",
+                "line 8 (serial 006): user \"Alice@Contoso.com\" has more than 5 tokens; Azure allows 5 per user",
+            ]
+        );
+    }
+
+    #[test]
+    fn six_columns() {
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DP,30,oathkey"),
+            [format!(
+                "line 3: expected 6 fields ({AZURE_HEADER}), found 5"
+            )]
+        );
+    }
+
+    #[test]
+    fn header_required_exactly() {
+        let parsed = parse_rows(
+            Format::AzureCsv,
+            Some("upn,serial,secret key,time interval,manufacturer,model"),
+            &[GOOD],
+        );
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "line 1: wrong header; the first line must be `{AZURE_HEADER}`"
+            )]
+        );
+        assert_eq!(parsed.records.len(), 1, "the rows are still read");
+
+        let parsed = parse_rows(Format::AzureCsv, None, &[GOOD]);
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "line 1: missing header row; the first line must be `{AZURE_HEADER}`"
+            )]
+        );
+        assert_eq!(parsed.records.len(), 1, "the first row is data");
+
+        let parsed = parse_rows(
+            Format::AzureCsv,
+            Some(" UPN , Serial Number,SECRET KEY,time interval,Manufacturer,model "),
+            &[GOOD],
+        );
+        assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+
+        let parsed = read(Format::AzureCsv, b"");
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "line 1: file is empty; the header row `{AZURE_HEADER}` is missing"
+            )]
+        );
+    }
+
+    #[test]
+    fn totp_only() {
+        assert_eq!(
+            record_problems(|r| r.kind = Kind::Hotp),
+            ["serial 0012346: HOTP is not supported; Azure takes TOTP tokens only"]
+        );
+    }
+
+    #[test]
+    fn sha1_only() {
+        assert_eq!(
+            record_problems(|r| r.algorithm = Algorithm::Sha256),
+            [
+                "serial 0012346: hash SHA-256 is not supported; Azure CSV takes SHA-1 only (SHA-256 needs the Graph API)"
+            ]
+        );
+    }
+
+    #[test]
+    fn six_digits_only() {
+        assert_eq!(
+            record_problems(|r| r.digits = 8),
+            ["serial 0012346: 8-digit codes are not supported; Azure takes 6 digits only"]
+        );
+    }
+
+    #[test]
+    fn duplicates_without_lines_name_the_record() {
+        let a = totp("7", "a@contoso.com", b"1234567890");
+        let b = totp("7", "b@contoso.com", b"1234567890");
+        let problems: Vec<_> = validate(Target::Azure, &[a, b])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            ["serial 7: duplicate serial number (first in record 1)"]
+        );
+    }
+
+    #[test]
+    fn control_characters() {
+        assert_eq!(
+            record_problems(|r| r.serial = "00\n12".into()),
+            ["serial 00\\n12: serial number has control characters"]
+        );
+    }
+
+    #[test]
+    fn reading_yields_the_fixed_parameters() {
+        let parsed = parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &[GOOD]);
+        let r = &parsed.records[0].1;
+        assert_eq!(
+            (r.kind, r.algorithm, r.digits, r.counter),
+            (Kind::Totp, Algorithm::Sha1, 6, 0)
+        );
+    }
+}
+
+mod graph {
+    use super::*;
+
+    const GOOD: &str = r#"{"serialNumber": "0012345", "manufacturer": "oathkey", "model": "k", "secretKey": "JBSWY3DPEHPK3PXP", "timeIntervalInSeconds": 30, "hashFunction": "hmacsha1", "displayName": "alice@contoso.com"},"#;
+
+    /// The problems when the entry `entry` is line 3.
+    fn third_line(entry: &str) -> Vec<String> {
+        let text = format!("{{\"@context\": \"#$delta\", \"value\": [\n{GOOD}\n{entry}\n]}}\n");
+        shown(&read(Format::GraphJson, text.as_bytes()))
+    }
+
+    fn entry(secret: &str, period: &str, hash: &str) -> String {
+        format!(
+            r#"{{"serialNumber": "0012346", "manufacturer": "oathkey", "model": "k", "secretKey": {secret}, "timeIntervalInSeconds": {period}, "hashFunction": {hash}, "displayName": "bob@contoso.com"}}"#
+        )
+    }
+
+    fn record_problems(edit: impl FnOnce(&mut TokenRecord)) -> Vec<String> {
+        let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+        edit(&mut r);
+        validate(Target::Graph, &[r])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_file_has_no_problems() {
+        assert!(third_line(&entry("\"JBSWY3DP\"", "60", "\"hmacsha256\"")).is_empty());
+    }
+
+    #[test]
+    fn secret_must_be_base32() {
+        assert_eq!(
+            third_line(&entry(
+                "\"MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=\"",
+                "30",
+                "\"hmacsha1\""
+            )),
+            ["line 3 (serial 0012346): secret key is not Base32"]
+        );
+        assert_eq!(
+            third_line(&entry("12345", "30", "\"hmacsha1\"")),
+            ["line 3 (serial 0012346): secretKey must be a string"]
+        );
+    }
+
+    #[test]
+    fn secret_plain_base32() {
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP====\"", "30", "\"hmacsha1\"")),
+            ["line 3 (serial 0012346): secret key has '=' padding; Graph does not accept it"]
+        );
+        assert_eq!(
+            third_line(&entry("\"jbsw-y3dp\"", "30", "\"hmacsha1\"")),
+            ["line 3 (serial 0012346): secret key has spaces or '-'; Graph takes only A-Z and 2-7"]
+        );
+    }
+
+    #[test]
+    fn secret_at_most_128_characters() {
+        let long = format!("\"{}\"", "B".repeat(136));
+        assert_eq!(
+            third_line(&entry(&long, "30", "\"hmacsha1\"")),
+            [
+                "line 3 (serial 0012346): secret key is 136 Base32 characters; Graph accepts at most 128"
+            ]
+        );
+    }
+
+    #[test]
+    fn period_30_or_60() {
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP\"", "90", "\"hmacsha1\"")),
+            ["line 3 (serial 0012346): time interval 90 is not supported; use 30 or 60 seconds"]
+        );
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP\"", "\"30\"", "\"hmacsha1\"")),
+            ["line 3 (serial 0012346): timeIntervalInSeconds must be a whole number of seconds"]
+        );
+    }
+
+    #[test]
+    fn sha1_or_sha256() {
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP\"", "30", "\"hmacsha512\"")),
+            [
+                "line 3 (serial 0012346): hash SHA-512 is not supported; Graph takes SHA-1 or SHA-256"
+            ]
+        );
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP\"", "30", "\"md5\"")),
+            ["line 3 (serial 0012346): hashFunction \"md5\" is not hmacsha1 or hmacsha256"]
+        );
+    }
+
+    #[test]
+    fn serial_must_be_a_string() {
+        assert_eq!(
+            third_line(
+                r#"{"serialNumber": 12346, "secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#
+            ),
+            ["line 3: serialNumber must be a string (a number loses leading zeros)"]
+        );
+        assert_eq!(
+            third_line(r#"{"secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#),
+            ["line 3: serialNumber is missing"]
+        );
+    }
+
+    #[test]
+    fn required_fields() {
+        assert_eq!(
+            third_line(
+                r#"{"serialNumber": "0012346", "manufacturer": "m", "model": "k", "timeIntervalInSeconds": 30}"#
+            ),
+            ["line 3 (serial 0012346): secretKey is missing"]
+        );
+        assert_eq!(
+            third_line(
+                r#"{"serialNumber": "0012346", "manufacturer": "m", "model": "k", "secretKey": "JBSWY3DP"}"#
+            ),
+            ["line 3 (serial 0012346): timeIntervalInSeconds is missing"]
+        );
+        assert_eq!(
+            third_line(
+                r#"{"serialNumber": "0012346", "secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#
+            ),
+            [
+                "line 3 (serial 0012346): manufacturer is empty; Graph requires it",
+                "line 3 (serial 0012346): model is empty; Graph requires it",
+            ]
+        );
+    }
+
+    #[test]
+    fn serials_unique() {
+        assert_eq!(
+            third_line(&entry("\"JBSWY3DP\"", "30", "null").replace("0012346", "0012345")),
+            ["line 3 (serial 0012345): duplicate serial number (first on line 2)"]
+        );
+    }
+
+    #[test]
+    fn totp_only() {
+        assert_eq!(
+            record_problems(|r| {
+                r.kind = Kind::Hotp;
+                r.manufacturer = "m".into();
+            }),
+            ["serial 0012346: HOTP is not supported; Graph takes TOTP tokens only"]
+        );
+    }
+
+    #[test]
+    fn six_digits_only() {
+        assert_eq!(
+            record_problems(|r| r.digits = 8),
+            ["serial 0012346: 8-digit codes are not supported; Graph takes 6 digits only"]
+        );
+    }
+
+    #[test]
+    fn body_shape() {
+        assert_eq!(
+            shown(&read(Format::GraphJson, b"[1, 2]")),
+            ["line 1: the body must be an object with a \"value\" array"]
+        );
+        assert_eq!(
+            shown(&read(Format::GraphJson, b"{\"@context\": \"#$delta\"}")),
+            [
+                "line 1: no \"value\" array; the body must be {\"@context\": \"#$delta\", \"value\": [...]}"
+            ]
+        );
+        assert_eq!(
+            shown(&read(
+                Format::GraphJson,
+                b"{\"value\": [\n{\"serialNumber\": \"1\",\n"
+            )),
+            ["line 3: JSON is truncated"]
+        );
+        assert_eq!(
+            shown(&read(Format::GraphJson, b"{\"value\": [\n]]")),
+            ["line 2: not valid JSON"]
+        );
+        assert_eq!(
+            shown(&read(Format::GraphJson, b"{\"value\": [\n 7\n]}")),
+            ["line 2: entry is not a JSON object"]
+        );
+    }
+}
+
+mod privacyidea {
+    use super::*;
+
+    const GOOD: &str = "0012345, 3132333435363738393031323334353637383930, totp, 6, 30";
+
+    fn second_line(row: &str) -> Vec<String> {
+        shown(&parse_rows(Format::PrivacyIdeaCsv, None, &[GOOD, row]))
+    }
+
+    fn record_problems(edit: impl FnOnce(&mut TokenRecord)) -> Vec<String> {
+        let mut r = totp("0012346", "", b"12345678901234567890");
+        edit(&mut r);
+        validate(Target::PrivacyIdea, &[r])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn good_rows_and_tolerance() {
+        let parsed = parse_rows(
+            Format::PrivacyIdeaCsv,
+            None,
+            &[
+                GOOD,
+                "0012346,3132333435363738393031323334353637383930,HOTP,8",
+                "  0012347 ,  31 32 33 34 35 36 37 38 39 30 ,  totp  ,  8  ,  60  ",
+                "0012348, 3132333435363738393031323334353637383930",
+            ],
+        );
+        assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+        let summary: Vec<_> = parsed
+            .records
+            .iter()
+            .map(|(line, r)| {
+                (
+                    *line,
+                    r.serial.as_str(),
+                    r.kind,
+                    r.digits,
+                    r.period,
+                    r.secret.expose().len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, "0012345", Kind::Totp, 6, 30, 20),
+                (2, "0012346", Kind::Hotp, 8, 30, 20),
+                (3, "0012347", Kind::Totp, 8, 60, 10),
+                (4, "0012348", Kind::Hotp, 6, 30, 20),
+            ]
+        );
+    }
+
+    #[test]
+    fn key_must_be_hex() {
+        assert_eq!(
+            second_line("0012346, JBSWY3DPEHPK3PXP, totp, 6, 30"),
+            ["line 2 (serial 0012346): secret key is not hex (an even number of 0-9, a-f)"]
+        );
+        assert_eq!(
+            second_line("0012346, , totp, 6, 30"),
+            ["line 2 (serial 0012346): secret key is empty"]
+        );
+    }
+
+    #[test]
+    fn type_hotp_or_totp() {
+        assert_eq!(
+            second_line("0012346, 3132, motp, 6, 30"),
+            ["line 2 (serial 0012346): type \"motp\" is not hotp or totp"]
+        );
+    }
+
+    #[test]
+    fn digits_6_or_8() {
+        assert_eq!(
+            second_line("0012346, 3132, totp, 7, 30"),
+            [
+                "line 2 (serial 0012346): 7-digit codes are not supported; privacyIDEA takes 6 or 8 digits"
+            ]
+        );
+        assert_eq!(
+            second_line("0012346, 3132, totp, six, 30"),
+            ["line 2 (serial 0012346): digits \"six\" is not a number"]
+        );
+    }
+
+    #[test]
+    fn period_30_or_60() {
+        assert_eq!(
+            second_line("0012346, 3132, totp, 6, 45"),
+            ["line 2 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds"]
+        );
+        assert!(
+            second_line("0012346, 3132, hotp, 6, 45").is_empty(),
+            "HOTP has no period"
+        );
+    }
+
+    #[test]
+    fn serials_unique() {
+        assert_eq!(
+            second_line("0012345, 3132, totp, 6, 30"),
+            ["line 2 (serial 0012345): duplicate serial number (first on line 1)"]
+        );
+    }
+
+    #[test]
+    fn too_few_fields() {
+        assert_eq!(
+            second_line("0012346"),
+            ["line 2: expected serial, key, type, digits and time step; found 1 field"]
+        );
+    }
+
+    #[test]
+    fn sha1_only() {
+        assert_eq!(
+            record_problems(|r| r.algorithm = Algorithm::Sha512),
+            [
+                "serial 0012346: hash SHA-512 is not supported; privacyIDEA CSV has no hash column (SHA-1 only)"
+            ]
+        );
+    }
+
+    #[test]
+    fn hotp_starts_at_zero() {
+        assert_eq!(
+            record_problems(|r| {
+                r.kind = Kind::Hotp;
+                r.counter = 5;
+            }),
+            [
+                "serial 0012346: HOTP counter 5 cannot be carried; privacyIDEA CSV starts every token at 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn serial_without_commas() {
+        assert_eq!(
+            record_problems(|r| r.serial = "00,12".into()),
+            ["serial 00,12: serial number has a comma, which privacyIDEA CSV cannot carry"]
+        );
+    }
+
+    #[test]
+    fn serial_must_not_be_empty() {
+        assert_eq!(
+            record_problems(|r| r.serial.clear()),
+            ["serial number is empty"]
+        );
+    }
+}
+
+mod any {
+    use super::*;
+
+    fn record_problems(edit: impl FnOnce(&mut TokenRecord)) -> Vec<String> {
+        let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+        edit(&mut r);
+        validate(Target::Any, &[r])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn otpauth_digits_6_to_8() {
+        let parsed = parse_rows(
+            Format::Otpauth,
+            None,
+            &[
+                "# comment",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&digits=8",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&digits=9&serial=0012346",
+            ],
+        );
+        assert_eq!(
+            shown(&parsed),
+            ["line 3 (serial 0012346): 9-digit codes are not supported; use 6 to 8 digits"]
+        );
+    }
+
+    #[test]
+    fn otpauth_period_positive() {
+        let parsed = parse_rows(
+            Format::Otpauth,
+            None,
+            &[
+                "",
+                "",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&period=0&serial=0012346",
+            ],
+        );
+        assert_eq!(
+            shown(&parsed),
+            ["line 3 (serial 0012346): time interval must be more than 0 seconds"]
+        );
+    }
+
+    #[test]
+    fn pskc_digits_6_to_8() {
+        let text = crate::malformed::pskc_with(
+            r#"<ResponseFormat Length="4" Encoding="DECIMAL"/>"#,
+            "<PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue>",
+        );
+        assert_eq!(
+            shown(&read(Format::Pskc, text.as_bytes())),
+            ["line 3 (serial 0012346): 4-digit codes are not supported; use 6 to 8 digits"]
+        );
+    }
+
+    #[test]
+    fn secret_must_not_be_empty() {
+        assert_eq!(
+            record_problems(|r| r.secret = Secret::new(Vec::new())),
+            ["serial 0012346: secret key is empty"]
+        );
+    }
+
+    #[test]
+    fn no_control_characters() {
+        assert_eq!(
+            record_problems(|r| r.user = "bob\u{7}".into()),
+            ["serial 0012346: user has control characters"]
+        );
+    }
+
+    #[test]
+    fn no_duplicate_or_shape_rules() {
+        let a = totp("", "not a upn", b"1");
+        let b = totp("", "not a upn", b"1");
+        assert!(validate(Target::Any, &[a, b]).is_empty());
+    }
+}
