@@ -1,8 +1,17 @@
 //! Who may do what. The role comes from the peer's credentials (SO_PEERCRED on the socket, the
 //! bus's idea of the caller's uid on D-Bus), never from anything the client says about itself.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use nix::unistd::{Gid, Group, Uid, User};
 use oathkey_protocol::types::Role;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// A connection id unique across all frontends for the daemon's lifetime (claims belong to it).
+pub fn next_conn_id() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
 
 /// A connected client as the service core sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

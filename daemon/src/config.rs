@@ -39,6 +39,9 @@ pub struct FileConfig {
     pub emulate_report_us: Option<u64>,
     /// Virtual keys served by `oathkey-emulator serve --udp`, as host:port.
     pub udp_keys: Option<Vec<String>>,
+    /// D-Bus: "auto" (the system bus for the system daemon, the session bus for a user daemon;
+    /// carry on without D-Bus if the bus is not there), "system", "session" or "off".
+    pub dbus: Option<String>,
     /// Most clients connected at once.
     pub max_clients: Option<usize>,
     /// Most requests one client may have in flight.
@@ -89,6 +92,35 @@ impl FileConfig {
     }
 }
 
+/// Whether and where the D-Bus frontend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbusMode {
+    /// The bus that fits the scope, if it is there.
+    Auto,
+    /// The system bus; failing to get it stops the start.
+    System,
+    /// The session bus; failing to get it stops the start.
+    Session,
+    /// No D-Bus.
+    Off,
+}
+
+impl std::str::FromStr for DbusMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "system" => Ok(Self::System),
+            "session" => Ok(Self::Session),
+            "off" => Ok(Self::Off),
+            other => Err(format!(
+                "dbus must be auto, system, session or off, not {other:?}"
+            )),
+        }
+    }
+}
+
 /// Whether the daemon serves the whole system or one user's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -129,6 +161,8 @@ pub struct Config {
     pub emulate_report_interval: Duration,
     /// UDP virtual keys.
     pub udp_keys: Vec<String>,
+    /// D-Bus frontend.
+    pub dbus: DbusMode,
     /// Client limit.
     pub max_clients: usize,
     /// Per-client in-flight limit.
@@ -164,6 +198,8 @@ pub struct Overrides {
     pub emulate_report_us: Option<u64>,
     /// `--udp-key` (adds).
     pub udp_keys: Vec<String>,
+    /// `--dbus`.
+    pub dbus: Option<String>,
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -233,6 +269,12 @@ impl Config {
                     .unwrap_or(0),
             ),
             udp_keys,
+            dbus: flags
+                .dbus
+                .clone()
+                .or(file.dbus)
+                .unwrap_or_else(|| "auto".into())
+                .parse()?,
             max_clients: file.max_clients.unwrap_or(1024).max(1),
             max_requests_per_client: file.max_requests_per_client.unwrap_or(64).max(1),
             stalled_line_timeout: Duration::from_secs(

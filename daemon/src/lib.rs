@@ -10,6 +10,7 @@
 //! - [`ledger`]: the write-ahead seed ledger: every seed is on disk before it goes to a key.
 //! - [`otp`]: the daemon's own TOTP computation (verification after write).
 //! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service.
+//! - [`dbus`]: the D-Bus frontend (Linux): the same service on the system or session bus.
 //! - [`socket`], [`server`]: the local socket (permissions, single-instance lock) and the
 //!   connection handling (limits, cancellation on disconnect, events).
 //!
@@ -19,6 +20,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dbus;
 pub mod keys;
 pub mod ledger;
 pub mod otp;
@@ -53,6 +55,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     socket: SocketGuard,
+    dbus: Option<dbus::DbusFrontend>,
 }
 
 /// Starts a daemon: binds the socket (refusing if another daemon holds it), attaches the
@@ -128,6 +131,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         limits,
         shutdown_rx,
     ));
+    let dbus = start_dbus(&service, &config).await?;
     info!(
         version = env!("CARGO_PKG_VERSION"),
         socket = %config.socket.display(),
@@ -142,7 +146,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         server,
         socket,
+        dbus,
     })
+}
+
+/// Starts the D-Bus frontend as configured. `auto` carries on without it when there is no bus
+/// (or another daemon owns the name); an explicit bus that cannot be had stops the start.
+async fn start_dbus(
+    service: &Arc<Service>,
+    config: &Config,
+) -> anyhow::Result<Option<dbus::DbusFrontend>> {
+    use config::{DbusMode, Scope};
+    let bus = match (config.dbus, config.scope) {
+        (DbusMode::Off, _) => return Ok(None),
+        (DbusMode::System, _) | (DbusMode::Auto, Scope::System) => dbus::Bus::System,
+        (DbusMode::Session, _) | (DbusMode::Auto, Scope::User) => dbus::Bus::Session,
+    };
+    match dbus::serve(service.clone(), bus).await {
+        Ok(frontend) => Ok(Some(frontend)),
+        Err(e) if config.dbus == DbusMode::Auto => {
+            tracing::warn!(
+                "no D-Bus frontend ({bus:?} bus: {e}); the socket still serves everything"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot serve on the {bus:?} D-Bus: {e}")),
+    }
 }
 
 impl Running {
@@ -181,6 +210,9 @@ impl Running {
         {
             restart.push("client timeouts".to_string());
         }
+        if new.dbus != self.config.dbus {
+            restart.push("dbus".to_string());
+        }
         if new.max_clients != self.config.max_clients
             || new.max_requests_per_client != self.config.max_requests_per_client
         {
@@ -197,6 +229,7 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish (within the grace period), stops the
     /// key sources and removes the socket.
     pub async fn shutdown(self) {
+        drop(self.dbus);
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         self.stop_sources.store(true, Ordering::SeqCst);

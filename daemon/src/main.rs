@@ -57,6 +57,9 @@ struct Args {
     /// Attach a virtual key served by `oathkey-emulator serve --udp ADDR`; repeatable.
     #[arg(long = "udp-key", value_name = "ADDR")]
     udp_keys: Vec<String>,
+    /// D-Bus frontend: auto, system, session or off.
+    #[arg(long, value_name = "BUS")]
+    dbus: Option<String>,
     /// Do not look for real keys.
     #[arg(long)]
     no_hid: bool,
@@ -91,6 +94,7 @@ impl Args {
             emulate_touch: self.emulate_touch.clone(),
             emulate_report_us: self.emulate_report_us,
             udp_keys: self.udp_keys.clone(),
+            dbus: self.dbus.clone(),
         }
     }
 

@@ -3,7 +3,6 @@
 //! nothing a client sends can stop the others from being served.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use interprocess::local_socket::tokio::{Listener, Stream};
@@ -39,8 +38,6 @@ pub struct Limits {
 
 /// Answers and events queued for one client's writer.
 const OUT_QUEUE: usize = 256;
-
-static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Serves clients until `shutdown` turns true; then lets connections drain.
 pub async fn serve(
@@ -146,7 +143,7 @@ async fn connection(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let conn = crate::auth::next_conn_id();
     let (uid, gid, pid) = peer(&stream);
     let caller = Arc::new(service.caller(conn, uid, gid, pid));
     debug!(conn, ?uid, ?pid, role = ?caller.role, "client connected");

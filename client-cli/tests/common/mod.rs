@@ -45,6 +45,11 @@ impl Daemon {
 
     /// Same, with a config file.
     pub fn start_with_config(config: Option<&str>, args: &[&str]) -> Self {
+        Self::start_with_env(config, args, &[])
+    }
+
+    /// Same, with extra environment variables for the daemon process.
+    pub fn start_with_env(config: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Other uids (the reader tests) must reach the socket inside.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
@@ -61,6 +66,9 @@ impl Daemon {
             let path = dir.path().join("oathkeyd.toml");
             std::fs::write(&path, text).expect("config written");
             cmd.arg("--config").arg(path);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let child = cmd
             .args(args)

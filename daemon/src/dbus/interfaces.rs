@@ -1,0 +1,534 @@
+//! The two interfaces: `org.oathkey.Manager1` (one object) and `org.oathkey.Key1` (one object
+//! per key). Every method calls the service core, which does the authorization; polkit is
+//! asked in addition for the verbs it has actions for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use oathkey_protocol::PROTOCOL_VERSION;
+use oathkey_protocol::SecretText;
+use oathkey_protocol::types::{
+    Algorithm, Code, CodeParams, CodesParams, CreateTokenParams, OtpKind, SetConfigParams,
+    Settings, TokenInfo, TokenParams,
+};
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant as OwnedValue, Variant as Value};
+
+use super::callers::{Callers, action};
+use super::error::DbusError;
+use crate::service::Service;
+
+/// Where the manager lives.
+pub const MANAGER_PATH: &str = "/org/oathkey/Daemon1/Manager";
+/// Where key objects live.
+pub const KEYS_PATH: &str = "/org/oathkey/Daemon1/Keys";
+
+/// The object path of a key: stable while it stays plugged in.
+pub fn key_path(id: &str) -> OwnedObjectPath {
+    let element: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    // Key ids are hex digits and '-': always a valid path element once mapped.
+    OwnedObjectPath::try_from(format!("{KEYS_PATH}/{element}"))
+        .unwrap_or_else(|_| OwnedObjectPath::from(ObjectPath::from_static_str_unchecked(KEYS_PATH)))
+}
+
+type Dict = HashMap<String, OwnedValue>;
+
+fn value<'a>(v: impl Into<Value<'a>>) -> OwnedValue {
+    // Plain values (strings, numbers, booleans) always convert.
+    v.into()
+        .try_into()
+        .unwrap_or_else(|_| OwnedValue::from(0u8))
+}
+
+fn token_dict(t: &TokenInfo) -> Dict {
+    let mut d = Dict::new();
+    d.insert("key".into(), value(t.key.as_str()));
+    d.insert("name".into(), value(t.name.as_str()));
+    d.insert("serial".into(), value(t.serial.clone().unwrap_or_default()));
+    d.insert("account".into(), value(t.account.as_str()));
+    d.insert("period".into(), value(t.period));
+    d.insert("kind".into(), value(enum_name(&t.kind)));
+    if let Some(a) = t.algorithm {
+        d.insert("algorithm".into(), value(enum_name(&a)));
+    }
+    if let Some(touch) = t.touch {
+        d.insert("touch".into(), value(touch));
+    }
+    d
+}
+
+fn code_dict(c: &Code) -> Dict {
+    let mut d = token_dict(&c.token);
+    d.insert("code".into(), value(c.code.as_str()));
+    d.insert("digits".into(), value(c.digits));
+    if let (Some(from), Some(until)) = (c.valid_from, c.valid_until) {
+        d.insert("valid_from".into(), value(from));
+        d.insert("valid_until".into(), value(until));
+    }
+    d
+}
+
+fn enum_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn settings_dict(s: &Settings) -> HashMap<String, bool> {
+    let mut d = HashMap::new();
+    for (name, v) in [
+        ("keyboard", s.keyboard),
+        ("u2f", s.u2f),
+        ("key_press", s.key_press),
+    ] {
+        if let Some(v) = v {
+            d.insert(name.to_string(), v);
+        }
+    }
+    d
+}
+
+/// `org.oathkey.Manager1`.
+#[derive(Debug)]
+pub struct Manager {
+    /// The service core.
+    pub service: Arc<Service>,
+    /// Callers.
+    pub callers: Arc<Callers>,
+}
+
+#[zbus::interface(name = "org.oathkey.Manager1")]
+impl Manager {
+    /// The object paths of the keys present.
+    async fn list_keys(&self) -> Vec<OwnedObjectPath> {
+        self.service
+            .registry()
+            .list()
+            .iter()
+            .map(|e| key_path(&e.id))
+            .collect()
+    }
+
+    /// Protocol version, daemon version and the caller's role.
+    #[zbus(out_args("protocol", "daemon", "role"))]
+    async fn hello(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(u32, String, String), DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        let hello = self.service.hello(&caller);
+        Ok((hello.protocol, hello.daemon, enum_name(&hello.role)))
+    }
+
+    /// The daemon's version.
+    #[zbus(property)]
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+
+    /// The API's protocol version (the same number JSON-RPC `hello` reports).
+    #[zbus(property)]
+    fn protocol_version(&self) -> u32 {
+        PROTOCOL_VERSION
+    }
+
+    /// A key appeared and is ready.
+    #[zbus(signal)]
+    pub async fn key_added(
+        emitter: &SignalEmitter<'_>,
+        key: ObjectPath<'_>,
+        id: &str,
+    ) -> zbus::Result<()>;
+
+    /// A key went away; its pending requests failed with KeyRemoved.
+    #[zbus(signal)]
+    pub async fn key_removed(
+        emitter: &SignalEmitter<'_>,
+        key: ObjectPath<'_>,
+        id: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// `org.oathkey.Key1` on one key's object.
+#[derive(Debug)]
+pub struct KeyObject {
+    /// The key id.
+    pub id: String,
+    /// The service core.
+    pub service: Arc<Service>,
+    /// Callers.
+    pub callers: Arc<Callers>,
+}
+
+impl KeyObject {
+    fn info(&self) -> Result<oathkey_protocol::types::KeyInfo, DbusError> {
+        self.service
+            .registry()
+            .get(&self.id)
+            .map(|e| e.info())
+            .ok_or_else(|| DbusError::KeyRemoved(format!("key {} was removed", self.id)))
+    }
+
+    fn key(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+}
+
+fn dict_str(d: &HashMap<String, OwnedValue>, k: &str) -> Result<Option<String>, DbusError> {
+    d.get(k)
+        .map(|v| {
+            String::try_from(
+                v.try_clone()
+                    .map_err(|e| DbusError::InvalidParams(e.to_string()))?,
+            )
+            .map_err(|_| DbusError::InvalidParams(format!("{k} must be a string")))
+        })
+        .transpose()
+}
+
+fn dict_u32(d: &HashMap<String, OwnedValue>, k: &str) -> Result<Option<u32>, DbusError> {
+    let Some(v) = d.get(k) else { return Ok(None) };
+    match &**v {
+        Value::U32(n) => Ok(Some(*n)),
+        Value::U8(n) => Ok(Some(u32::from(*n))),
+        Value::U16(n) => Ok(Some(u32::from(*n))),
+        Value::I32(n) if *n >= 0 => Ok(Some(*n as u32)),
+        Value::U64(n) => u32::try_from(*n)
+            .map(Some)
+            .map_err(|_| DbusError::InvalidParams(format!("{k} is too large"))),
+        Value::I64(n) if *n >= 0 => u32::try_from(*n)
+            .map(Some)
+            .map_err(|_| DbusError::InvalidParams(format!("{k} is too large"))),
+        _ => Err(DbusError::InvalidParams(format!("{k} must be a number"))),
+    }
+}
+
+fn dict_bool(d: &HashMap<String, OwnedValue>, k: &str) -> Result<Option<bool>, DbusError> {
+    match d.get(k).map(|v| &**v) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(DbusError::InvalidParams(format!("{k} must be a boolean"))),
+    }
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    k: &str,
+    s: Option<String>,
+) -> Result<Option<T>, DbusError> {
+    s.map(|s| {
+        serde_json::from_value(serde_json::Value::String(s.clone()))
+            .map_err(|_| DbusError::InvalidParams(format!("{k}: unknown value {s:?}")))
+    })
+    .transpose()
+}
+
+#[zbus::interface(name = "org.oathkey.Key1")]
+impl KeyObject {
+    /// The key id (its serial as 8 hex digits).
+    #[zbus(property)]
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// The secrets app's serial number.
+    #[zbus(property)]
+    fn serial(&self) -> String {
+        self.id.clone()
+    }
+
+    /// Model name.
+    #[zbus(property)]
+    fn model(&self) -> String {
+        self.info().map(|i| i.model).unwrap_or_default()
+    }
+
+    /// Secrets app version.
+    #[zbus(property)]
+    fn firmware(&self) -> String {
+        self.info().map(|i| i.firmware).unwrap_or_default()
+    }
+
+    /// Where it was found: hid, virtual or udp.
+    #[zbus(property)]
+    fn source(&self) -> String {
+        self.info()
+            .map(|i| enum_name(&i.source))
+            .unwrap_or_default()
+    }
+
+    /// The device path.
+    #[zbus(property)]
+    fn device_path(&self) -> String {
+        self.info().map(|i| i.path).unwrap_or_default()
+    }
+
+    /// Whether a PIN is set.
+    #[zbus(property)]
+    fn pin_set(&self) -> bool {
+        self.info().map(|i| i.pin_set).unwrap_or_default()
+    }
+
+    /// Whether a client holds a claim on it.
+    #[zbus(property)]
+    fn claimed(&self) -> bool {
+        self.info().map(|i| i.claimed).unwrap_or_default()
+    }
+
+    /// Mode and Key Press: `keyboard`, `u2f`, `key_press` (absent where unsupported).
+    #[zbus(property)]
+    fn settings(&self) -> HashMap<String, bool> {
+        self.service
+            .registry()
+            .get(&self.id)
+            .map(|e| settings_dict(&e.settings()))
+            .unwrap_or_default()
+    }
+
+    /// The tokens on the key.
+    async fn list_tokens(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Vec<Dict>, DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        self.callers
+            .polkit(conn, &header, action::READ_CODES)
+            .await?;
+        let tokens = self.service.tokens(&caller, Some(&self.id)).await?;
+        Ok(tokens.iter().map(token_dict).collect())
+    }
+
+    /// One code; `at` 0 means now (other times: admins, or within one period of now).
+    async fn get_code(
+        &self,
+        token: &str,
+        at: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Dict, DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        self.callers
+            .polkit(conn, &header, action::READ_CODES)
+            .await?;
+        let params = CodeParams {
+            key: self.key(),
+            token: (!token.is_empty()).then(|| token.to_string()),
+            at: (at != 0).then_some(at),
+        };
+        Ok(code_dict(&self.service.code(&caller, params).await?))
+    }
+
+    /// Every token's code (tokens needing a touch only with `include_touch`).
+    async fn get_codes(
+        &self,
+        include_touch: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Vec<Dict>, DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        self.callers
+            .polkit(conn, &header, action::READ_CODES)
+            .await?;
+        let entries = self
+            .service
+            .codes(
+                &caller,
+                CodesParams {
+                    key: self.key(),
+                    at: None,
+                    include_touch,
+                },
+            )
+            .await?;
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let mut d = token_dict(&e.token);
+                if let Some(c) = &e.code {
+                    d.insert("code".into(), value(c.as_str()));
+                }
+                if let Some(digits) = e.digits {
+                    d.insert("digits".into(), value(digits));
+                }
+                if let Some(until) = e.valid_until {
+                    d.insert("valid_until".into(), value(until));
+                }
+                if let Some(err) = &e.error {
+                    d.insert("error".into(), value(err.as_str()));
+                }
+                d
+            })
+            .collect())
+    }
+
+    /// Makes the key blink.
+    async fn wink(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        Ok(self.service.wink(&caller, Some(&self.id)).await?)
+    }
+
+    /// Changes Mode / Key Press (admin; each change needs a touch). Returns the new settings.
+    async fn configure(
+        &self,
+        settings: HashMap<String, bool>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<HashMap<String, bool>, DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        if let Some(unknown) = settings
+            .keys()
+            .find(|k| !["keyboard", "u2f", "key_press"].contains(&k.as_str()))
+        {
+            return Err(DbusError::InvalidParams(format!(
+                "unknown setting {unknown:?}"
+            )));
+        }
+        if caller.is_admin() {
+            self.callers
+                .polkit(conn, &header, action::CONFIGURE_KEY)
+                .await?;
+        }
+        let params = SetConfigParams {
+            key: self.key(),
+            keyboard: settings.get("keyboard").copied(),
+            u2f: settings.get("u2f").copied(),
+            key_press: settings.get("key_press").copied(),
+        };
+        Ok(settings_dict(
+            &self.service.set_config(&caller, params).await?,
+        ))
+    }
+
+    /// Creates a token (admin): `account` (required), `serial`, `secret` (Base32), `kind`
+    /// (totp/hotp), `algorithm` (sha1/sha256/sha512), `digits`, `period`, `touch`, `counter`.
+    /// Returns the token with its Base32 `secret`: the only time it is shown.
+    async fn create_token(
+        &self,
+        params: HashMap<String, OwnedValue>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Dict, DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        let known = [
+            "account",
+            "serial",
+            "secret",
+            "kind",
+            "algorithm",
+            "digits",
+            "period",
+            "touch",
+            "counter",
+        ];
+        if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(DbusError::InvalidParams(format!(
+                "unknown parameter {unknown:?}"
+            )));
+        }
+        if caller.is_admin() {
+            self.callers
+                .polkit(conn, &header, action::CREATE_TOKEN)
+                .await?;
+        }
+        let p = CreateTokenParams {
+            key: self.key(),
+            account: dict_str(&params, "account")?
+                .ok_or_else(|| DbusError::InvalidParams("account is required".into()))?,
+            serial: dict_str(&params, "serial")?,
+            secret: dict_str(&params, "secret")?.map(SecretText::new),
+            kind: parse_enum::<OtpKind>("kind", dict_str(&params, "kind")?)?.unwrap_or_default(),
+            algorithm: parse_enum::<Algorithm>("algorithm", dict_str(&params, "algorithm")?)?
+                .unwrap_or_default(),
+            digits: dict_u32(&params, "digits")?.map_or(Ok(6), |d| {
+                u8::try_from(d).map_err(|_| DbusError::InvalidParams("digits".into()))
+            })?,
+            period: dict_u32(&params, "period")?.unwrap_or(30),
+            touch: dict_bool(&params, "touch")?.unwrap_or(false),
+            counter: dict_u32(&params, "counter")?.unwrap_or(0),
+        };
+        let created = self.service.create_token(&caller, p).await?;
+        let mut d = token_dict(&created.token);
+        d.insert("secret".into(), value(created.secret.expose()));
+        d.insert("digits".into(), value(created.digits));
+        if let Some(id) = &created.seed_id {
+            d.insert("seed_id".into(), value(id.as_str()));
+        }
+        Ok(d)
+    }
+
+    /// Deletes a token (admin; touch needed), by name, serial or account.
+    async fn delete_token(
+        &self,
+        token: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        if caller.is_admin() {
+            self.callers
+                .polkit(conn, &header, action::DELETE_TOKEN)
+                .await?;
+        }
+        Ok(self
+            .service
+            .delete_token(
+                &caller,
+                TokenParams {
+                    key: self.key(),
+                    token: token.into(),
+                },
+            )
+            .await?)
+    }
+
+    /// Claims the key for a multi-step job (admin); ends when the caller leaves the bus.
+    async fn claim(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        if caller.is_admin() {
+            self.callers
+                .polkit(conn, &header, action::CLAIM_KEY)
+                .await?;
+        }
+        Ok(self.service.claim(&caller, Some(&self.id))?)
+    }
+
+    /// Releases the caller's claim.
+    async fn release(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), DbusError> {
+        let caller = self.callers.caller(conn, &header).await?;
+        Ok(self.service.release(&caller, Some(&self.id))?)
+    }
+
+    /// The key waits for a touch.
+    #[zbus(signal)]
+    pub async fn touch_needed(
+        emitter: &SignalEmitter<'_>,
+        operation: &str,
+        token: &str,
+    ) -> zbus::Result<()>;
+
+    /// The touch wait ended.
+    #[zbus(signal)]
+    pub async fn touch_done(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+
+    /// Tokens were created or deleted.
+    #[zbus(signal)]
+    pub async fn tokens_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
