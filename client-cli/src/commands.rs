@@ -88,6 +88,11 @@ impl Ctx {
         Ok(())
     }
 
+    /// The connection itself (for code shared with other clients).
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
     /// The next event, waiting at most `timeout`.
     pub fn next_event(&mut self, timeout: std::time::Duration) -> Result<Option<Event>, Failure> {
         Ok(self.client.next_event(timeout)?)

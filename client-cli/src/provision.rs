@@ -20,7 +20,8 @@ use serde_json::Value;
 use crate::cli::{Hash, ProvisionArgs};
 use crate::commands::Ctx;
 use crate::exit::{BAD_FILE, Failure, NOT_FOUND, PERMISSION};
-use crate::seeds::{manufacturer_for, to_token_record, write_failure};
+use crate::seeds::{to_token_record, write_failure};
+use oathkey_seedfile::export::manufacturer_for;
 
 /// Reads the users file: one UPN per line; blank lines and `#` comments ignored; duplicates
 /// refused (one token per user per run).

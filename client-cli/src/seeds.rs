@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use oathkey_protocol::types::{
-    Algorithm as PAlgorithm, MarkExportedParams, OtpKind, PurgeParams, SeedInfo, SeedRecord,
-    SeedsParams, method,
-};
-use oathkey_seedfile::{Algorithm, Format, Kind, Secret, Target, TokenRecord, WriteMode};
+use oathkey_protocol::types::{PurgeParams, SeedInfo, SeedRecord, SeedsParams, method};
+use oathkey_seedfile::export::{ExportError, Labels};
+use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
 use serde_json::Value;
 
 use crate::cli::{ActivateArgs, ExportArgs, FormatArg, SeedsCommand, TargetArg};
@@ -35,43 +33,17 @@ fn target(t: TargetArg) -> Target {
     }
 }
 
-/// The manufacturer column for a key model, unless the admin names one.
-pub fn manufacturer_for(model: &str) -> String {
-    if model.to_ascii_lowercase().contains("nitrokey") {
-        "Nitrokey".into()
-    } else {
-        "oathkey".into()
-    }
-}
-
-/// A ledger record as a seed-file record.
+/// A ledger record as a seed-file record (the shared conversion).
 pub fn to_token_record(
     r: &SeedRecord,
     manufacturer: Option<&str>,
     model: Option<&str>,
 ) -> Result<TokenRecord, Failure> {
-    let key_model = r.info.model.clone().unwrap_or_else(|| "OTP key".into());
-    Ok(TokenRecord {
-        serial: r.info.serial.clone(),
-        user: r.info.user.clone(),
-        secret: Secret::from_base32(r.secret.expose()).map_err(|e| {
-            anyhow::anyhow!("seed {} in the ledger is unreadable: {e}", r.info.serial)
-        })?,
-        kind: match r.info.kind {
-            OtpKind::Hotp => Kind::Hotp,
-            _ => Kind::Totp,
-        },
-        algorithm: match r.info.algorithm {
-            PAlgorithm::Sha1 => Algorithm::Sha1,
-            PAlgorithm::Sha256 => Algorithm::Sha256,
-            PAlgorithm::Sha512 => Algorithm::Sha512,
-        },
-        digits: r.info.digits,
-        period: r.info.period,
-        counter: u64::from(r.info.counter),
-        manufacturer: manufacturer.map_or_else(|| manufacturer_for(&key_model), str::to_owned),
-        model: model.map_or(key_model, str::to_owned),
-    })
+    let labels = Labels {
+        manufacturer: manufacturer.map(str::to_owned),
+        model: model.map(str::to_owned),
+    };
+    oathkey_seedfile::export::to_token_record(r, &labels).map_err(|e| anyhow::anyhow!("{e}").into())
 }
 
 fn problems_text(problems: &[oathkey_seedfile::Problem]) -> String {
@@ -90,6 +62,18 @@ pub fn write_failure(e: oathkey_seedfile::FileError) -> Failure {
     }
 }
 
+/// An export failure as a message and exit code.
+fn export_failure(e: ExportError) -> Failure {
+    match e {
+        ExportError::Daemon(c) => c.into(),
+        ExportError::File(f) => write_failure(f),
+        other => Failure {
+            code: BAD_FILE,
+            message: other.to_string(),
+        },
+    }
+}
+
 /// `oathkey export`.
 pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
     let params = SeedsParams {
@@ -98,17 +82,12 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         include_incomplete: args.include_incomplete,
         not_exported: args.new_only,
     };
-    let seeds: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
-    if seeds.is_empty() {
-        eprintln!("No seeds match; nothing written.");
-        return Ok(());
-    }
-    let records = seeds
-        .iter()
-        .map(|r| to_token_record(r, args.manufacturer.as_deref(), args.model.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let labels = Labels {
+        manufacturer: args.manufacturer.clone(),
+        model: args.model.clone(),
+    };
     let fmt = format(args.format);
-    match &args.output {
+    let records = match &args.output {
         Some(path) => {
             let mode = if args.append {
                 WriteMode::Append
@@ -117,43 +96,55 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             } else {
                 WriteMode::CreateNew
             };
-            oathkey_seedfile::write_file(path, fmt, &records, mode, args.force)
-                .map_err(write_failure)?;
-            eprintln!(
-                "Wrote {} seed(s) to {} ({fmt}).",
-                records.len(),
-                path.display()
-            );
+            let done = oathkey_seedfile::export::export_to_file(
+                ctx.client(),
+                params,
+                fmt,
+                path,
+                mode,
+                args.force,
+                &labels,
+            )
+            .map_err(export_failure)?;
+            if !done.records.is_empty() {
+                eprintln!(
+                    "Wrote {} seed(s) to {} ({fmt}).",
+                    done.records.len(),
+                    path.display()
+                );
+            }
+            done.records
         }
         None => {
-            let text =
-                oathkey_seedfile::render(fmt, &records, args.force).map_err(|e| match e {
+            // To standard output: the same conversion and rules, then the same marking.
+            let seeds: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+            let records = seeds
+                .iter()
+                .map(|r| oathkey_seedfile::export::to_token_record(r, &labels))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(export_failure)?;
+            if !records.is_empty() {
+                let text = oathkey_seedfile::render(fmt, &records, args.force).map_err(|e| match e {
                     oathkey_seedfile::RenderError::Rejected(p) => Failure {
                         code: BAD_FILE,
-                        message: format!(
-                            "the target would reject these rows (--force writes them anyway):\n{}",
-                            problems_text(&p)
-                        ),
+                        message: format!("the target would reject these rows (--force writes them anyway):\n{}", problems_text(&p)),
                     },
-                    other => Failure {
-                        code: BAD_FILE,
-                        message: other.to_string(),
-                    },
+                    other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
-            print!("{}", &*text);
+                print!("{}", &*text);
+                oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
+                    .map_err(export_failure)?;
+            }
+            records
         }
+    };
+    if records.is_empty() {
+        eprintln!("No seeds match; nothing written.");
+        return Ok(());
     }
     if let Some(dir) = &args.qr_dir {
         write_qr_codes(dir, &records)?;
     }
-    let ids: Vec<String> = seeds.iter().map(|r| r.info.id.clone()).collect();
-    let _: usize = ctx.call(
-        method::SEEDS_MARK_EXPORTED,
-        MarkExportedParams {
-            ids,
-            format: fmt.to_string(),
-        },
-    )?;
     Ok(())
 }
 

@@ -18,11 +18,15 @@
 //!   [`read_path`].
 //! - [`mod@otpauth`]: key URIs and QR codes of them ([`otpauth_uri`], [`qr_png`]).
 //! - [`mod@activate`]: [`check_code`], the check Azure makes when a token is activated.
+//! - `export` (feature `client`): seeds from oathkeyd's ledger to a file, the path the CLI and
+//!   the desktop app share.
 //! - The other formats, one module each, private behind [`read()`] and [`render()`]: Azure CSV
 //!   (`azure`), PSKC (`pskc`), Graph JSON (`graph`), privacyIDEA CSV (`privacyidea`).
 
 pub mod activate;
 mod azure;
+#[cfg(feature = "client")]
+pub mod export;
 pub mod file;
 pub mod format;
 mod graph;
