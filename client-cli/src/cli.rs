@@ -64,6 +64,12 @@ pub enum Command {
     Seedfile(SeedfileCommand),
     /// Check a code against a seed file, as the MFA service's activation does (no daemon).
     Activate(ActivateArgs),
+    /// Write the man pages and shell completions into DIR (for packaging).
+    #[command(hide = true, name = "generate-assets")]
+    GenerateAssets {
+        /// Output directory (man/ and completions/ are created in it).
+        dir: PathBuf,
+    },
     /// Run the main job on a virtual key: a private daemon, a seeded token, live codes.
     Demo {
         /// How many code periods to show live.

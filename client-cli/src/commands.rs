@@ -134,7 +134,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Provision(args) => crate::provision::run(&mut ctx, args),
         Command::Export(args) => crate::seeds::export(&mut ctx, args),
         Command::Seeds(cmd) => crate::seeds::seeds(&mut ctx, cmd, cli.json),
-        Command::Demo { .. } | Command::Seedfile(_) | Command::Activate(_) => {
+        Command::Demo { .. }
+        | Command::Seedfile(_)
+        | Command::Activate(_)
+        | Command::GenerateAssets { .. } => {
             Err(Failure::usage("this command runs without a daemon"))
         }
     }

@@ -21,10 +21,32 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Man pages (one per subcommand) and bash, zsh and fish completions, from the clap definition.
+fn assets(dir: &std::path::Path) -> Result<(), exit::Failure> {
+    use clap::CommandFactory;
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).map_err(|e| anyhow::anyhow!("{}: {e}", d.display()))?;
+    }
+    let mut cmd = cli::Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man).map_err(|e| anyhow::anyhow!("man pages: {e}"))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd, "oathkey", &completions)
+            .map_err(|e| anyhow::anyhow!("{shell} completions: {e}"))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Demo { periods } => demo::run(*periods, cli.json),
+        cli::Command::GenerateAssets { dir } => assets(dir),
         cli::Command::Seedfile(cli::SeedfileCommand::Check {
             file,
             target,

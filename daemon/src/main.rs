@@ -63,6 +63,9 @@ struct Args {
     /// Do not look for real keys.
     #[arg(long)]
     no_hid: bool,
+    /// Write the man page into DIR and exit (for packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_man: Option<PathBuf>,
     /// Log filter (error, warn, info, debug, trace, or directives like oathkeyd=debug);
     /// the environment variable OATHKEY_LOG works too.
     #[arg(long, value_name = "FILTER")]
@@ -118,6 +121,22 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.generate_man {
+        use clap::CommandFactory;
+        let mut page = Vec::new();
+        let man = clap_mangen::Man::new(Args::command()).section("8");
+        return match man
+            .render(&mut page)
+            .and_then(|()| std::fs::create_dir_all(dir))
+            .and_then(|()| std::fs::write(dir.join("oathkeyd.8"), page))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("oathkeyd: cannot write the man page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match args.load() {
         Ok(c) => c,
         Err(e) => {
