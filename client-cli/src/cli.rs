@@ -251,7 +251,8 @@ pub struct ProvisionArgs {
     /// The model column of the seed file (default: the key's model).
     #[arg(long)]
     pub model: Option<String>,
-    /// Write rows the target would reject (with a warning) instead of refusing.
+    /// Write rows Azure's rules would reject (with a warning) instead of refusing. Tokens the
+    /// CSV cannot hold at all (SHA-256/512, 8 digits) are refused anyway.
     #[arg(long)]
     pub force: bool,
     /// Also seed keys that already hold tokens (by default only blank keys are used, so that a
@@ -281,7 +282,8 @@ pub struct ExportArgs {
     /// Write rows the target would reject instead of refusing.
     #[arg(long)]
     pub force: bool,
-    /// Also seeds that are not verified on a key (pending, failed, not on key).
+    /// Also seeds not known to be on a key: pending, failed, not on key (by default only
+    /// verified and written seeds are exported).
     #[arg(long)]
     pub include_incomplete: bool,
     /// Only seeds never exported before.

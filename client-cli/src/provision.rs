@@ -75,6 +75,24 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
         message: format!("cannot read {}: {e}", out.display()),
     })?;
     let parsed = oathkey_seedfile::read(Format::AzureCsv, &bytes);
+    // Rows that cannot be read at all: appending would be refused, --force or not.
+    let read_lines: BTreeSet<usize> = parsed.records.iter().map(|(l, _)| *l).collect();
+    let unreadable: Vec<String> = parsed
+        .problems
+        .iter()
+        .filter(|p| p.line.is_some_and(|l| !read_lines.contains(&l)) || p.line.is_none())
+        .map(|p| format!("  {p}"))
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(Failure {
+            code: BAD_FILE,
+            message: format!(
+                "{} has rows that cannot be read; fix them first:\n{}",
+                out.display(),
+                unreadable.join("\n")
+            ),
+        });
+    }
     if !parsed.problems.is_empty() && !force {
         let list: Vec<String> = parsed.problems.iter().map(|p| format!("  {p}")).collect();
         return Err(Failure {
@@ -128,9 +146,11 @@ fn progress(total: u64) -> ProgressBar {
 }
 
 /// Waits for a key not seeded in this run; `None` when `keys_present` and none is left.
+#[allow(clippy::too_many_arguments)]
 fn next_key(
     ctx: &mut Ctx,
     seeded: &BTreeSet<String>,
+    reported_used: &mut BTreeSet<String>,
     allow_used: bool,
     keys_present: bool,
     wait: Option<Duration>,
@@ -139,7 +159,6 @@ fn next_key(
 ) -> Result<Option<String>, Failure> {
     let deadline = wait.map(|w| Instant::now() + w);
     let mut asked = false;
-    let mut reported_used = BTreeSet::new();
     loop {
         let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
         for k in list.keys.iter().filter(|k| !seeded.contains(&k.id)) {
@@ -217,13 +236,31 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         manufacturer: "x".into(),
         model: "x".into(),
     };
-    let problems = oathkey_seedfile::validate(Target::Azure, std::slice::from_ref(&probe));
-    if !problems.is_empty() && !args.force {
-        let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
-        return Err(Failure::usage(format!(
-            "Azure's CSV upload would reject these tokens: {} (--force writes them anyway)",
-            reasons.join("; ")
-        )));
+    // Render a sample row: what Azure's CSV cannot hold at all (HOTP, SHA-256, 8 digits) is
+    // refused even with --force, before any key is touched; rule problems only without it.
+    match oathkey_seedfile::render(Format::AzureCsv, std::slice::from_ref(&probe), args.force) {
+        Ok(_) => {
+            let problems = oathkey_seedfile::validate(Target::Azure, std::slice::from_ref(&probe));
+            if !problems.is_empty() {
+                let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
+                eprintln!(
+                    "warning: --force: Azure's upload will reject these rows: {}",
+                    reasons.join("; ")
+                );
+            }
+        }
+        Err(oathkey_seedfile::RenderError::Rejected(problems)) => {
+            let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
+            return Err(Failure::usage(format!(
+                "Azure's CSV upload would reject these tokens: {} (--force writes them anyway)",
+                reasons.join("; ")
+            )));
+        }
+        Err(other) => {
+            return Err(Failure::usage(format!(
+                "the Azure CSV cannot hold these tokens: {other}"
+            )));
+        }
     }
     let done = done_users(&args.out, args.force)?;
     let mut remaining: Vec<String> = users
@@ -306,12 +343,14 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
 
     let bar = progress(remaining.len() as u64);
     let mut seeded = BTreeSet::new();
+    let mut reported_used = BTreeSet::new();
     let wait = (args.wait > 0).then(|| Duration::from_secs(args.wait));
     let total = remaining.len();
     for (i, user) in remaining.iter().enumerate() {
         let Some(key) = next_key(
             ctx,
             &seeded,
+            &mut reported_used,
             args.allow_used_keys,
             args.keys_present,
             wait,

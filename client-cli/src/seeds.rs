@@ -127,7 +127,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                 let text = oathkey_seedfile::render(fmt, &records, args.force).map_err(|e| match e {
                     oathkey_seedfile::RenderError::Rejected(p) => Failure {
                         code: BAD_FILE,
-                        message: format!("the target would reject these rows (--force writes them anyway):\n{}", problems_text(&p)),
+                        message: format!("the target would reject these rows (--force writes rule violations anyway):\n{}", problems_text(&p)),
                     },
                     other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
@@ -143,7 +143,10 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if let Some(dir) = &args.qr_dir {
-        write_qr_codes(dir, &records)?;
+        write_qr_codes(dir, &records).map_err(|f| Failure {
+            code: BAD_FILE,
+            message: f.message,
+        })?;
     }
     Ok(())
 }

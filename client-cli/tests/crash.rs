@@ -197,7 +197,7 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
                     )
                 });
             assert!(
-                record.info.state.exportable(record.info.kind),
+                record.info.state.exportable(),
                 "seed of {} on {} is {:?}, not exportable",
                 token.name,
                 key.id,

@@ -133,6 +133,58 @@ fn provision_every_key_on_a_hub_and_resume() {
 }
 
 #[test]
+fn provision_refuses_what_the_csv_cannot_hold_before_touching_a_key() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let dir = d.dir.path();
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "gina@contoso.com\n").expect("written");
+    let out = dir.join("tseed.csv");
+    for extra in [
+        vec!["--hash", "sha256"],
+        vec!["--digits", "8"],
+        vec!["--hash", "sha256", "--force"],
+    ] {
+        let mut args = vec![
+            "provision",
+            "--users",
+            users.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+            "--keys-present",
+        ];
+        args.extend(extra.iter().copied());
+        let run = d.cli(&args);
+        assert_exit(&run, 2);
+        assert!(
+            stderr(&run).contains("SHA") || stderr(&run).contains("digit"),
+            "{extra:?}: {}",
+            stderr(&run)
+        );
+    }
+    let tokens: Vec<Value> = d.client().call("tokens.list", Value::Null).expect("lists");
+    assert!(tokens.is_empty(), "no key was touched: {tokens:?}");
+    assert!(!out.exists());
+    // An existing file with an unreadable row stops the run before any key is seeded, even forced.
+    std::fs::write(
+        &out,
+        "upn,serial number,secret key,time interval,manufacturer,model\n\"broken\n",
+    )
+    .expect("written");
+    let run = d.cli(&[
+        "provision",
+        "--users",
+        users.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--keys-present",
+        "--force",
+    ]);
+    assert_exit(&run, 10);
+    let tokens: Vec<Value> = d.client().call("tokens.list", Value::Null).expect("lists");
+    assert!(tokens.is_empty(), "no key was touched: {tokens:?}");
+}
+
+#[test]
 fn provision_one_key_at_a_time() {
     let d = Daemon::start(&["--emulate", "2"]);
     let dir = d.dir.path();

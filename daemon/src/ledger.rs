@@ -222,13 +222,17 @@ impl Ledger {
         self.lock().records.values().cloned().collect()
     }
 
-    /// Records of one key that are not settled (pending or written).
+    /// Records of one key that are not settled: pending, or written TOTP never verified.
     pub fn unsettled(&self, key: &str) -> Vec<SeedInfo> {
         self.lock()
             .records
             .values()
             .filter(|r| {
-                r.info.key == key && matches!(r.info.state, SeedState::Pending | SeedState::Written)
+                // Pending: the key may or may not hold it. Written TOTP: on the key, but the
+                // crash came before the code was read back. (Written HOTP is as good as it gets.)
+                r.info.key == key
+                    && (r.info.state == SeedState::Pending
+                        || (r.info.state == SeedState::Written && r.info.kind == OtpKind::Totp))
             })
             .map(|r| r.info.clone())
             .collect()

@@ -76,7 +76,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Authorizer::new(&config.admin_users, &config.admin_groups),
         Arc::new(ledger),
     ));
-    // Seeds whose write did not report back are settled whenever their key (re)appears.
+    let touch: TouchPolicy = config.emulate_touch.parse().map_err(anyhow::Error::msg)?;
+    let (reg, count, dir, pace) = (
+        registry.clone(),
+        config.emulate,
+        config.state_dir.clone(),
+        config.emulate_report_interval,
+    );
+    tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch, pace))
+        .await
+        .context("virtual keys failed to start")??;
+    // Settle what an earlier run left unsettled before anyone can ask, so that a client never
+    // sees a seed as pending that is in fact on a key. This never waits for a touch.
+    for entry in registry.list() {
+        service.reconcile(&entry.id).await;
+    }
+
+    // From here on, keys that (re)appear are settled as they come (the virtual keys above were
+    // settled already; subscribing only now keeps them from being settled twice).
     let mut added = registry.events().subscribe();
     let reconciler = service.clone();
     tokio::spawn(async move {
@@ -91,22 +108,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }
     });
-
-    let touch: TouchPolicy = config.emulate_touch.parse().map_err(anyhow::Error::msg)?;
-    let (reg, count, dir, pace) = (
-        registry.clone(),
-        config.emulate,
-        config.state_dir.clone(),
-        config.emulate_report_interval,
-    );
-    tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch, pace))
-        .await
-        .context("virtual keys failed to start")??;
-    // Settle what an earlier run left unsettled before anyone can ask, so that a client never
-    // sees a seed as pending that is in fact on a key (later keys are settled as they appear).
-    for entry in registry.list() {
-        service.reconcile(&entry.id).await;
-    }
 
     let stop_sources = Arc::new(AtomicBool::new(false));
     #[cfg(feature = "hid")]

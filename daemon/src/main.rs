@@ -45,7 +45,7 @@ struct Args {
     /// Run N in-process virtual keys.
     #[arg(long, value_name = "N")]
     emulate: Option<u32>,
-    /// Directory for the virtual keys' state.
+    /// Directory for the seed ledger and the virtual keys' state.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Touch policy of the virtual keys: approve, deny, after:MS or button.

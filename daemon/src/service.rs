@@ -104,10 +104,12 @@ pub struct Service {
 }
 
 fn ledger_error(e: LedgerError) -> ServiceError {
-    ServiceError::new(
-        ErrorCode::InternalError,
-        format!("{e}; nothing was written to the key"),
-    )
+    ServiceError::new(ErrorCode::InternalError, e.to_string())
+}
+
+/// Adds what the failed ledger write means for the key to its error.
+fn ledger_context(what: &'static str) -> impl FnOnce(ServiceError) -> ServiceError {
+    move |e| ServiceError::new(e.code, format!("{}; {what}", e.message))
 }
 
 fn algorithm(alg: HashAlg) -> Algorithm {
@@ -742,7 +744,9 @@ impl Service {
         );
         let seed_id = info.id.clone();
         let record = (info, secret_text.clone());
-        self.ledger_do(move |l| l.begin(record.0, record.1)).await?;
+        self.ledger_do(move |l| l.begin(record.0, record.1))
+            .await
+            .map_err(ledger_context("nothing was written to the key"))?;
 
         let cancel = CancelOnDrop::new();
         let written = entry
@@ -917,19 +921,28 @@ impl Service {
             .into_iter()
             .map(|r| (r.info.id.clone(), r))
             .collect();
+        let key_press = entry.settings().key_press == Some(true);
         for info in unsettled {
             let id = info.id.clone();
-            if !present.iter().any(|c| c.name == info.name) {
+            let Some(cred) = present.iter().find(|c| c.name == info.name) else {
                 let reason = Some("not on the key: the write never reached it".to_string());
                 let _ = self
                     .ledger_do(move |l| l.mark(&id, SeedState::NotOnKey, reason))
                     .await;
                 continue;
-            }
-            if info.kind != OtpKind::Totp {
-                let _ = self
-                    .ledger_do(move |l| l.mark(&id, SeedState::Written, None))
-                    .await;
+            };
+            // Never wait for a touch here: nobody is at the key when a daemon starts or a key is
+            // plugged in. Such seeds are on the key; say that they are not verified.
+            let needs_touch = cred.touch_required == Some(true) || key_press;
+            if info.kind != OtpKind::Totp || needs_touch {
+                if info.state == SeedState::Pending {
+                    let reason = (info.kind == OtpKind::Totp).then(|| {
+                        "on the key; not verified (reading a code needs a touch)".to_string()
+                    });
+                    let _ = self
+                        .ledger_do(move |l| l.mark(&id, SeedState::Written, reason))
+                        .await;
+                }
                 continue;
             }
             let Some(record) = secrets.get(&info.id) else {
@@ -962,7 +975,7 @@ impl Service {
         self.ledger
             .records()
             .into_iter()
-            .filter(|r| p.include_incomplete || r.info.state.exportable(r.info.kind))
+            .filter(|r| p.include_incomplete || r.info.state.exportable())
             .filter(|r| !p.not_exported || r.info.exported_at.is_none())
             .filter(|r| {
                 p.serials

@@ -28,7 +28,8 @@ fn concurrent_reads(socket: &std::path::Path, token: &str, at: u64, n: usize) ->
             let (socket, token, barrier) =
                 (socket.to_path_buf(), token.to_string(), barrier.clone());
             std::thread::spawn(move || {
-                let mut c = Client::connect(&socket).expect("connects");
+                let mut c = Client::connect(&socket)
+                    .unwrap_or_else(|e| panic!("client connect failed: {e:?}"));
                 barrier.wait();
                 let code: Code = c
                     .call("codes.get", json!({"token": token, "at": at}))

@@ -32,6 +32,99 @@ fn put(key: &mut Key<oathkey_emulator::VirtualTransport>, name: &str, secret: &[
 }
 
 #[test]
+fn a_pending_touch_token_never_blocks_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    {
+        let vconfig = VirtualConfig {
+            serial: Some(SERIAL),
+            ..VirtualConfig::default()
+        };
+        let handle =
+            VirtualKeyHandle::open(vconfig, state.join("virtual-key-0.json")).expect("key state");
+        let mut key = Key::open(handle.connect().expect("plugged")).expect("opens");
+        key.put(
+            &NewCredential {
+                name: "T1:touch@contoso.com".into(),
+                kind: DevKind::Totp,
+                algorithm: HashAlg::Sha1,
+                digits: 6,
+                secret: SecretSlice::from(b"12345678901234567890".to_vec()),
+                touch_required: true,
+                pin_protected: false,
+                initial_counter: 0,
+            },
+            None,
+        )
+        .expect("written");
+    }
+    let info = seed_info(
+        "0a0b0c0d",
+        "T1:touch@contoso.com",
+        "T1",
+        "touch@contoso.com",
+        OtpKind::Totp,
+        Algorithm::Sha1,
+        6,
+        30,
+        0,
+        "virtual",
+    );
+    {
+        let ledger = Ledger::open(&state.join("seeds.ledger")).expect("ledger");
+        ledger
+            .begin(
+                info.clone(),
+                SecretText::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+            )
+            .expect("recorded");
+    }
+    let flags = Overrides {
+        socket: Some(dir.path().join("s.sock")),
+        state_dir: Some(state.clone()),
+        emulate: Some(1),
+        // Nobody touches: a start that waited for the touch would take the touch timeout.
+        emulate_touch: Some("deny".into()),
+        no_hid: true,
+        ..Overrides::default()
+    };
+    let config = Config::resolve(Scope::User, FileConfig::default(), &flags).expect("config");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let started = std::time::Instant::now();
+    let daemon = rt.block_on(oathkeyd::start(config)).expect("starts");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "start took {:?}",
+        started.elapsed()
+    );
+    let record = daemon
+        .service()
+        .ledger()
+        .records()
+        .into_iter()
+        .find(|r| r.info.id == info.id)
+        .expect("record");
+    assert_eq!(
+        record.info.state,
+        SeedState::Written,
+        "on the key; not verified"
+    );
+    assert!(
+        record
+            .info
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("touch"),
+        "{:?}",
+        record.info.reason
+    );
+    assert!(record.info.state.exportable());
+    rt.block_on(daemon.shutdown());
+}
+
+#[test]
 fn unsettled_seeds_are_settled_against_the_key_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");

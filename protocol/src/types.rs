@@ -390,10 +390,11 @@ pub enum SeedState {
 }
 
 impl SeedState {
-    /// Whether a seed in this state belongs in a seed file by default.
-    pub fn exportable(self, kind: OtpKind) -> bool {
-        // HOTP cannot be verified without using up a code, so written is as good as it gets.
-        self == SeedState::Verified || (self == SeedState::Written && kind == OtpKind::Hotp)
+    /// Whether a seed in this state belongs in a seed file by default: the key holds it
+    /// (verified by a code read back, or written: the key accepted it, but reading a code back
+    /// needed a touch, used up an HOTP code, or was cut short).
+    pub fn exportable(self) -> bool {
+        matches!(self, SeedState::Verified | SeedState::Written)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The rules each target enforces on uploaded tokens, checked before anything leaves the machine.
 //!
-//! Sources are in `shared/reference/seed-formats.md`. Every rule yields a [`Problem`] whose
+//! Sources: the targets' public documentation (summarised in docs/seeding.md). Every rule yields a [`Problem`] whose
 //! reason is one fixed sentence (tests pin them), so that a refused write or a `seedfile check`
 //! tells the same thing the target would, with the row it concerns. Rules on the *text* of a
 //! file (Base32 alphabet, `=` padding, header) belong to the readers, which see the text; the
