@@ -46,6 +46,16 @@ pub enum Command {
     },
     /// Make a key blink so you can tell which one it is.
     Wink,
+    /// Print the daemon's events (keys plugged and unplugged, touch requests, changes) as JSON
+    /// lines as they happen.
+    Events {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
     /// Show the key's Mode and Key Press settings, or change them (each change needs a touch).
     Config(ConfigArgs),
     /// Create or delete tokens (admin).

@@ -128,6 +128,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Code { token } => code(&mut ctx, token.clone()),
         Command::Codes { include_touch } => codes(&mut ctx, *include_touch),
         Command::Wink => wink(&mut ctx),
+        Command::Events { count, timeout } => events(&mut ctx, *count, *timeout),
         Command::Config(args) => config(&mut ctx, args),
         Command::Token(TokenCommand::New(args)) => new_token(&mut ctx, args).map(drop),
         Command::Token(TokenCommand::Delete { token }) => delete_token(&mut ctx, token),
@@ -290,6 +291,30 @@ fn wink(ctx: &mut Ctx) -> Result<(), Failure> {
         return ctx.print_json(&serde_json::json!({"winked": true}));
     }
     eprintln!("The key blinks.");
+    Ok(())
+}
+
+fn events(ctx: &mut Ctx, count: Option<u64>, timeout: Option<u64>) -> Result<(), Failure> {
+    ctx.subscribe()?;
+    let deadline = timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+    let mut seen = 0;
+    while count.is_none_or(|c| seen < c) {
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => break,
+            },
+            None => std::time::Duration::from_secs(3600),
+        };
+        if let Some(event) = ctx.next_event(left)? {
+            let line =
+                serde_json::to_string(&event).map_err(|e| Failure::from(anyhow::Error::from(e)))?;
+            println!("{line}");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            seen += 1;
+        }
+    }
     Ok(())
 }
 

@@ -324,3 +324,40 @@ fn the_demo_runs_on_its_own() {
     );
     assert!(text.contains("deleted"), "{text}");
 }
+
+#[test]
+fn events_prints_json_lines_and_stops_when_told() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    // Nothing happens: --timeout ends it quietly.
+    let quiet = d.cli(&["events", "--timeout", "1"]);
+    assert_exit(&quiet, 0);
+    assert_eq!(stdout(&quiet), "");
+
+    let mut listener = Command::new(common::bin("oathkey"))
+        .args(["events", "--count", "1", "--timeout", "30"])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("events runs");
+    // The listener subscribes at some point after it starts: change tokens until it has seen one.
+    let mut n = 0;
+    let status = loop {
+        if let Some(status) = listener.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(n < 100, "no event arrived:\n{}", d.log_text());
+        let user = format!("ev{n}@example.com");
+        assert_exit(&d.cli(&["token", "new", "--user", &user]), 0);
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut listener.stdout.take().expect("piped"), &mut text)
+        .expect("reads");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let event: Value = serde_json::from_str(lines[0]).expect("a JSON line");
+    assert_eq!(event["type"], "tokens_changed", "{text}");
+    assert_eq!(event["key"], d.key_id().as_str(), "{text}");
+}

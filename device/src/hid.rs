@@ -76,14 +76,28 @@ impl HidTransport {
     }
 
     fn classify(&self, what: &str, e: hidapi::HidError) -> TransportError {
-        // A vanished node means an unplug; hidraw reports it as ENODEV or EIO, which hidapi
-        // flattens into text, so ask the filesystem instead of parsing messages.
-        if self.info.path.starts_with('/') && !std::path::Path::new(&self.info.path).exists() {
+        // A vanished node means an unplug; hidraw reports it as ENODEV, EIO or POLLHUP, which
+        // hidapi flattens into text, so ask the filesystem rather than parse messages. The
+        // reader is woken before the kernel removes the node (seen in the QEMU HIL guest), so
+        // give the node a moment to go before calling the failure an I/O error.
+        if self.info.path.starts_with('/') && node_vanishes(&self.info.path) {
             TransportError::Disconnected
         } else {
             TransportError::Io(format!("{what} {}: {e}", self.info.path))
         }
     }
+}
+
+/// True when `path` is gone, or goes within a quarter of a second.
+fn node_vanishes(path: &str) -> bool {
+    let path = std::path::Path::new(path);
+    for _ in 0..25 {
+        if !path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !path.exists()
 }
 
 /// Says why an open failed in the words an administrator needs.

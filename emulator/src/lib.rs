@@ -14,7 +14,8 @@
 //! - [`faults`]: dropped, corrupted, duplicated and stalled reports; a busy key.
 //! - [`device`]: [`VirtualKey`], the core: channels, reassembly, arbitration, touch waits.
 //! - Fronts that move reports in and out of the core: [`inproc`] (a `Transport` for the
-//!   device crate) and [`udp`] (datagrams, for external tools).
+//!   device crate), [`udp`] (datagrams, for external tools) and, on Linux, `uhid` (a real
+//!   kernel HID device, `/dev/hidrawN`).
 
 pub mod admin;
 pub mod apdu;
@@ -26,6 +27,8 @@ pub mod otp;
 pub mod secrets;
 pub mod state;
 pub mod udp;
+#[cfg(target_os = "linux")]
+pub mod uhid;
 
 pub use config::{Clock, Config, ManualClock, Profile, SystemClock, TouchPolicy};
 pub use device::VirtualKey;

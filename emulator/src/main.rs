@@ -75,11 +75,20 @@ impl KeyArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve a virtual key over UDP.
+    /// Serve a virtual key over UDP, or as a kernel HID device through uhid.
     Serve {
         /// Address to listen on, such as 127.0.0.1:8111 (port 0 picks a free port).
-        #[arg(long, value_name = "ADDR")]
-        udp: String,
+        #[arg(
+            long,
+            value_name = "ADDR",
+            required_unless_present = "uhid",
+            conflicts_with = "uhid"
+        )]
+        udp: Option<String>,
+        /// Register the key with the kernel through /dev/uhid (Linux; needs write access to
+        /// /dev/uhid): it appears as /dev/hidrawN like a real key.
+        #[arg(long)]
+        uhid: bool,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -116,7 +125,12 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { udp, key } => serve(&udp, &key),
+        Command::Serve {
+            udp: Some(addr),
+            key,
+            ..
+        } => serve(&addr, &key),
+        Command::Serve { udp: None, key, .. } => serve_uhid(&key),
         Command::Demo { codes } => demo(codes),
     }
 }
@@ -137,6 +151,25 @@ fn serve(addr: &str, args: &KeyArgs) -> Result<()> {
     out.flush()?;
     drop(out);
     udp::serve(&socket, key, &rx).context("UDP serving failed")
+}
+
+#[cfg(target_os = "linux")]
+fn serve_uhid(args: &KeyArgs) -> Result<()> {
+    let key = args.key()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || read_control(&tx));
+    let serial = key.state().serial;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "plugged in through uhid, serial {serial:08X}")?;
+    out.flush()?;
+    drop(out);
+    oathkey_emulator::uhid::serve(key, &rx)
+        .context("uhid serving failed (is the uhid module loaded, and /dev/uhid writable?)")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn serve_uhid(_args: &KeyArgs) -> Result<()> {
+    bail!("uhid exists only on Linux")
 }
 
 /// Reads control lines from stdin until it closes; a closed stdin just ends control.

@@ -298,6 +298,11 @@ impl Registry {
         self.lock().unavailable.remove(path);
     }
 
+    /// Why a device is unusable, if it is.
+    pub fn unavailable_reason(&self, path: &str) -> Option<String> {
+        self.lock().unavailable.get(path).cloned()
+    }
+
     /// Paths of unusable devices.
     pub fn unavailable_paths(&self) -> Vec<String> {
         self.lock().unavailable.keys().cloned().collect()

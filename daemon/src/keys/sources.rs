@@ -208,7 +208,9 @@ fn poll_hid_once(registry: &Arc<Registry>, api: &mut hidapi::HidApi) {
     }
     for device in found.iter().filter(|f| f.model.is_some()) {
         let path = &device.info.path;
-        if registry.has_path(path) || registry.unavailable_paths().contains(path) {
+        // Unusable devices are tried again on every poll: udev fixes a node's permissions just
+        // after the kernel creates it, and an admin may fix them by hand.
+        if registry.has_path(path) {
             continue;
         }
         let opened = HidTransport::open(api, &device.info)
@@ -221,8 +223,11 @@ fn poll_hid_once(registry: &Arc<Registry>, api: &mut hidapi::HidApi) {
                 }
             }
             Err(e) => {
-                warn!(%path, "supported key cannot be used: {e}");
-                registry.set_unavailable(path, e.to_string());
+                let reason = e.to_string();
+                if registry.unavailable_reason(path).as_deref() != Some(reason.as_str()) {
+                    warn!(%path, "supported key cannot be used: {reason}");
+                }
+                registry.set_unavailable(path, reason);
             }
         }
     }
