@@ -78,13 +78,17 @@ struct Env {
 }
 
 fn start(emulate: &str) -> Env {
+    start_with(&["--emulate", emulate])
+}
+
+fn start_with(args: &[&str]) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let bus = start_bus(dir.path());
     // The bus address goes to the daemon process only (Command::env), never to this process.
     let daemon = common::Daemon::start_with_env(
         Some("socket_mode = \"0666\"\n"),
-        &["--emulate", emulate, "--dbus", "session"],
+        &[args, &["--dbus", "session"]].concat(),
         &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
     );
     // Wait until the name is taken.
@@ -695,4 +699,120 @@ fn an_explicit_bus_that_is_missing_stops_the_start_but_auto_carries_on() {
         .client()
         .call("hello", Value::Null)
         .expect("the socket serves");
+}
+
+#[test]
+fn a_touch_wait_ends_when_its_dbus_caller_leaves() {
+    let env = start_with(&["--emulate", "1", "--emulate-touch", "button"]);
+    let key = key_paths(&env.bus.address)[0].clone();
+    let id = env.daemon.key_id();
+    // A touch token; creating it may itself wait for the button, so press until it is done.
+    let cli = {
+        let socket = env.daemon.socket.clone();
+        std::thread::spawn(move || {
+            Command::new(common::bin("oathkey"))
+                .args([
+                    "token",
+                    "new",
+                    "--user",
+                    "t@contoso.com",
+                    "--serial",
+                    "T1",
+                    "--touch",
+                ])
+                .env("OATHKEY_SOCKET", socket)
+                .stdin(Stdio::null())
+                .output()
+                .expect("oathkey runs")
+        })
+    };
+    let mut admin = env.daemon.client();
+    while !cli.is_finished() {
+        let _: Value = admin
+            .call("virtual.press", json!({"key": id}))
+            .expect("press");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_exit(&cli.join().expect("joined"), 0);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
+            .build()
+            .await
+            .expect("bus");
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("org.oathkey.Key1")
+            .build()
+            .expect("rule");
+        let mut signals = zbus::MessageStream::for_match_rule(rule, &conn, None)
+            .await
+            .expect("stream");
+        // A caller asks for the code and waits; the key waits for its button.
+        let mut caller = Command::new("busctl")
+            .arg(format!("--address={}", env.bus.address))
+            .args([
+                "--timeout=60",
+                "call",
+                DEST,
+                &key,
+                "org.oathkey.Key1",
+                "GetCode",
+                "st",
+                "T1",
+                "0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("busctl");
+        assert_eq!(
+            next_key_signal(&mut signals, Duration::from_secs(10)).await,
+            "TouchNeeded"
+        );
+        // It goes away. Without cancellation the wait would last the key's 15 s touch timeout.
+        let left = Instant::now();
+        caller.kill().expect("kill");
+        caller.wait().expect("reaped");
+        assert_eq!(
+            next_key_signal(&mut signals, Duration::from_secs(5)).await,
+            "TouchDone"
+        );
+        eprintln!(
+            "the touch wait ended {:?} after its caller left",
+            left.elapsed()
+        );
+    });
+    // Nothing waits for the button any more.
+    let pressed: bool = admin
+        .call("virtual.press", json!({"key": id}))
+        .expect("press");
+    assert!(!pressed, "a request still waited for a touch");
+    assert!(
+        env.daemon.log_text().contains("the caller left the bus"),
+        "{}",
+        env.daemon.log_text()
+    );
+}
+
+/// The next TouchNeeded/TouchDone signal of a key, within `within`.
+async fn next_key_signal(stream: &mut zbus::MessageStream, within: Duration) -> String {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("a signal in time")
+            .expect("stream open")
+            .expect("message");
+        let member = msg
+            .header()
+            .member()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        if member == "TouchNeeded" || member == "TouchDone" {
+            return member;
+        }
+    }
 }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::watch;
+
 use zbus::Variant as Value;
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
@@ -55,6 +57,9 @@ pub struct Callers {
     service: Arc<Service>,
     /// unique bus name -> (connection id, uid)
     known: Mutex<HashMap<String, (u64, u32)>>,
+    /// unique bus name -> set to true when the name leaves the bus; only for names with a call
+    /// in flight that may wait on the key.
+    leaving: Mutex<HashMap<String, watch::Sender<bool>>>,
 }
 
 impl Callers {
@@ -63,6 +68,43 @@ impl Callers {
         Self {
             service,
             known: Mutex::default(),
+            leaving: Mutex::default(),
+        }
+    }
+
+    /// Runs `call` until it ends or its caller leaves the bus, whichever comes first. Dropping
+    /// the call cancels it in the service core (a touch wait ends at once), as a socket client's
+    /// disconnect does; a D-Bus method call outlives its caller otherwise.
+    pub async fn unless_caller_leaves<T>(
+        &self,
+        conn: &zbus::Connection,
+        header: &Header<'_>,
+        call: impl Future<Output = Result<T, DbusError>>,
+    ) -> Result<T, DbusError> {
+        let Some(sender) = header.sender().map(|s| s.to_string()) else {
+            return call.await;
+        };
+        let mut left = self
+            .leaving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(sender.clone())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe();
+        // The name may have gone before the watch existed; the bus knows.
+        if let (Ok(dbus), Ok(name)) = (
+            DBusProxy::new(conn).await,
+            BusName::try_from(sender.as_str()),
+        ) && !dbus.name_has_owner(name).await.unwrap_or(true)
+        {
+            self.vanished(&sender);
+        }
+        tokio::select! {
+            result = call => result,
+            _ = left.wait_for(|gone| *gone) => {
+                tracing::debug!(caller = %sender, "the caller left the bus; its call is cancelled");
+                Err(DbusError::Cancelled("the caller left the bus".into()))
+            }
         }
     }
 
@@ -100,8 +142,16 @@ impl Callers {
         Ok(self.service.caller(id, Some(uid), None, None))
     }
 
-    /// A bus name vanished: its claims end.
+    /// A bus name vanished: its claims end and its calls in flight are cancelled.
     pub fn vanished(&self, name: &str) {
+        if let Some(left) = self
+            .leaving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+        {
+            left.send_replace(true);
+        }
         let gone = self
             .known
             .lock()

@@ -321,7 +321,10 @@ impl KeyObject {
             token: (!token.is_empty()).then(|| token.to_string()),
             at: (at != 0).then_some(at),
         };
-        Ok(code_dict(&self.service.code(&caller, params).await?))
+        let code = self.callers.unless_caller_leaves(conn, &header, async {
+            Ok(self.service.code(&caller, params).await?)
+        });
+        Ok(code_dict(&code.await?))
     }
 
     /// Every token's code (tokens needing a touch only with `include_touch`).
@@ -335,16 +338,16 @@ impl KeyObject {
         self.callers
             .polkit(conn, &header, action::READ_CODES)
             .await?;
+        let params = CodesParams {
+            key: self.key(),
+            at: None,
+            include_touch,
+        };
         let entries = self
-            .service
-            .codes(
-                &caller,
-                CodesParams {
-                    key: self.key(),
-                    at: None,
-                    include_touch,
-                },
-            )
+            .callers
+            .unless_caller_leaves(conn, &header, async {
+                Ok(self.service.codes(&caller, params).await?)
+            })
             .await?;
         Ok(entries
             .iter()
@@ -404,9 +407,13 @@ impl KeyObject {
             u2f: settings.get("u2f").copied(),
             key_press: settings.get("key_press").copied(),
         };
-        Ok(settings_dict(
-            &self.service.set_config(&caller, params).await?,
-        ))
+        let settings = self
+            .callers
+            .unless_caller_leaves(conn, &header, async {
+                Ok(self.service.set_config(&caller, params).await?)
+            })
+            .await?;
+        Ok(settings_dict(&settings))
     }
 
     /// Creates a token (admin): `account` (required), `serial`, `secret` (Base32), `kind`
@@ -456,7 +463,13 @@ impl KeyObject {
             touch: dict_bool(&params, "touch")?.unwrap_or(false),
             counter: dict_u32(&params, "counter")?.unwrap_or(0),
         };
-        let created = self.service.create_token(&caller, p).await?;
+        // Cancelling is safe: the seed is in the ledger before the key is touched.
+        let created = self
+            .callers
+            .unless_caller_leaves(conn, &header, async {
+                Ok(self.service.create_token(&caller, p).await?)
+            })
+            .await?;
         let mut d = token_dict(&created.token);
         d.insert("secret".into(), value(created.secret.expose()));
         d.insert("digits".into(), value(created.digits));
@@ -479,16 +492,15 @@ impl KeyObject {
                 .polkit(conn, &header, action::DELETE_TOKEN)
                 .await?;
         }
-        Ok(self
-            .service
-            .delete_token(
-                &caller,
-                TokenParams {
-                    key: self.key(),
-                    token: token.into(),
-                },
-            )
-            .await?)
+        let params = TokenParams {
+            key: self.key(),
+            token: token.into(),
+        };
+        self.callers
+            .unless_caller_leaves(conn, &header, async {
+                Ok(self.service.delete_token(&caller, params).await?)
+            })
+            .await
     }
 
     /// Claims the key for a multi-step job (admin); ends when the caller leaves the bus.
