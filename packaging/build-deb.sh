@@ -73,6 +73,7 @@ doc=$root/usr/share/doc/oathkey
 install_to 0644 packaging/debian/copyright "$doc/copyright"
 install_to 0644 README.md "$doc/README.md"
 for page in docs/*.md; do
+    [[ $page == docs/desktop.md ]] && continue   # in oathkey-desktop
     install_to 0644 "$page" "$doc/$(basename "$page")"
 done
 
@@ -105,6 +106,7 @@ if $desktop; then
     gzip -9n -c packaging/man/oathkey-desktop.1 > "$stage/oathkey-desktop.1.gz"
     install_to 0644 "$stage/oathkey-desktop.1.gz" "$root/usr/share/man/man1/oathkey-desktop.1.gz"
     install_to 0644 packaging/debian/copyright "$root/usr/share/doc/oathkey-desktop/copyright"
+    install_to 0644 docs/desktop.md "$root/usr/share/doc/oathkey-desktop/desktop.md"
     mkdir -p "$root/DEBIAN"
     control packaging/debian/control.oathkey-desktop "$root"
     dpkg-deb --root-owner-group -Zxz --build "$root" "$out/oathkey-desktop_${version}_${arch}.deb" >/dev/null
