@@ -14,7 +14,15 @@ use crate::service::{Service, ServiceError};
 fn params<T: DeserializeOwned>(p: Option<Value>) -> Result<T, ServiceError> {
     let value = match p {
         None | Some(Value::Null) => json!({}),
-        Some(v) => v,
+        Some(v @ Value::Object(_)) => v,
+        // Named members only: serde would otherwise fill a struct from an array by position,
+        // so `["alice"]` would quietly become the first member (a key id), not the token.
+        Some(_) => {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidParams,
+                "invalid params: params must be an object with named members",
+            ));
+        }
     };
     serde_json::from_value(value)
         .map_err(|e| ServiceError::new(ErrorCode::InvalidParams, format!("invalid params: {e}")))

@@ -429,6 +429,17 @@ impl Service {
         if !fresh && let Some(tokens) = entry.cached_tokens() {
             return Ok(tokens);
         }
+        // An expired cache is refilled by one LIST, not by one per client that finds it expired
+        // (under load, hundreds of LISTs queued on the key at every expiry).
+        let _turn = if fresh {
+            None
+        } else {
+            let turn = entry.refill_turn().await;
+            if let Some(tokens) = entry.cached_tokens() {
+                return Ok(tokens);
+            }
+            Some(turn)
+        };
         let cancel = CancelOnDrop::new();
         let tokens = entry
             .actor
@@ -547,6 +558,17 @@ impl Service {
                 ErrorCode::PermissionDenied,
                 "only admins may compute codes for times more than one period away from now",
             )),
+            // The answer says when the code stops being valid: that second must exist.
+            Some(t)
+                if (t / period)
+                    .checked_add(1)
+                    .and_then(|s| s.checked_mul(period))
+                    .is_none() =>
+            {
+                Err(ServiceError::params(format!(
+                    "`at` {t} is out of range: the end of its {period} s period does not fit in 64 bits"
+                )))
+            }
             Some(t) => Ok(t),
         }
     }

@@ -60,10 +60,14 @@ type Inflight = Arc<Mutex<HashMap<(String, u64), Waiters>>>;
 struct InflightGuard {
     map: Inflight,
     key: (String, u64),
+    /// The job took its waiters. From then on the map's entry for this token and step belongs
+    /// to the next read (a caller that came after the answer), which must not be touched.
+    taken: bool,
 }
 
 impl InflightGuard {
-    fn take(&self) -> Waiters {
+    fn take(&mut self) -> Waiters {
+        self.taken = true;
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -74,7 +78,9 @@ impl InflightGuard {
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        drop(self.take());
+        if !self.taken {
+            drop(self.take());
+        }
     }
 }
 
@@ -188,9 +194,10 @@ impl ActorHandle {
             }
         };
         if first {
-            let guard = InflightGuard {
+            let mut guard = InflightGuard {
                 map: self.inflight.clone(),
                 key: (name.clone(), step),
+                taken: false,
             };
             let job: Job = Box::new(move |key| {
                 let result = key.calculate(&name, step, false, None);

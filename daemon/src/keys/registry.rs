@@ -39,6 +39,10 @@ pub struct KeyEntry {
     pub virtual_handle: Option<VirtualKeyHandle>,
     generation: u64,
     facts: Mutex<KeyFacts>,
+    /// Held while the token list is read from the key to refill an expired cache, so that the
+    /// clients that find it expired at the same moment wait for one LIST instead of each
+    /// queueing their own (an async lock: it is held across that exchange on purpose).
+    refilling: tokio::sync::Mutex<()>,
 }
 
 impl KeyEntry {
@@ -70,6 +74,12 @@ impl KeyEntry {
             Some((at, tokens)) if at.elapsed() < TOKEN_CACHE_TTL => Some(tokens.clone()),
             _ => None,
         }
+    }
+
+    /// Waits for the right to refill an expired token cache; check [`Self::cached_tokens`]
+    /// again once it is granted: whoever held it may have refilled it.
+    pub async fn refill_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.refilling.lock().await
     }
 
     /// Stores a fresh token list.
@@ -214,6 +224,7 @@ impl Registry {
                 settings,
                 ..KeyFacts::default()
             }),
+            refilling: tokio::sync::Mutex::new(()),
         });
         inner.unavailable.remove(&device.path);
         inner.parked.remove(&id);
