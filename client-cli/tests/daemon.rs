@@ -582,6 +582,11 @@ fn a_touch_wait_ends_when_its_client_goes_away() {
 #[test]
 fn claims_end_with_the_connection_and_events_tell_of_touches() {
     let d = Daemon::start(&["--emulate", "1"]);
+    let id = d.key_id();
+    let mut claims = d.client();
+    claims
+        .call::<_, Value>("events.subscribe", Value::Null)
+        .expect("subscribed");
     let mut holder = d.client();
     holder
         .call::<_, Value>("keys.claim", Value::Null)
@@ -612,6 +617,22 @@ fn claims_end_with_the_connection_and_events_tell_of_touches() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A claim that ends by an explicit release.
+    let mut other = d.client();
+    other
+        .call::<_, Value>("keys.claim", Value::Null)
+        .expect("claimed");
+    other
+        .call::<_, Value>("keys.release", Value::Null)
+        .expect("released");
+    let mut changes = Vec::new();
+    while let Ok(Some(e)) = claims.next_event(Duration::from_millis(300)) {
+        if let Event::ClaimChanged { key, claimed } = e {
+            assert_eq!(key, id);
+            changes.push(claimed);
+        }
+    }
+    assert_eq!(changes, [true, false, true, false], "claim_changed events");
 
     // touch_needed and touch_done around a token that needs a touch.
     let mut watcher = d.client();

@@ -480,6 +480,25 @@ async fn next_signal(stream: &mut zbus::MessageStream) -> (String, String, Strin
 fn a_vanished_claimer_loses_its_claim() {
     let env = start("1");
     let key = key_paths(&env.bus.address)[0].clone();
+    // Another application watches the Claimed property.
+    let watch_rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (_watch_conn, mut changes) = watch_rt.block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
+            .build()
+            .await
+            .expect("bus");
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface("org.freedesktop.DBus.Properties")
+            .member("PropertiesChanged")
+            .path(key.as_str())
+            .build()
+            .expect("rule");
+        let stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
+            .await
+            .expect("stream");
+        (conn, stream)
+    });
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let conn = rt.block_on(async {
         let conn = zbus::connection::Builder::address(env.bus.address.as_str())
@@ -502,6 +521,7 @@ fn a_vanished_claimer_loses_its_claim() {
         &["get-property", DEST, &key, "org.oathkey.Key1", "Claimed"],
     );
     assert_eq!(claimed["data"], true);
+    assert!(watch_rt.block_on(next_claimed(&mut changes)));
     let refused = env.daemon.cli(&["token", "new", "--user", "x@contoso.com"]);
     assert_exit(&refused, 7);
     // The claimer leaves the bus without releasing.
@@ -519,6 +539,30 @@ fn a_vanished_claimer_loses_its_claim() {
             String::from_utf8_lossy(&out.stderr)
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!watch_rt.block_on(next_claimed(&mut changes)));
+}
+
+/// The next value of `Claimed` in a PropertiesChanged signal.
+async fn next_claimed(stream: &mut zbus::MessageStream) -> bool {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("PropertiesChanged in time")
+            .expect("stream open")
+            .expect("message");
+        let (interface, changed, _invalidated): (
+            String,
+            HashMap<String, zbus::OwnedVariant>,
+            Vec<String>,
+        ) = msg.body().deserialize().expect("(sa{sv}as)");
+        if interface == "org.oathkey.Key1"
+            && let Some(v) = changed.get("Claimed")
+        {
+            return bool::try_from(v).expect("a boolean");
+        }
     }
 }
 

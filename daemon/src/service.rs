@@ -399,18 +399,30 @@ impl Service {
     pub fn claim(&self, caller: &Caller, id: Option<&str>) -> Result<()> {
         Self::require_admin(caller, "claiming a key")?;
         let entry = self.key(id)?;
+        let was_claimed = entry.claimant().is_some();
         entry.claim(caller.conn).map_err(|_| {
             ServiceError::new(
                 ErrorCode::Claimed,
                 format!("key {} is already claimed by another client", entry.id),
             )
-        })
+        })?;
+        if !was_claimed {
+            let _ = self.registry.events().send(Event::ClaimChanged {
+                key: entry.id.clone(),
+                claimed: true,
+            });
+        }
+        Ok(())
     }
 
     /// `keys.release`.
     pub fn release(&self, caller: &Caller, id: Option<&str>) -> Result<()> {
         let entry = self.key(id)?;
         if entry.release(caller.conn) {
+            let _ = self.registry.events().send(Event::ClaimChanged {
+                key: entry.id.clone(),
+                claimed: false,
+            });
             Ok(())
         } else {
             Err(ServiceError::params(format!(

@@ -518,6 +518,14 @@ pub enum Event {
         /// Key id.
         key: String,
     },
+    /// A client claimed the key for a multi-step job, or its claim ended (released, or the
+    /// client went away).
+    ClaimChanged {
+        /// Key id.
+        key: String,
+        /// Whether a client holds a claim now.
+        claimed: bool,
+    },
     /// Mode or Key Press changed.
     ConfigChanged {
         /// Key id.

@@ -164,6 +164,14 @@ async fn pump_events(
                         .settings_changed(object.signal_emitter())
                         .await?;
                 }
+                Event::ClaimChanged { key, .. } => {
+                    let object = server.interface::<_, KeyObject>(key_path(key)).await?;
+                    object
+                        .get()
+                        .await
+                        .claimed_changed(object.signal_emitter())
+                        .await?;
+                }
                 Event::EventsLost { .. } => {}
             }
             Ok(())

@@ -352,6 +352,10 @@ impl Registry {
         for entry in self.list() {
             if entry.release(conn) {
                 info!(key = %entry.id, conn, "claim released: client disconnected");
+                let _ = self.events.send(Event::ClaimChanged {
+                    key: entry.id.clone(),
+                    claimed: false,
+                });
             }
         }
     }

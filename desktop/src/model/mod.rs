@@ -390,6 +390,11 @@ impl AppState {
                     k.settings = Some(settings);
                 }
             }
+            Event::ClaimChanged { key, claimed } => {
+                if let Some(k) = self.key_mut(&key) {
+                    k.info.claimed = claimed;
+                }
+            }
             Event::EventsLost { .. } => self.want_refresh(true),
         }
     }
