@@ -1,5 +1,6 @@
 //! The commands: each calls oathkeyd and prints text or JSON.
 
+use crate::out::{out, outln};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -114,7 +115,7 @@ impl Ctx {
     fn print_json<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Failure::from(anyhow::Error::from(e)))?;
-        println!("{text}");
+        outln!("{text}");
         Ok(())
     }
 }
@@ -171,7 +172,7 @@ fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
             k.path.clone(),
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     for u in &list.unavailable {
         eprintln!("unusable: {}: {}", u.path, u.reason);
     }
@@ -218,7 +219,7 @@ fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
             tok.touch.map_or("-", yes_no).into(),
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     Ok(())
 }
 
@@ -234,7 +235,7 @@ fn code(ctx: &mut Ctx, token: Option<String>) -> Result<(), Failure> {
         return ctx.print_json(&code);
     }
     // Only the code: `$(oathkey code)` must work in a login script.
-    println!("{}", code.code);
+    outln!("{}", code.code);
     Ok(())
 }
 
@@ -281,7 +282,7 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
             left,
         ]);
     }
-    print!("{t}");
+    out!("{t}");
     Ok(())
 }
 
@@ -309,7 +310,7 @@ fn events(ctx: &mut Ctx, count: Option<u64>, timeout: Option<u64>) -> Result<(),
         if let Some(event) = ctx.next_event(left)? {
             let line =
                 serde_json::to_string(&event).map_err(|e| Failure::from(anyhow::Error::from(e)))?;
-            println!("{line}");
+            outln!("{line}");
             use std::io::Write;
             let _ = std::io::stdout().flush();
             seen += 1;
@@ -343,9 +344,9 @@ fn config(ctx: &mut Ctx, args: &ConfigArgs) -> Result<(), Failure> {
     if ctx.json {
         return ctx.print_json(&settings);
     }
-    println!("Mode Keyboard: {}", on_off(settings.keyboard));
-    println!("Mode U2F:      {}", on_off(settings.u2f));
-    println!("Key Press:     {}", on_off(settings.key_press));
+    outln!("Mode Keyboard: {}", on_off(settings.keyboard));
+    outln!("Mode U2F:      {}", on_off(settings.u2f));
+    outln!("Key Press:     {}", on_off(settings.key_press));
     Ok(())
 }
 
@@ -390,17 +391,17 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
 
 /// Prints a created token as the admin tool shows it.
 pub fn print_created(c: &CreatedToken) {
-    println!("Key:       {}", c.token.key);
-    println!("User:      {}", c.token.account);
-    println!("Serial:    {}", c.serial);
-    println!(
+    outln!("Key:       {}", c.token.key);
+    outln!("User:      {}", c.token.account);
+    outln!("Serial:    {}", c.serial);
+    outln!(
         "Token:     {} {} {} digits, {} s",
         kind(c.kind),
         algorithm(Some(c.algorithm)),
         c.digits,
         c.period
     );
-    println!("Secret:    {}", c.secret.expose());
+    outln!("Secret:    {}", c.secret.expose());
     if std::io::stderr().is_terminal() {
         eprintln!("Keep the secret safe: this is the only time oathkey shows it.");
     }

@@ -3,6 +3,7 @@
 //! codes through the daemon, then stops the daemon and deletes everything it made (the
 //! temporary directory holds the virtual key's state, seed included).
 
+use crate::out::{out, outln};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -111,7 +112,7 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
     let key = commands::key_info(&mut ctx)?;
     let say = |text: String| {
         if !json {
-            println!("{text}");
+            outln!("{text}");
         }
     };
     say(format!(
@@ -146,7 +147,7 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
     if json {
         let summary =
             serde_json::json!({"key": key, "token": created.token, "serial": created.serial});
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
         );
@@ -163,15 +164,15 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
         let left = until.saturating_sub(unix_now());
         if code.code != last {
             if live && !last.is_empty() {
-                println!();
+                outln!();
             }
             if !live && !json {
-                println!("  {}  (valid {left} s more)", code.code);
+                outln!("  {}  (valid {left} s more)", code.code);
             }
             last = code.code.clone();
         }
         if live {
-            print!("\r  {}  {:>2} s left ", code.code, left);
+            out!("\r  {}  {:>2} s left ", code.code, left);
             let _ = std::io::stdout().flush();
         }
         if unix_now() / 30 >= end_step {
@@ -180,7 +181,7 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_millis(250));
     }
     if live {
-        println!();
+        outln!();
     }
     say("Stopping the private daemon; its state, seed included, is deleted.".into());
     drop(ctx);

@@ -5,6 +5,7 @@
 //! - `commands`: one function per command; text or `--json` output.
 //! - `demo`: the self-contained demo on a virtual key.
 //! - `exit`: exit codes (documented in docs/exit-codes.md).
+//! - `out`: standard output that ends quietly on a closed pipe.
 //! - `provision`: the seed-one-key-per-user loop.
 //! - `seeds`: export, the ledger, seed-file checks and activation checks.
 //! - `table`: aligned text tables.
@@ -13,6 +14,7 @@ mod cli;
 mod commands;
 mod demo;
 mod exit;
+mod out;
 mod provision;
 mod seeds;
 mod table;

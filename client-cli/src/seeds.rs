@@ -1,6 +1,7 @@
 //! Seeds: export from the daemon's ledger, list and purge it, check seed files, and check an
 //! activation code against a file.
 
+use crate::out::{out, outln};
 use std::path::Path;
 
 use oathkey_protocol::types::{PurgeParams, SeedInfo, SeedRecord, SeedsParams, method};
@@ -131,7 +132,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                     },
                     other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
-                print!("{}", &*text);
+                out!("{}", &*text);
                 oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
                     .map_err(export_failure)?;
             }
@@ -206,7 +207,7 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
             };
             let list: Vec<SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
@@ -238,7 +239,7 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
                     s.id.clone(),
                 ]);
             }
-            print!("{t}");
+            out!("{t}");
             for s in list.iter().filter(|s| s.reason.is_some()) {
                 eprintln!("{}: {}", s.serial, s.reason.as_deref().unwrap_or_default());
             }
@@ -252,7 +253,7 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
                 },
             )?;
             if json {
-                println!("{}", serde_json::json!({"purged": purged}));
+                outln!("{}", serde_json::json!({"purged": purged}));
             } else {
                 eprintln!("Purged {purged} exported seed(s) from the ledger.");
             }
@@ -316,13 +317,13 @@ pub fn check(
             .collect();
         let report =
             serde_json::json!({"format": fmt.to_string(), "records": count, "problems": items});
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         for p in &problems {
-            println!("{p}");
+            outln!("{p}");
         }
         eprintln!(
             "{}: {count} token(s), {} problem(s) ({fmt}).",
@@ -356,7 +357,7 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
     let t = at.unwrap_or_else(unix_now);
     let result = oathkey_seedfile::check_code(record, args.code.trim(), t, args.window);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"serial": args.serial, "accepted": result.is_some(), "offset": result})
         );
@@ -369,9 +370,10 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
                     n if n < 0 => format!("{} step(s) ago", -n),
                     n => format!("{n} step(s) ahead"),
                 };
-                println!(
+                outln!(
                     "accepted: the code matches {when} for {} (serial {})",
-                    record.user, record.serial
+                    record.user,
+                    record.serial
                 );
             }
             Ok(())

@@ -361,3 +361,22 @@ fn events_prints_json_lines_and_stops_when_told() {
     assert_eq!(event["type"], "tokens_changed", "{text}");
     assert_eq!(event["key"], d.key_id().as_str(), "{text}");
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    for args in [&["keys"][..], &["--json", "keys"], &["tokens"]] {
+        let mut child = Command::new(common::bin("oathkey"))
+            .args(args)
+            .env("OATHKEY_SOCKET", &d.socket)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // The reader goes away before anything is written (`oathkey keys | head -0`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waits");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
