@@ -39,6 +39,11 @@ pub fn otpauth_uri(record: &TokenRecord, issuer: Option<&str>) -> Zeroizing<Stri
     if let Some(issuer) = issuer {
         encode_into(&mut uri, issuer);
         uri.push(':');
+    } else if record.user.contains(':') {
+        // Readers take an encoded colon for the issuer separator when the label has no plain
+        // one, so an account with a colon and no issuer read back as issuer and account (found
+        // by fuzzing, seed_otpauth). An empty issuer keeps the label unambiguous.
+        uri.push(':');
     }
     encode_into(&mut uri, &record.user);
     uri.push_str("?secret=");
@@ -178,7 +183,12 @@ fn parse_uri(text: &str) -> Result<TokenRecord, (Option<String>, String)> {
     }
 
     let manufacturer = issuer.unwrap_or(label_issuer);
-    let serial = serial.unwrap_or_else(|| manufacturer.clone());
+    // An empty `serial=` is no serial: it falls back to the issuer as a missing one does (kept
+    // empty, it was left out when written and read back as the issuer; found by fuzzing,
+    // seed_otpauth).
+    let serial = serial
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| manufacturer.clone());
     let fail = |reason: String| (Some(serial.clone()), reason);
     let secret_text = secret_text.ok_or_else(|| fail("secret parameter is missing".into()))?;
     let secret = Secret::from_base32(&secret_text).map_err(fail)?;
@@ -315,6 +325,28 @@ mod tests {
     }
 
     #[test]
+    fn an_account_with_a_colon_and_no_issuer_reads_back() {
+        let mut r = record();
+        r.user = "odd:user@contoso.com".into();
+        r.serial.clear();
+        let uri = otpauth_uri(&r, None);
+        assert!(
+            uri.starts_with("otpauth://totp/:odd%3Auser@"),
+            "{}",
+            uri.as_str()
+        );
+        let back = parse_uri(&uri).expect("parses");
+        assert_eq!(
+            (
+                back.user.as_str(),
+                back.serial.as_str(),
+                back.manufacturer.as_str()
+            ),
+            ("odd:user@contoso.com", "", "")
+        );
+    }
+
+    #[test]
     fn foreign_uris_take_the_serial_from_the_issuer() {
         let r = parse_uri("OTPAUTH://TOTP/0099%3Abob@x.org?SECRET=jbswy3dpehpk3pxp&Digits=8")
             .expect("parses");
@@ -329,6 +361,9 @@ mod tests {
             (r.serial.as_str(), r.manufacturer.as_str()),
             ("Ex ample", "Ex ample")
         );
+        let empty =
+            parse_uri("otpauth://totp/0099:bob@x.org?secret=JBSWY3DP&serial=").expect("parses");
+        assert_eq!(empty.serial, "0099", "an empty serial is no serial");
     }
 
     #[test]

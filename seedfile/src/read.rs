@@ -14,7 +14,7 @@
 //! lines, and reports invalid UTF-8 as a problem. Input over [`MAX_INPUT`] is refused whole.
 
 use crate::format::Format;
-use crate::record::TokenRecord;
+use crate::record::{DEFAULT_PERIOD, Kind, TokenRecord};
 use crate::validate::{Problem, Target, validate_numbered};
 use crate::{azure, graph, otpauth, privacyidea, pskc};
 
@@ -91,13 +91,24 @@ pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
         };
     }
     let bytes = strip_bom(bytes);
-    match format {
+    let mut raw = match format {
         Format::AzureCsv => azure::parse(bytes),
         Format::Otpauth => otpauth::parse(bytes),
         Format::Pskc => pskc::parse(bytes),
         Format::GraphJson => graph::parse(bytes),
         Format::PrivacyIdeaCsv => privacyidea::parse(bytes),
+    };
+    // A TOTP token has no counter and an HOTP token no period, but a file may give both (a
+    // `counter=` on a totp URI, a PSKC TimeInterval on an HOTP key). The writers write only
+    // the one the kind uses, so keeping the other made records change when written and read
+    // again (found by fuzzing, seed_otpauth and seed_pskc); it is dropped here.
+    for (_, r) in &mut raw.records {
+        match r.kind {
+            Kind::Totp => r.counter = 0,
+            Kind::Hotp => r.period = DEFAULT_PERIOD,
+        }
     }
+    raw
 }
 
 /// `bytes` without a leading UTF-8 byte order mark.
@@ -114,8 +125,11 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     let head = strip_bom(&bytes[..bytes.len().min(LOOK)]);
     let head = String::from_utf8_lossy(head);
     let trimmed = head.trim_start();
-    if trimmed.starts_with('<') {
-        return trimmed.contains("KeyContainer").then_some(Format::Pskc);
+    // Markup without a KeyContainer is not PSKC, but it may still be a row of another format
+    // (a privacyIDEA serial starting with `<`): it was `None` at once (found by fuzzing,
+    // seed_privacyidea_csv).
+    if trimmed.starts_with('<') && trimmed.contains("KeyContainer") {
+        return Some(Format::Pskc);
     }
     if trimmed.starts_with('{') {
         return Some(Format::GraphJson);
@@ -207,6 +221,10 @@ mod tests {
             Some(Format::PrivacyIdeaCsv)
         );
         assert_eq!(detect(b"<html></html>"), None);
+        assert_eq!(
+            detect(b"<7>, 3132333435, totp, 6, 30\n"),
+            Some(Format::PrivacyIdeaCsv)
+        );
         assert_eq!(detect(b"hello, world"), None);
         assert_eq!(detect(b""), None);
         assert_eq!(detect(&[0xff, 0xfe, 0x00, 0x41]), None);
@@ -219,6 +237,19 @@ mod tests {
         for offset in 0..=text.len() {
             assert_eq!(counter.line_of(offset), line_at(text, offset), "{offset}");
         }
+    }
+
+    #[test]
+    fn the_moving_factor_a_kind_does_not_use_is_dropped() {
+        let text = b"otpauth://totp/a:b?secret=JBSWY3DP&counter=42\n\
+                     otpauth://hotp/a:c?secret=JBSWY3DP&period=60&counter=3\n";
+        let parsed = read(Format::Otpauth, text);
+        let factors: Vec<_> = parsed
+            .records
+            .iter()
+            .map(|(_, r)| (r.kind, r.counter, r.period))
+            .collect();
+        assert_eq!(factors, [(Kind::Totp, 0, 30), (Kind::Hotp, 3, 30)]);
     }
 
     #[test]

@@ -1,0 +1,67 @@
+//! The inputs the replay tests run: every file under `fuzz/corpus/<target>/` (seeds, and what
+//! fuzzing added) and `fuzz/regressions/<target>/` (crashes found, kept after the fix).
+//!
+//! Included by the `fuzz_replay` tests of the workspace crates, which run each input through
+//! the same check as the fuzz target, on the stable toolchain.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The fuzz project's directory (every including crate sits beside it).
+pub fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// One input: where it came from and its bytes.
+#[derive(Debug)]
+pub struct Input {
+    /// File name, which says for seeds what to expect (`ok-*` accepted, `bad-*` refused,
+    /// `any-*` either).
+    pub name: String,
+    /// `corpus` or `regressions`.
+    pub kind: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl Input {
+    pub fn is_ok_seed(&self) -> bool {
+        self.kind == "corpus" && self.name.starts_with("ok-")
+    }
+
+    pub fn is_bad_seed(&self) -> bool {
+        self.kind == "corpus" && self.name.starts_with("bad-")
+    }
+}
+
+/// Every input of `target`, in name order. Panics if the target has no seed corpus.
+pub fn inputs(target: &str) -> Vec<Input> {
+    let mut out = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let dir = fuzz_dir().join(kind).join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            assert_ne!(kind, "corpus", "no seed corpus at {}", dir.display());
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .map(|e| e.expect("a directory entry").path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("a file name")
+                .to_string();
+            let bytes = std::fs::read(&path).expect("a readable input");
+            out.push(Input { name, kind, bytes });
+        }
+    }
+    let seeds = out.iter().filter(|i| i.is_ok_seed()).count();
+    assert!(seeds > 0, "{target}: no ok-* seed in the corpus");
+    assert!(
+        out.iter().any(Input::is_bad_seed),
+        "{target}: no bad-* seed in the corpus"
+    );
+    out
+}

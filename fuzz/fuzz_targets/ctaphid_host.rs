@@ -1,0 +1,9 @@
+//! Fuzz target `ctaphid_host`: the check lives in `fuzz/checks/ctaphid_host.rs`, shared with the replay test.
+#![no_main]
+
+#[path = "../checks/ctaphid_host.rs"]
+mod check;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    check::check(data);
+});
