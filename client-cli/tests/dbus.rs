@@ -458,20 +458,33 @@ fn hot_plug_signals_and_stable_paths() {
 }
 
 async fn next_signal(stream: &mut zbus::MessageStream) -> (String, String, String) {
+    let msg = next_message(stream, &["KeyAdded", "KeyRemoved"], Duration::from_secs(5)).await;
+    let member = msg
+        .header()
+        .member()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    let (path, id): (zbus::OwnedObjectPath, String) = msg.body().deserialize().expect("(os)");
+    (member, path.to_string(), id)
+}
+
+/// The next signal named one of `members`, within `within`.
+async fn next_message(
+    stream: &mut zbus::MessageStream,
+    members: &[&str],
+    within: Duration,
+) -> zbus::Message {
     use futures_util::StreamExt;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let msg = tokio::time::timeout_at(deadline, stream.next())
             .await
-            .expect("a signal in time")
+            .unwrap_or_else(|_| panic!("one of {members:?} in time"))
             .expect("stream open")
             .expect("message");
-        let header = msg.header();
-        let member = header.member().map(|m| m.to_string()).unwrap_or_default();
-        if member == "KeyAdded" || member == "KeyRemoved" {
-            let (path, id): (zbus::OwnedObjectPath, String) =
-                msg.body().deserialize().expect("(os)");
-            return (member, path.to_string(), id);
+        let member = msg.header().member().map(|m| m.to_string());
+        if member.is_some_and(|m| members.contains(&m.as_str())) {
+            return msg;
         }
     }
 }
@@ -842,21 +855,9 @@ fn a_touch_wait_ends_when_its_dbus_caller_leaves() {
 
 /// The next TouchNeeded/TouchDone signal of a key, within `within`.
 async fn next_key_signal(stream: &mut zbus::MessageStream, within: Duration) -> String {
-    use futures_util::StreamExt;
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let msg = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("a signal in time")
-            .expect("stream open")
-            .expect("message");
-        let member = msg
-            .header()
-            .member()
-            .map(|m| m.to_string())
-            .unwrap_or_default();
-        if member == "TouchNeeded" || member == "TouchDone" {
-            return member;
-        }
-    }
+    let msg = next_message(stream, &["TouchNeeded", "TouchDone"], within).await;
+    msg.header()
+        .member()
+        .map(|m| m.to_string())
+        .unwrap_or_default()
 }
