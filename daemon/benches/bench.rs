@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, Timeouts};
+use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, Timeouts, TouchWait};
 use oathkey_emulator::{Config as EmuConfig, VirtualKeyHandle};
 use oathkey_protocol::Client;
 use oathkey_protocol::client::ClientError;
@@ -601,14 +601,17 @@ fn bench_driver(report_interval: Duration, measure: Duration) -> DriverResult {
     let step = at / 30;
     let warm_until = Instant::now() + Duration::from_millis(200);
     while Instant::now() < warm_until {
-        key.calculate(TOKEN, step, false, None).expect("computes");
+        key.calculate(TOKEN, step, TouchWait::Never, None)
+            .expect("computes");
     }
     let before = handle.stats();
     let mut lat = Vec::new();
     let start = Instant::now();
     while start.elapsed() < measure {
         let t = Instant::now();
-        let otp = key.calculate(TOKEN, step, false, None).expect("computes");
+        let otp = key
+            .calculate(TOKEN, step, TouchWait::Never, None)
+            .expect("computes");
         lat.push(t.elapsed());
         assert_eq!(otp.code, expected_code(at));
     }
@@ -974,7 +977,9 @@ fn seed_in_process(n: usize) -> SeedRun {
         )
         .expect("registers");
         let now = unix_now();
-        let otp = key.totp(&name, now, false, None).expect("computes");
+        let otp = key
+            .totp(&name, now, TouchWait::Never, None)
+            .expect("computes");
         let want = oathkeyd::otp::totp(Algorithm::Sha1, 6, 30, &secret, now);
         let again = oathkeyd::otp::totp(Algorithm::Sha1, 6, 30, &secret, unix_now());
         assert!(otp.code == want || otp.code == again, "key {i} verified");

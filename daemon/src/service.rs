@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use data_encoding::BASE32_NOPAD;
 use oathkey_device::{
     CredentialInfo, Error as DeviceError, HashAlg, NewCredential, OtpKind as DevKind, Setting,
-    TokenLabel,
+    TokenLabel, TouchWait,
 };
 use oathkey_protocol::types::{
     Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
@@ -89,6 +89,19 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// How a code read waits, from what the key told about the token (`touch_required`, known from
+/// an extended list) and its Key Press setting (`None`: the key has no such setting).
+///
+/// Only a read known not to wait gets the quick timeout: a lost answer then blocks the key for
+/// seconds instead of the touch timeout, and a wrong guess cannot cut a user's touch short.
+pub fn touch_wait(touch_required: Option<bool>, key_press: Option<bool>) -> TouchWait {
+    match (touch_required, key_press) {
+        (Some(true), _) | (_, Some(true)) => TouchWait::Expected,
+        (Some(false), _) => TouchWait::Never,
+        (None, _) => TouchWait::Possible,
+    }
 }
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -591,8 +604,7 @@ impl Service {
             .find_token(p.key.as_deref(), p.token.as_deref())
             .await?;
         let token = token_info(&entry.id, &cred);
-        let touch =
-            cred.touch_required.unwrap_or(false) || entry.settings().key_press == Some(true);
+        let touch = touch_wait(cred.touch_required, entry.settings().key_press);
         let cancel = CancelOnDrop::new();
         match token.kind {
             OtpKind::Totp => {
@@ -651,10 +663,11 @@ impl Service {
         };
         let mut out = Vec::new();
         for entry in entries {
-            let key_press = entry.settings().key_press == Some(true);
+            let key_press = entry.settings().key_press;
             for cred in self.credentials(&entry, false).await? {
                 let token = token_info(&entry.id, &cred);
-                let touch = cred.touch_required.unwrap_or(false) || key_press;
+                let wait = touch_wait(cred.touch_required, key_press);
+                let touch = wait == TouchWait::Expected;
                 let mut item = CodeEntry {
                     token: token.clone(),
                     code: None,
@@ -682,7 +695,7 @@ impl Service {
                     let cancel = CancelOnDrop::new();
                     match entry
                         .actor
-                        .code(cred.name.clone(), step, touch, &cancel)
+                        .code(cred.name.clone(), step, wait, &cancel)
                         .await
                     {
                         Ok(otp) => {
@@ -869,12 +882,13 @@ impl Service {
         period: u32,
         secret: &[u8],
     ) -> Result<()> {
-        let touch = entry.settings().key_press == Some(true)
-            || self
-                .credentials(entry, true)
-                .await?
-                .iter()
-                .any(|c| c.name == name && c.touch_required == Some(true));
+        let listed = self
+            .credentials(entry, true)
+            .await?
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.touch_required);
+        let touch = touch_wait(listed.flatten(), entry.settings().key_press);
         let now = unix_now();
         let cancel = CancelOnDrop::new();
         let read_name = name.to_string();
@@ -1138,5 +1152,21 @@ impl Service {
     /// Whether `caller` is an admin (for frontends that filter by role).
     pub fn role(&self, caller: &Caller) -> Role {
         caller.role
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_read_known_not_to_wait_for_a_touch_gets_the_quick_timeout() {
+        assert_eq!(touch_wait(Some(false), Some(false)), TouchWait::Never);
+        assert_eq!(touch_wait(Some(false), None), TouchWait::Never);
+        assert_eq!(touch_wait(Some(true), Some(false)), TouchWait::Expected);
+        assert_eq!(touch_wait(Some(false), Some(true)), TouchWait::Expected);
+        assert_eq!(touch_wait(None, Some(true)), TouchWait::Expected);
+        assert_eq!(touch_wait(None, Some(false)), TouchWait::Possible);
+        assert_eq!(touch_wait(None, None), TouchWait::Possible);
     }
 }

@@ -28,9 +28,9 @@ use oathkey_protocol::types::{Code, CreatedToken, Event, KeyList, KeySource};
 use serde_json::{Value, json};
 
 /// The faulty key's driver timeouts: short, so that every fault resolves quickly, yet far
-/// above what a healthy exchange takes even on a busy machine. Reading a code waits as long as
-/// a touch may take (the key is silent while it waits for one), so a lost answer to a code read
-/// costs the `touch` timeout; none of the faulty key's tokens needs a touch.
+/// above what a healthy exchange takes even on a busy machine. None of the faulty key's tokens
+/// needs a touch and the key says so, so a lost answer to a code read costs the `quick`
+/// timeout, not the `touch` one.
 const TIMEOUTS: Timeouts = Timeouts {
     quick: Duration::from_millis(800),
     touch: Duration::from_millis(1200),
@@ -548,11 +548,35 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         );
     }
 
+    // The key said none of these tokens needs a touch, so a lost answer is given up on after
+    // the quick timeout: a touch-long wait would hold every reader of this key for that long.
+    handle.set_faults(Faults {
+        drop_outputs: 1,
+        ..Faults::default()
+    });
+    let lost = c
+        .call::<_, Code>(
+            "codes.get",
+            json!({"key": token.key, "token": token.serial, "at": times.next()}),
+        )
+        .expect_err("the answer was lost");
+    let oathkey_protocol::ClientError::Rpc(lost) = lost else {
+        panic!("not a JSON-RPC error: {lost}");
+    };
+    assert!(
+        lost.message
+            .contains(&format!("did not answer within {:?}", TIMEOUTS.quick)),
+        "{}",
+        lost.message
+    );
+    assert_eq!(read(&mut c, &token, Some(times.next())), Outcome::Right);
+
     // A stall longer than the driver waits: the read fails, the key (and every read queued
     // behind it) is given up on only for that long, and the other key is served meanwhile.
     let steady_before = steady.reads();
+    let stall_until = Instant::now() + TIMEOUTS.touch * 2;
     handle.set_faults(Faults {
-        stall_until: Some(Instant::now() + TIMEOUTS.touch * 2),
+        stall_until: Some(stall_until),
         ..Faults::default()
     });
     let stalled = read(&mut c, &token, Some(times.next()));
@@ -565,7 +589,9 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         steady.reads() > steady_before,
         "the healthy key was served while the faulty one stalled"
     );
-    std::thread::sleep(TIMEOUTS.touch + Duration::from_millis(100));
+    std::thread::sleep(
+        stall_until.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
+    );
     assert_eq!(
         read(&mut c, &token, Some(times.next())),
         Outcome::Right,

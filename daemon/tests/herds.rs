@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, Transport};
+use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, TouchWait, Transport};
 use oathkey_emulator::{Config as VirtualConfig, VirtualKeyHandle};
 use oathkeyd::keys::{ActorHandle, CancelOnDrop, DynKey};
 use secrecy::SecretSlice;
@@ -60,7 +60,12 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
                 for _ in 0..150 {
                     // Step 1 is t = 59 s: RFC 6238's first SHA-1 test vector, 287082.
                     match actor
-                        .code("C1:c@contoso.com".into(), 1, false, &CancelOnDrop::new())
+                        .code(
+                            "C1:c@contoso.com".into(),
+                            1,
+                            TouchWait::Never,
+                            &CancelOnDrop::new(),
+                        )
                         .await
                     {
                         Ok(otp) if otp.code == "287082" => right.fetch_add(1, Ordering::Relaxed),

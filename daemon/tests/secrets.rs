@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use common::InProcess;
 use common::needles::{Needles, assert_found, assert_no_secret};
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind};
+use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_protocol::types::{CreatedToken, KeyList, Role, SeedRecord};
 use oathkey_protocol::{ClientError, SecretText};
 use secrecy::{SecretSlice, SecretString};
@@ -234,7 +234,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
         )
         .expect("hidden credential");
         assert_eq!(tool.list(Some(&pin)).expect("lists").len(), 3);
-        tool.totp("PIN1:hidden@contoso.com", 59, false, Some(&pin))
+        tool.totp("PIN1:hidden@contoso.com", 59, TouchWait::Never, Some(&pin))
             .expect("a code with the PIN");
     }
     secrets.push(Needles::secret("the PIN-protected seed", &hidden_seed));

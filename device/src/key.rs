@@ -21,6 +21,31 @@ use crate::transport::{DeviceInfo, Transport};
 /// A callback run when the key is about to wait for a touch.
 pub type TouchHook = Arc<dyn Fn() + Send + Sync>;
 
+/// What the caller knows about whether computing a code waits for a touch.
+///
+/// The key is silent while it waits (no KEEPALIVE), so the driver cannot tell a lost answer
+/// from a slow finger: a read that may wait for a touch must wait the `touch` timeout. A read
+/// known not to wait uses the `quick` one, so a lost answer costs seconds, not the touch timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TouchWait {
+    /// The token needs a touch: the touch hook runs, and the driver waits for the touch.
+    Expected,
+    /// Not known (no extended list, a setting the key does not report): wait as long as a
+    /// touch may take, without a prompt.
+    Possible,
+    /// The token is known not to need one: the key answers at once.
+    Never,
+}
+
+impl TouchWait {
+    fn wait(self) -> Wait {
+        match self {
+            TouchWait::Expected | TouchWait::Possible => Wait::Touch,
+            TouchWait::Never => Wait::Quick,
+        }
+    }
+}
+
 /// A connected key: CTAPHID channel plus what SELECT told about the secrets app.
 pub struct Key<T> {
     hid: CtapHid<T>,
@@ -173,21 +198,22 @@ impl<T: Transport> Key<T> {
 
     /// Computes a code for `name` with the given challenge (TOTP: the time step).
     ///
-    /// `touch_expected` tells the touch hook ahead of time; the key decides either way.
+    /// `touch` says whether to prompt (touch hook) and how long the key may stay silent; the
+    /// key decides whether it waits for a touch.
     #[instrument(level = "debug", skip(self, pin))]
     pub fn calculate(
         &mut self,
         name: &str,
         challenge: u64,
-        touch_expected: bool,
+        touch: TouchWait,
         pin: Option<&SecretString>,
     ) -> Result<Otp, Error> {
         let command = oath::calculate_command(name, challenge)?;
         self.unlock(pin)?;
-        if touch_expected {
+        if touch == TouchWait::Expected {
             self.touch_coming();
         }
-        match self.app_call(&command, Wait::Touch)? {
+        match self.app_call(&command, touch.wait())? {
             Ok(data) => oath::parse_calculate(&data),
             Err(StatusWord::CONDITIONS_NOT_SATISFIED) => Err(Error::Unsupported(format!(
                 "{name:?} is not an HOTP or TOTP credential"
@@ -204,11 +230,11 @@ impl<T: Transport> Key<T> {
         &mut self,
         name: &str,
         unix_time: u64,
-        touch_expected: bool,
+        touch: TouchWait,
         pin: Option<&SecretString>,
     ) -> Result<Otp, Error> {
         let period = TokenLabel::parse(name).period;
-        self.calculate(name, unix_time / u64::from(period), touch_expected, pin)
+        self.calculate(name, unix_time / u64::from(period), touch, pin)
     }
 
     /// Renames a credential and/or changes whether it needs a touch (touch needed).

@@ -33,7 +33,7 @@ pub mod transport;
 pub use admin::Setting;
 pub use ctaphid::Timeouts;
 pub use error::Error;
-pub use key::Key;
+pub use key::{Key, TouchWait};
 pub use label::TokenLabel;
 pub use model::Model;
 pub use oath::{CredentialInfo, HashAlg, NewCredential, Otp, OtpKind, SelectInfo};

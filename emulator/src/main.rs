@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TokenLabel};
+use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TokenLabel, TouchWait};
 use oathkey_emulator::udp::{self, Control};
 use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKey, VirtualKeyHandle};
 use secrecy::SecretSlice;
@@ -264,7 +264,7 @@ fn demo(codes: u32) -> Result<()> {
     let mut mismatches = 0;
     for i in 0..u64::from(codes) {
         let t = now + i * 30;
-        let from_key = key.totp(&label.to_string(), t, false, None)?;
+        let from_key = key.totp(&label.to_string(), t, TouchWait::Never, None)?;
         let expected = reference.generate(t).to_string();
         let verdict = if from_key.code == expected {
             "ok"

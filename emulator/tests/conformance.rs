@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind};
+use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_emulator::{Config, VirtualKeyHandle, VirtualTransport};
 use secrecy::SecretSlice;
 
@@ -127,7 +127,10 @@ fn rfc6238_vectors_8_digits_period_30() {
         let seed = rfc_seed(alg);
         put(&mut key, &name, OtpKind::Totp, alg, 8, &seed);
         for (t, want) in TIMES.iter().zip(expected) {
-            let got = key.totp(&name, *t, false, None).expect("computes").code;
+            let got = key
+                .totp(&name, *t, TouchWait::Never, None)
+                .expect("computes")
+                .code;
             assert_eq!(got, want, "virtual key vs RFC 6238, {alg} at {t}");
             assert_eq!(
                 totp_rs(alg, 8, 30, &seed, *t),
@@ -157,7 +160,10 @@ fn six_digits_and_period_60_match_independent_implementations() {
             };
             put(&mut key, &name, OtpKind::Totp, alg, digits, &seed);
             for t in TIMES {
-                let got = key.totp(&name, t, false, None).expect("computes").code;
+                let got = key
+                    .totp(&name, t, TouchWait::Never, None)
+                    .expect("computes")
+                    .code;
                 assert_eq!(got.len(), usize::from(digits));
                 let independent = totp_rs(alg, digits, period, &seed, t);
                 assert_eq!(got, independent, "vs totp-rs: {name} at {t}");
@@ -189,7 +195,7 @@ fn rfc4226_hotp_vectors() {
     );
     for (counter, want) in RFC4226.iter().enumerate() {
         let got = key
-            .calculate("rfc4226:hotp", 0, false, None)
+            .calculate("rfc4226:hotp", 0, TouchWait::Never, None)
             .expect("computes")
             .code;
         assert_eq!(&got, want, "virtual key, counter {counter}");
@@ -227,13 +233,13 @@ fn short_secrets_are_padded_and_long_ones_work() {
     );
     for t in TIMES {
         let got = key
-            .totp("short:seed", t, false, None)
+            .totp("short:seed", t, TouchWait::Never, None)
             .expect("computes")
             .code;
         assert_eq!(got, totp_rs(HashAlg::Sha1, 6, 30, &short, t));
         assert_eq!(got, oathtool_totp(HashAlg::Sha1, 6, 30, &short, t));
         let got = key
-            .totp("long:seed", t, false, None)
+            .totp("long:seed", t, TouchWait::Never, None)
             .expect("computes")
             .code;
         assert_eq!(got, totp_rs(HashAlg::Sha256, 6, 30, &long, t));

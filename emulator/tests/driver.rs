@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oathkey_device::ctaphid::Timeouts;
-use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, Setting};
+use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, Setting, TouchWait};
 use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKeyHandle, VirtualTransport};
 use secrecy::{SecretSlice, SecretString};
 
@@ -95,7 +95,7 @@ fn put_list_calculate_delete() {
 
     // RFC 6238 appendix B, SHA-1 at T = 59, reduced to 6 digits.
     let otp = key
-        .totp("0001:alice@contoso.com", 59, false, None)
+        .totp("0001:alice@contoso.com", 59, TouchWait::Never, None)
         .expect("computes");
     assert_eq!(otp.code, "287082");
 
@@ -105,7 +105,10 @@ fn put_list_calculate_delete() {
         key.delete("0001:alice@contoso.com", None),
         Err(Error::NotFound)
     );
-    assert_eq!(key.calculate("nope", 1, false, None), Err(Error::NotFound));
+    assert_eq!(
+        key.calculate("nope", 1, TouchWait::Never, None),
+        Err(Error::NotFound)
+    );
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn hotp_counter_advances_per_code_rfc4226() {
     for want in expected {
         // HOTP ignores the challenge.
         assert_eq!(
-            key.calculate("hotp:rfc4226", 999, false, None)
+            key.calculate("hotp:rfc4226", 999, TouchWait::Never, None)
                 .expect("computes")
                 .code,
             want
@@ -145,7 +148,7 @@ fn hotp_counter_advances_per_code_rfc4226() {
     cred.initial_counter = 7;
     key.put(&cred, None).expect("registers");
     assert_eq!(
-        key.calculate("hotp:from7", 0, false, None)
+        key.calculate("hotp:from7", 0, TouchWait::Never, None)
             .expect("computes")
             .code,
         "162583"
@@ -170,13 +173,13 @@ fn touch_policies_decide_touch_credentials() {
     h.set_touch_policy(TouchPolicy::Deny);
     let started = Instant::now();
     assert_eq!(
-        key.totp("touch:me", 59, true, None),
+        key.totp("touch:me", 59, TouchWait::Expected, None),
         Err(Error::TouchTimeout)
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     // A credential without touch is not affected by the policy.
     assert_eq!(
-        key.totp("plain:one", 59, false, None)
+        key.totp("plain:one", 59, TouchWait::Never, None)
             .expect("computes")
             .code,
         "287082"
@@ -184,7 +187,7 @@ fn touch_policies_decide_touch_credentials() {
     // A touch past the key's own timeout is too late.
     h.set_touch_policy(TouchPolicy::After(Duration::from_secs(5)));
     assert_eq!(
-        key.totp("touch:me", 59, true, None),
+        key.totp("touch:me", 59, TouchWait::Expected, None),
         Err(Error::TouchTimeout)
     );
 }
@@ -217,7 +220,7 @@ fn the_button_releases_a_waiting_code_and_the_hook_is_told() {
         })
     };
     let otp = key
-        .totp("button:code", 59, true, None)
+        .totp("button:code", 59, TouchWait::Expected, None)
         .expect("released by the button");
     presser.join().expect("presser ran");
     assert_eq!(otp.code, "287082");
@@ -242,7 +245,7 @@ fn key_press_setting_makes_every_code_need_a_touch() {
     assert!(key.setting(Setting::OtpKeyPress).expect("reads"));
     h.set_touch_policy(TouchPolicy::Deny);
     assert_eq!(
-        key.totp("plain:code", 59, false, None),
+        key.totp("plain:code", 59, TouchWait::Expected, None),
         Err(Error::TouchTimeout)
     );
     // Changing a setting needs a touch too.
@@ -255,7 +258,7 @@ fn key_press_setting_makes_every_code_need_a_touch() {
         .expect("approved");
     h.set_touch_policy(TouchPolicy::Deny);
     assert_eq!(
-        key.totp("plain:code", 59, false, None)
+        key.totp("plain:code", 59, TouchWait::Never, None)
             .expect("no touch")
             .code,
         "287082"
@@ -308,7 +311,7 @@ fn a_stock_nitrokey3_has_no_vendor_settings_and_no_sha512() {
     cred.algorithm = HashAlg::Sha512;
     key.put(&cred, None).expect("the app stores it");
     assert!(matches!(
-        key.totp("sha512:x", 59, false, None),
+        key.totp("sha512:x", 59, TouchWait::Never, None),
         Err(Error::Unsupported(_))
     ));
 }
@@ -335,11 +338,11 @@ fn pin_lifecycle_and_pin_protected_credentials() {
     assert_eq!(with_pin[0].pin_protected, Some(true));
     assert_eq!(names(&mut key, None), ["open:code"]);
     assert_eq!(
-        key.totp("pin:secret", 59, false, None),
+        key.totp("pin:secret", 59, TouchWait::Never, None),
         Err(Error::NotFound)
     );
     let otp = key
-        .totp("pin:secret", 59, false, Some(&pin("1234")))
+        .totp("pin:secret", 59, TouchWait::Never, Some(&pin("1234")))
         .expect("computes");
     assert_eq!(otp.code, "287082");
     // Hidden names still count for uniqueness.
@@ -445,7 +448,7 @@ fn state_survives_a_restart_of_the_virtual_key() {
     assert_eq!(key.app_info().pin_retries, Some(8));
     assert_eq!(names(&mut key, None), ["0001:persist@example.com"]);
     assert_eq!(
-        key.totp("0001:persist@example.com", 59, false, None)
+        key.totp("0001:persist@example.com", 59, TouchWait::Never, None)
             .expect("computes")
             .code,
         "287082"
@@ -571,13 +574,26 @@ fn the_driver_recovers_from_dropped_corrupted_and_stalled_reports() {
     let mut key = Key::open_with(handle.connect().expect("plugged"), timeouts).expect("opens");
     let h = handle;
     key.put(&totp("0001:x@y.z"), None).expect("registers");
-    let code = |key: &mut Key<VirtualTransport>| key.totp("0001:x@y.z", 59, false, None);
+    // Waits as long as a touch may take, as for a token whose touch setting is unknown.
+    let code =
+        |key: &mut Key<VirtualTransport>| key.totp("0001:x@y.z", 59, TouchWait::Possible, None);
 
     h.set_faults(Faults {
         drop_outputs: 1,
         ..Faults::default()
     });
-    assert!(matches!(code(&mut key), Err(Error::Timeout(_))));
+    assert_eq!(code(&mut key), Err(Error::Timeout(timeouts.touch)));
+    assert_eq!(code(&mut key).expect("resynced").code, "287082");
+
+    // A token known not to need a touch: a lost answer costs the quick timeout only.
+    h.set_faults(Faults {
+        drop_outputs: 1,
+        ..Faults::default()
+    });
+    assert_eq!(
+        key.totp("0001:x@y.z", 59, TouchWait::Never, None),
+        Err(Error::Timeout(timeouts.quick))
+    );
     assert_eq!(code(&mut key).expect("resynced").code, "287082");
 
     h.set_faults(Faults {

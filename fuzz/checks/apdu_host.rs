@@ -20,7 +20,7 @@ use oathkey_device::apdu::{self, StatusWord, TlvError};
 use oathkey_device::ctaphid::Timeouts;
 use oathkey_device::ctaphid::wire::{self, BROADCAST_CID, MAX_MESSAGE, Packet, Report, cmd};
 use oathkey_device::oath::{self, HashAlg, NewCredential, OtpKind, SelectInfo};
-use oathkey_device::{DeviceInfo, Error, Key, TokenLabel, Transport, TransportError};
+use oathkey_device::{DeviceInfo, Error, Key, TokenLabel, TouchWait, Transport, TransportError};
 use secrecy::{SecretSlice, SecretString};
 
 /// What one input did, for the replay tests.
@@ -327,10 +327,12 @@ pub fn operation<T: Transport>(key: &mut Key<T>, name: &str) -> Result<(), Error
     match name {
         "list" => key.list(None).map(drop),
         "list-pin" => key.list(Some(&pin)).map(drop),
-        "calculate" => key.calculate(label, 7, false, None).map(|otp| {
+        "calculate" => key.calculate(label, 7, TouchWait::Never, None).map(|otp| {
             assert_eq!(otp.code.len(), usize::from(otp.digits));
         }),
-        "totp" => key.totp(label, 1_234_567_890, true, None).map(drop),
+        "totp" => key
+            .totp(label, 1_234_567_890, TouchWait::Expected, None)
+            .map(drop),
         "put" => key.put(&credential(), None),
         "delete" => key.delete(label, None),
         "update" => key.update(label, Some("0012345:bob@contoso.com"), Some(false), None),

@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oathkey_device::{Error as DeviceError, Key, Otp, Transport};
+use oathkey_device::{Error as DeviceError, Key, Otp, TouchWait, Transport};
 use oathkey_protocol::types::Event;
 use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, warn};
@@ -168,14 +168,14 @@ impl ActorHandle {
         &self,
         name: String,
         step: u64,
-        touch: bool,
+        touch: TouchWait,
         cancel: &CancelOnDrop,
     ) -> Result<Otp, DeviceError> {
-        if touch {
+        if touch == TouchWait::Expected {
             let token = Some(name.clone());
             return self
                 .run("code", token, cancel, move |k| {
-                    k.calculate(&name, step, true, None)
+                    k.calculate(&name, step, touch, None)
                 })
                 .await;
         }
@@ -200,7 +200,7 @@ impl ActorHandle {
                 taken: false,
             };
             let job: Job = Box::new(move |key| {
-                let result = key.calculate(&name, step, false, None);
+                let result = key.calculate(&name, step, touch, None);
                 let removed = matches!(result, Err(DeviceError::Removed));
                 for waiter in guard.take() {
                     let _ = waiter.send(result.clone());
