@@ -224,7 +224,8 @@ pub enum TargetArg {
 /// `oathkey provision`.
 #[derive(Args, Debug)]
 pub struct ProvisionArgs {
-    /// File with one user (UPN) per line; blank lines and # comments are ignored.
+    /// File with one user (UPN) per line; blank lines and lines starting with # are ignored
+    /// (a # inside a line is part of the UPN, as in guest accounts' #EXT#).
     #[arg(long, value_name = "FILE")]
     pub users: PathBuf,
     /// The Azure CSV seed file to append to (created 0600 if missing; users already in it are
@@ -261,8 +262,8 @@ pub struct ProvisionArgs {
     /// The model column of the seed file (default: the key's model).
     #[arg(long)]
     pub model: Option<String>,
-    /// Write rows Azure's rules would reject (with a warning) instead of refusing. Tokens the
-    /// CSV cannot hold at all (SHA-256/512, 8 digits) are refused anyway.
+    /// Write rows Azure's rules would reject (each with a warning) instead of refusing. Tokens
+    /// the CSV cannot hold at all (SHA-256/512, 8 digits) are refused anyway.
     #[arg(long)]
     pub force: bool,
     /// Also seed keys that already hold tokens (by default only blank keys are used, so that a
@@ -289,9 +290,14 @@ pub struct ExportArgs {
     /// Replace an existing file.
     #[arg(long)]
     pub replace: bool,
-    /// Write rows the target would reject instead of refusing.
+    /// Write rows the target would reject instead of refusing (each is shown as a warning).
     #[arg(long)]
     pub force: bool,
+    /// Mark the seeds exported even when writing to a pipe or a terminal (by default, output
+    /// to standard output is marked only when it is redirected into a file), so that
+    /// `seeds purge --exported` deletes them: use it once the output is safely stored.
+    #[arg(long)]
+    pub mark_exported: bool,
     /// Also seeds not known to be on a key: pending, failed, not on key (by default only
     /// verified and written seeds are exported).
     #[arg(long)]

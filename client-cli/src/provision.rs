@@ -5,7 +5,7 @@
 //! but whose row never reached the file (the run was killed in between) gets the row back from
 //! the daemon's ledger instead of a second token.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,22 +20,27 @@ use serde_json::Value;
 use crate::cli::{Hash, ProvisionArgs};
 use crate::commands::Ctx;
 use crate::exit::{BAD_FILE, Failure, NOT_FOUND, PERMISSION};
-use crate::seeds::{to_token_record, write_failure};
+use crate::seeds::{to_token_record, warn_forced, write_failure};
 use oathkey_seedfile::export::manufacturer_for;
 
-/// Reads the users file: one UPN per line; blank lines and `#` comments ignored; duplicates
-/// refused (one token per user per run).
-fn read_users(path: &Path) -> Result<Vec<String>, Failure> {
+/// Reads the users file: one UPN per line, with its 1-based line number. Blank lines, and
+/// lines whose first non-blank character is `#`, are ignored; a `#` anywhere else is part of
+/// the line (guest UPNs hold `#EXT#`). A line that is not a UPN at all (no `name@domain.tld`,
+/// spaces, control characters, a `,`) and a user listed twice are refused, every one of them
+/// listed with its line, `--force` or not: they are not users Azure could be told about.
+fn read_users(path: &Path) -> Result<Vec<(usize, String)>, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
     let mut users = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut bad = Vec::new();
+    let mut seen = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
-        let user = line.split('#').next().unwrap_or("").trim();
-        if user.is_empty() {
+        let n = n + 1;
+        let user = line.trim();
+        if user.is_empty() || user.starts_with('#') {
             continue;
         }
-        let valid = user.split_once('@').is_some_and(|(local, domain)| {
+        let valid = user.rsplit_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
                 && !domain.starts_with('.')
@@ -44,25 +49,129 @@ fn read_users(path: &Path) -> Result<Vec<String>, Failure> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == ',');
         if !valid {
-            return Err(Failure::usage(format!(
-                "{} line {}: {user:?} is not a UPN (name@domain.tld)",
-                path.display(),
-                n + 1
-            )));
+            bad.push(format!(
+                "  line {n}: {user:?} is not a UPN (name@domain.tld, no spaces or commas)"
+            ));
+            continue;
         }
-        if !seen.insert(user.to_ascii_lowercase()) {
-            return Err(Failure::usage(format!(
-                "{} line {}: {user} is listed twice",
-                path.display(),
-                n + 1
-            )));
+        if let Some(first) = seen.insert(user.to_ascii_lowercase(), n) {
+            bad.push(format!(
+                "  line {n}: {user} is listed twice (first on line {first})"
+            ));
+            continue;
         }
-        users.push(user.to_string());
+        users.push((n, user.to_string()));
+    }
+    if !bad.is_empty() {
+        return Err(Failure::usage(format!(
+            "{} has lines that are not users; nothing was seeded:\n{}",
+            path.display(),
+            bad.join("\n")
+        )));
     }
     if users.is_empty() {
         return Err(Failure::usage(format!("{} lists no users", path.display())));
     }
     Ok(users)
+}
+
+/// The row `provision` would write for `user`, with the token settings asked for and
+/// placeholders for what only the key gives (serial, secret, model).
+fn sample_row(args: &ProvisionArgs, user: &str, serial: usize) -> TokenRecord {
+    TokenRecord {
+        serial: format!("{serial:07}"),
+        user: user.into(),
+        secret: oathkey_seedfile::Secret::new(vec![0; 20]),
+        kind: oathkey_seedfile::Kind::Totp,
+        algorithm: seed_algorithm(args.hash),
+        digits: args.digits,
+        period: args.period,
+        counter: 0,
+        manufacturer: args
+            .manufacturer
+            .clone()
+            .unwrap_or_else(|| "oathkey".into()),
+        model: args.model.clone().unwrap_or_else(|| "OTP key".into()),
+    }
+}
+
+fn seed_algorithm(h: Hash) -> oathkey_seedfile::Algorithm {
+    match h {
+        Hash::Sha1 => oathkey_seedfile::Algorithm::Sha1,
+        Hash::Sha256 => oathkey_seedfile::Algorithm::Sha256,
+        Hash::Sha512 => oathkey_seedfile::Algorithm::Sha512,
+    }
+}
+
+/// Checks every user's row against Azure's rules before any key is touched: what the CSV
+/// cannot hold at all (HOTP, SHA-256, 8 digits) is refused even with `--force`; what Azure's
+/// upload would reject (a settings problem, or a user's UPN: a guest, `name@contoso..com`) is
+/// refused with every bad line of the users file listed, or with `--force` shown as a warning
+/// per line and seeded anyway.
+fn check_rows(args: &ProvisionArgs, users: &[(usize, String)]) -> Result<(), Failure> {
+    let file = args.users.display();
+    // The settings, on a user Azure takes: their problems are the same for every row.
+    let mut probe = sample_row(args, "user@example.com", 0);
+    probe.serial.clear();
+    if let Err(other) =
+        oathkey_seedfile::render(Format::AzureCsv, std::slice::from_ref(&probe), true)
+    {
+        return Err(Failure::usage(format!(
+            "the Azure CSV cannot hold these tokens: {other}"
+        )));
+    }
+    let probe = sample_row(args, "user@example.com", 0);
+    let settings = oathkey_seedfile::validate(Target::Azure, std::slice::from_ref(&probe));
+    let settings: Vec<String> = settings.into_iter().map(|p| p.reason).collect();
+    // Each user's row with settings Azure takes, so that only the user's own problems show.
+    let rows: Vec<(usize, TokenRecord)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, (line, user))| {
+            let mut row = sample_row(args, user, i + 1);
+            row.algorithm = oathkey_seedfile::Algorithm::Sha1;
+            row.digits = 6;
+            row.period = 30;
+            (*line, row)
+        })
+        .collect();
+    let rendered: Vec<TokenRecord> = rows.iter().map(|(_, r)| r.clone()).collect();
+    if let Err(oathkey_seedfile::RenderError::Other(reason)) =
+        oathkey_seedfile::render(Format::AzureCsv, &rendered, true)
+    {
+        return Err(Failure::usage(format!(
+            "the Azure CSV cannot hold these rows: {reason}"
+        )));
+    }
+    let users_problems: Vec<String> = oathkey_seedfile::validate_numbered(Target::Azure, &rows)
+        .into_iter()
+        .map(|p| format!("{file} line {}: {}", p.line.unwrap_or(0), p.reason))
+        .collect();
+    if settings.is_empty() && users_problems.is_empty() {
+        return Ok(());
+    }
+    if args.force {
+        for reason in &settings {
+            eprintln!(
+                "warning: every row: {reason} (seeded because of --force; Azure's upload will reject it)"
+            );
+        }
+        for problem in &users_problems {
+            eprintln!(
+                "warning: {problem} (seeded because of --force; Azure's upload will reject this row)"
+            );
+        }
+        return Ok(());
+    }
+    let mut list: Vec<String> = settings
+        .iter()
+        .map(|reason| format!("  every row: {reason}"))
+        .collect();
+    list.extend(users_problems.iter().map(|p| format!("  {p}")));
+    Err(Failure::usage(format!(
+        "Azure's CSV upload would reject these rows; no key was touched (--force seeds them anyway):\n{}",
+        list.join("\n")
+    )))
 }
 
 /// Users already in the output file (lower case), refusing a file that is not a valid seed file.
@@ -74,13 +183,9 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
         code: BAD_FILE,
         message: format!("cannot read {}: {e}", out.display()),
     })?;
-    let parsed = oathkey_seedfile::read(Format::AzureCsv, &bytes);
     // Rows that cannot be read at all: appending would be refused, --force or not.
-    let read_lines: BTreeSet<usize> = parsed.records.iter().map(|(l, _)| *l).collect();
-    let unreadable: Vec<String> = parsed
-        .problems
+    let unreadable: Vec<String> = oathkey_seedfile::unreadable(Format::AzureCsv, &bytes)
         .iter()
-        .filter(|p| p.line.is_some_and(|l| !read_lines.contains(&l)) || p.line.is_none())
         .map(|p| format!("  {p}"))
         .collect();
     if !unreadable.is_empty() {
@@ -93,8 +198,15 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
             ),
         });
     }
-    if !parsed.problems.is_empty() && !force {
-        let list: Vec<String> = parsed.problems.iter().map(|p| format!("  {p}")).collect();
+    let parsed = oathkey_seedfile::read(Format::AzureCsv, &bytes);
+    // A file with a header and no rows yet is a file to append to.
+    let problems: Vec<&oathkey_seedfile::Problem> = parsed
+        .problems
+        .iter()
+        .filter(|p| p.reason != oathkey_seedfile::NO_TOKENS)
+        .collect();
+    if !problems.is_empty() && !force {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         return Err(Failure {
             code: BAD_FILE,
             message: format!(
@@ -103,6 +215,12 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
                 list.join("\n")
             ),
         });
+    }
+    for p in problems {
+        eprintln!(
+            "warning: {}: {p} (kept because of --force; Azure's upload will reject it)",
+            out.display()
+        );
     }
     Ok(parsed
         .records
@@ -119,21 +237,24 @@ fn hash(h: Hash) -> Algorithm {
     }
 }
 
-/// Appends one record to the CSV (atomically: the file is whole before and after).
+/// Appends one record to the CSV (atomically: the file is whole before and after); with
+/// `force`, the row's problems are shown as warnings.
 fn append(out: &Path, record: &TokenRecord, force: bool) -> Result<(), Failure> {
     let mode = if out.exists() {
         WriteMode::Append
     } else {
         WriteMode::CreateNew
     };
-    oathkey_seedfile::write_file(
+    let forced = oathkey_seedfile::write_file(
         out,
         Format::AzureCsv,
         std::slice::from_ref(record),
         mode,
         force,
     )
-    .map_err(write_failure)
+    .map_err(write_failure)?;
+    warn_forced(&out.display().to_string(), &forced);
+    Ok(())
 }
 
 fn progress(total: u64) -> ProgressBar {
@@ -212,56 +333,18 @@ fn wait_removed(ctx: &mut Ctx, key: &str, bar: &ProgressBar) -> Result<(), Failu
 
 /// `oathkey provision`.
 pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
-    let users = read_users(&args.users)?;
+    let numbered = read_users(&args.users)?;
     if ctx.role_is_reader() {
         return Err(Failure {
             code: PERMISSION,
             message: "provisioning keys needs an admin".into(),
         });
     }
-    // Refuse up front what Azure's upload would refuse, before any key is touched.
-    let probe = TokenRecord {
-        serial: "0".into(),
-        user: users[0].clone(),
-        secret: oathkey_seedfile::Secret::new(vec![0; 20]),
-        kind: oathkey_seedfile::Kind::Totp,
-        algorithm: match args.hash {
-            Hash::Sha1 => oathkey_seedfile::Algorithm::Sha1,
-            Hash::Sha256 => oathkey_seedfile::Algorithm::Sha256,
-            Hash::Sha512 => oathkey_seedfile::Algorithm::Sha512,
-        },
-        digits: args.digits,
-        period: args.period,
-        counter: 0,
-        manufacturer: "x".into(),
-        model: "x".into(),
-    };
-    // Render a sample row: what Azure's CSV cannot hold at all (HOTP, SHA-256, 8 digits) is
-    // refused even with --force, before any key is touched; rule problems only without it.
-    match oathkey_seedfile::render(Format::AzureCsv, std::slice::from_ref(&probe), args.force) {
-        Ok(_) => {
-            let problems = oathkey_seedfile::validate(Target::Azure, std::slice::from_ref(&probe));
-            if !problems.is_empty() {
-                let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
-                eprintln!(
-                    "warning: --force: Azure's upload will reject these rows: {}",
-                    reasons.join("; ")
-                );
-            }
-        }
-        Err(oathkey_seedfile::RenderError::Rejected(problems)) => {
-            let reasons: Vec<String> = problems.iter().map(|p| p.reason.clone()).collect();
-            return Err(Failure::usage(format!(
-                "Azure's CSV upload would reject these tokens: {} (--force writes them anyway)",
-                reasons.join("; ")
-            )));
-        }
-        Err(other) => {
-            return Err(Failure::usage(format!(
-                "the Azure CSV cannot hold these tokens: {other}"
-            )));
-        }
-    }
+    // Refuse up front what Azure's upload would refuse, for every user, before any key is
+    // touched: a row refused after its key was seeded leaves a token without a row.
+    check_rows(args, &numbered)?;
+    let users: Vec<String> = numbered.into_iter().map(|(_, user)| user).collect();
+    let algorithm = seed_algorithm(args.hash);
     let done = done_users(&args.out, args.force)?;
     let mut remaining: Vec<String> = users
         .iter()
@@ -312,9 +395,13 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // Tokens created by an earlier, interrupted run whose rows never reached the file.
+    // Tokens created by an earlier, interrupted run whose rows never reached the file: seeds
+    // of these users not yet exported to any file. A seed is marked exported only after its
+    // row was appended, so an interrupted run's seed is among them; a seed already written to
+    // another file is not (that user gets a new key, as when a key is replaced).
     let params = SeedsParams {
         users: Some(remaining.clone()),
+        not_exported: true,
         ..SeedsParams::default()
     };
     let recorded: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
@@ -386,7 +473,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             secret: oathkey_seedfile::Secret::from_base32(created.secret.expose())
                 .map_err(|e| anyhow::anyhow!("the daemon returned an unreadable secret: {e}"))?,
             kind: oathkey_seedfile::Kind::Totp,
-            algorithm: probe.algorithm,
+            algorithm,
             digits: created.digits,
             period: created.period,
             counter: 0,

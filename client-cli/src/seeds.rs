@@ -55,6 +55,26 @@ fn problems_text(problems: &[oathkey_seedfile::Problem]) -> String {
         .join("\n")
 }
 
+/// Shows every problem that `--force` let into `file` as a warning on standard error: the row
+/// (its line and serial) and the reason. Never silent, never a secret (reasons quote none).
+pub fn warn_forced(file: &str, problems: &[oathkey_seedfile::Problem]) {
+    for p in problems {
+        eprintln!("warning: {file}: {p} (written because of --force; the target will reject it)");
+    }
+}
+
+/// Whether standard output is a regular file (`oathkey export > seeds.csv`), as opposed to a
+/// pipe, a terminal or a device: only then is what was written to it known to be kept.
+fn stdout_is_a_file() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_file())
+}
+
 /// Maps a seed-file write failure to a message and exit code.
 pub fn write_failure(e: oathkey_seedfile::FileError) -> Failure {
     Failure {
@@ -107,6 +127,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                 &labels,
             )
             .map_err(export_failure)?;
+            warn_forced(&path.display().to_string(), &done.forced);
             if !done.records.is_empty() {
                 eprintln!(
                     "Wrote {} seed(s) to {} ({fmt}).",
@@ -117,7 +138,10 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             done.records
         }
         None => {
-            // To standard output: the same conversion and rules, then the same marking.
+            // To standard output: the same conversion and rules. Marked exported only when
+            // what was written is known to be kept: output redirected into a file, or
+            // --mark-exported. A pipe (`oathkey export | head`) or a terminal may drop it, and
+            // `seeds purge --exported` would then delete a seed that was never saved.
             let seeds: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
             let records = seeds
                 .iter()
@@ -125,16 +149,24 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(export_failure)?;
             if !records.is_empty() {
-                let text = oathkey_seedfile::render(fmt, &records, args.force).map_err(|e| match e {
+                let rendered = oathkey_seedfile::render_checked(fmt, &records, args.force).map_err(|e| match e {
                     oathkey_seedfile::RenderError::Rejected(p) => Failure {
                         code: BAD_FILE,
                         message: format!("the target would reject these rows (--force writes rule violations anyway):\n{}", problems_text(&p)),
                     },
                     other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
-                out!("{}", &*text);
-                oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
-                    .map_err(export_failure)?;
+                warn_forced("standard output", &rendered.forced);
+                let mark = args.mark_exported || stdout_is_a_file();
+                out!("{}", &*rendered.text);
+                if mark {
+                    oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
+                        .map_err(export_failure)?;
+                } else {
+                    eprintln!(
+                        "Not marked exported: standard output is not a file, so `seeds purge --exported` keeps these seeds (write with -o FILE, or add --mark-exported once the output is saved)."
+                    );
+                }
             }
             records
         }
@@ -262,9 +294,14 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
     }
 }
 
+/// Reads `path` in `fmt`, or in the format guessed from its content, else from `tgt` (the
+/// target it is meant for), else from its name (`.csv`: Azure CSV); see
+/// [`oathkey_seedfile::guess`]. Says on standard error when the format was not detected but
+/// assumed. Checks the records against `tgt` (default: the format's own target).
 fn read_seed_file(
     path: &Path,
     fmt: Option<FormatArg>,
+    tgt: Option<Target>,
 ) -> Result<(Format, oathkey_seedfile::Parsed), Failure> {
     let bytes = std::fs::read(path).map_err(|e| Failure {
         code: BAD_FILE,
@@ -272,15 +309,47 @@ fn read_seed_file(
     })?;
     let fmt = match fmt {
         Some(f) => format(f),
-        None => oathkey_seedfile::detect(&bytes).ok_or_else(|| Failure {
-            code: BAD_FILE,
-            message: format!(
-                "cannot tell the format of {}; name it with --format",
-                path.display()
-            ),
-        })?,
+        None => {
+            let name = path.file_name().map(|n| n.to_string_lossy());
+            let guessed = oathkey_seedfile::guess(&bytes, name.as_deref(), tgt);
+            match guessed {
+                Some(f) if oathkey_seedfile::detect(&bytes) != Some(f) => {
+                    eprintln!(
+                        "note: the content of {} is no known format; reading it as {f} ({})",
+                        path.display(),
+                        if tgt.is_some_and(|t| t != Target::Any) {
+                            "the target's format"
+                        } else {
+                            "from its name"
+                        }
+                    );
+                    f
+                }
+                Some(f) => f,
+                None if oathkey_seedfile::is_utf16(&bytes) => {
+                    return Err(Failure {
+                        code: BAD_FILE,
+                        message: format!(
+                            "cannot read {}: {}",
+                            path.display(),
+                            oathkey_seedfile::UTF16
+                        ),
+                    });
+                }
+                None => {
+                    return Err(Failure {
+                        code: BAD_FILE,
+                        message: format!(
+                            "cannot tell the format of {}; name it with --format (or --target)",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+        }
     };
-    Ok((fmt, oathkey_seedfile::read(fmt, &bytes)))
+    let tgt = tgt.unwrap_or_else(|| fmt.target());
+    Ok((fmt, oathkey_seedfile::read_as(fmt, &bytes, tgt)))
 }
 
 /// `oathkey seedfile check`.
@@ -290,23 +359,8 @@ pub fn check(
     fmt: Option<FormatArg>,
     json: bool,
 ) -> Result<(), Failure> {
-    let bytes = std::fs::read(file).map_err(|e| Failure {
-        code: BAD_FILE,
-        message: format!("cannot read {}: {e}", file.display()),
-    })?;
-    let fmt = match fmt {
-        Some(f) => format(f),
-        None => oathkey_seedfile::detect(&bytes).ok_or_else(|| Failure {
-            code: BAD_FILE,
-            message: format!(
-                "cannot tell the format of {}; name it with --format",
-                file.display()
-            ),
-        })?,
-    };
-    let tgt = target_arg.map_or_else(|| fmt.target(), target);
     // One pass: reading problems and the target's rules, each with its line.
-    let parsed = oathkey_seedfile::read_as(fmt, &bytes, tgt);
+    let (fmt, parsed) = read_seed_file(file, fmt, target_arg.map(target))?;
     let mut problems = parsed.problems.clone();
     problems.sort_by_key(|p| p.line.unwrap_or(0));
     let count = parsed.records.len();
@@ -343,7 +397,7 @@ pub fn check(
 
 /// `oathkey activate`: checks a code as the MFA service's activation does.
 pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), Failure> {
-    let (_, parsed) = read_seed_file(&args.seed_file, args.format)?;
+    let (_, parsed) = read_seed_file(&args.seed_file, args.format, None)?;
     let Some((_, record)) = parsed.records.iter().find(|(_, r)| r.serial == args.serial) else {
         return Err(Failure {
             code: crate::exit::NOT_FOUND,

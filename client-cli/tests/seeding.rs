@@ -362,6 +362,8 @@ fn exports_in_every_format_match_oathtool() {
             "--format",
             "graph-json",
             "--serial",
+            "X000",
+            "--serial",
             "X003",
             "-o",
             graph.to_str().expect("utf8"),
@@ -370,7 +372,33 @@ fn exports_in_every_format_match_oathtool() {
     );
     let g: Value = serde_json::from_slice(&std::fs::read(&graph).expect("written")).expect("JSON");
     assert_eq!(g["@context"], "#$delta");
-    assert_eq!(g["value"][0]["hashFunction"], "hmacsha256");
+    let mut hashes: Vec<(&str, &str)> = g["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|v| {
+            (
+                v["serialNumber"].as_str().expect("serial"),
+                v["hashFunction"].as_str().expect("hash"),
+            )
+        })
+        .collect();
+    hashes.sort_unstable();
+    assert_eq!(hashes, [("X000", "hmacsha1"), ("X003", "hmacsha256")]);
+    // The Graph body's secrets give the keys' codes, as oathtool computes them.
+    let rows = read(Format::GraphJson, &graph);
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        for t in TIMES {
+            let code = d.cli(&["code", &r.serial, "--at", &t.to_string()]);
+            assert_eq!(
+                stdout(&code).trim(),
+                oathtool(r, t),
+                "graph-json: {} at {t}",
+                r.serial
+            );
+        }
+    }
     let pi = dir.join("pi.csv");
     assert_exit(
         &d.cli(&[
@@ -390,31 +418,64 @@ fn exports_in_every_format_match_oathtool() {
         oathtool(&rows[0], 1_234_567_890)
     );
 
-    // QR codes, one private PNG per token.
+    // QR codes, one private PNG per token, each holding its token's otpauth URI: decoded,
+    // it is the line of the otpauth export for that serial.
     let qr = dir.join("qr");
-    assert_exit(
-        &d.cli(&[
-            "export",
-            "--format",
-            "otpauth",
-            "--qr-dir",
-            qr.to_str().expect("utf8"),
-        ]),
-        0,
-    );
-    let pngs: Vec<_> = std::fs::read_dir(&qr)
+    let exported = d.cli(&[
+        "export",
+        "--format",
+        "otpauth",
+        "--qr-dir",
+        qr.to_str().expect("utf8"),
+    ]);
+    assert_exit(&exported, 0);
+    let uris: Vec<String> = stdout(&exported).lines().map(str::to_owned).collect();
+    assert_eq!(uris.len(), 4);
+    let mut pngs: Vec<_> = std::fs::read_dir(&qr)
         .expect("dir")
         .map(|e| e.expect("entry").path())
         .collect();
+    pngs.sort();
     assert_eq!(pngs.len(), 4);
     for p in pngs {
         assert_eq!(mode(&p), 0o600);
+        let bytes = std::fs::read(&p).expect("png");
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+        let decoded = decode_qr(&bytes);
+        let serial = p.file_stem().expect("name").to_string_lossy().into_owned();
         assert!(
-            std::fs::read(&p)
-                .expect("png")
-                .starts_with(b"\x89PNG\r\n\x1a\n")
+            decoded.ends_with(&format!("&serial={serial}")),
+            "{serial}: {decoded}"
         );
+        assert!(uris.contains(&decoded), "{decoded} is not in {uris:?}");
+        // And the secret it carries gives the key's codes.
+        let parsed = oathkey_seedfile::read(Format::Otpauth, decoded.as_bytes());
+        assert!(parsed.is_clean(), "{:?}", parsed.problems);
+        let r = &parsed.records[0].1;
+        assert_eq!(r.serial, serial);
+        let code = d.cli(&["code", &serial, "--at", "1234567890"]);
+        assert_eq!(stdout(&code).trim(), oathtool(r, 1_234_567_890), "{serial}");
     }
+}
+
+/// The text of the one QR code in a PNG (8-bit grayscale, as `export --qr-dir` writes it).
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut pixels).expect("a frame");
+    assert_eq!(
+        (info.color_type, info.bit_depth),
+        (png::ColorType::Grayscale, png::BitDepth::Eight)
+    );
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        pixels[y * info.line_size + x]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    let (_, text) = grids[0].decode().expect("decodes");
+    text
 }
 
 #[test]
@@ -576,4 +637,534 @@ fn seedfile_check_reports_every_problem_with_its_line() {
         .output()
         .expect("runs");
     assert_exit(&out, 10);
+}
+
+/// The keys' ids, in the daemon's order.
+fn key_ids(d: &Daemon) -> Vec<String> {
+    let list: oathkey_protocol::types::KeyList =
+        d.client().call("keys.list", Value::Null).expect("lists");
+    list.keys.into_iter().map(|k| k.id).collect()
+}
+
+/// How many tokens each key holds, by id.
+fn tokens_per_key(d: &Daemon) -> Vec<(String, usize)> {
+    key_ids(d)
+        .into_iter()
+        .map(|k| {
+            let tokens: Vec<Value> = d
+                .client()
+                .call("tokens.list", json!({"key": k}))
+                .expect("lists");
+            (k, tokens.len())
+        })
+        .collect()
+}
+
+fn provision(d: &Daemon, users: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "provision",
+        "--users",
+        users.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--keys-present",
+    ];
+    args.extend_from_slice(extra);
+    d.cli(&args)
+}
+
+fn seeds(d: &Daemon) -> Vec<Value> {
+    let list = d.cli(&["seeds", "list", "--json"]);
+    assert_exit(&list, 0);
+    serde_json::from_slice(&list.stdout).expect("JSON")
+}
+
+/// Every user is checked against Azure's rules before any key is touched, each bad line
+/// listed with its number; `#` starts a comment only at the start of a line, so a guest's
+/// `#EXT#` UPN is read whole (and is then refused as a guest, not mangled into another name).
+#[test]
+fn provision_checks_every_user_before_touching_a_key() {
+    let d = Daemon::start(&["--emulate", "4"]);
+    let dir = d.dir.path();
+    let users = dir.join("users.txt");
+    std::fs::write(
+        &users,
+        "alice@contoso.com\n\
+         carol@contoso..com\n\
+         # a comment\n\
+         \x20  # an indented comment\n\
+         bob_gmail.com#EXT#@contoso.onmicrosoft.com\n\
+         dave@contoso.com\n",
+    )
+    .expect("written");
+    let out = dir.join("tseed.csv");
+    let run = provision(&d, &users, &out, &[]);
+    assert_exit(&run, 2);
+    let err = stderr(&run);
+    let file = users.display();
+    assert!(
+        err.contains(&format!(
+            "{file} line 2: upn \"carol@contoso..com\" is not a user principal name"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file} line 5: upn \"bob_gmail.com#EXT#@contoso.onmicrosoft.com\" is a guest account"
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 6:"),
+        "only the bad lines: {err}"
+    );
+    assert!(
+        tokens_per_key(&d).iter().all(|(_, n)| *n == 0),
+        "no key was touched"
+    );
+    assert!(seeds(&d).is_empty(), "no seed was made");
+    assert!(!out.exists());
+
+    // Lines that are no users at all are refused even with --force, every one listed.
+    let bad = dir.join("bad.txt");
+    std::fs::write(
+        &bad,
+        "eve\nalice@contoso.com\nbob smith@contoso.com\nALICE@contoso.com\n",
+    )
+    .expect("written");
+    let run = provision(&d, &bad, &out, &["--force"]);
+    assert_exit(&run, 2);
+    let err = stderr(&run);
+    for needle in [
+        "line 1: \"eve\" is not a UPN",
+        "line 3: \"bob smith@contoso.com\" is not a UPN",
+        "line 4: ALICE@contoso.com is listed twice (first on line 2)",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert!(tokens_per_key(&d).iter().all(|(_, n)| *n == 0));
+
+    // --force seeds them, with a warning per line and per row written.
+    let run = provision(&d, &users, &out, &["--force"]);
+    assert_exit(&run, 0);
+    let err = stderr(&run);
+    assert!(
+        err.contains(&format!(
+            "warning: {file} line 2: upn \"carol@contoso..com\""
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {file} line 5: upn \"bob_gmail.com#EXT#@contoso.onmicrosoft.com\""
+        )),
+        "{err}"
+    );
+    let csv = out.display();
+    let row_warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("warning: {csv}: line ")))
+        .collect();
+    assert_eq!(row_warnings.len(), 2, "one per forced row: {err}");
+    let bytes = std::fs::read(&out).expect("written");
+    let parsed = oathkey_seedfile::read(Format::AzureCsv, &bytes);
+    let who: Vec<&str> = parsed
+        .records
+        .iter()
+        .map(|(_, r)| r.user.as_str())
+        .collect();
+    assert_eq!(
+        who,
+        [
+            "alice@contoso.com",
+            "carol@contoso..com",
+            "bob_gmail.com#EXT#@contoso.onmicrosoft.com",
+            "dave@contoso.com"
+        ]
+    );
+    // The warnings name the rows the check names.
+    for p in &parsed.problems {
+        assert!(
+            row_warnings.iter().any(|w| w.contains(&p.to_string())),
+            "{p} not warned about: {err}"
+        );
+    }
+    assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
+}
+
+/// Resuming restores only seeds not yet exported: a user already in an earlier file gets a
+/// new key in a new file (the replacement-key workflow), while a seed whose row never reached
+/// a file (an interrupted run, or `token new`) is restored instead of seeding another key.
+#[test]
+fn provision_restores_only_seeds_not_yet_exported() {
+    let d = Daemon::start(&["--emulate", "3"]);
+    let dir = d.dir.path();
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "alice@contoso.com\n").expect("written");
+    let first = dir.join("first.csv");
+    assert_exit(&provision(&d, &users, &first, &[]), 0);
+    let old = read(Format::AzureCsv, &first);
+    assert_eq!(old.len(), 1);
+    let old_serial = old[0].serial.clone();
+
+    // Bob's seed, made by hand on a key and never written to a file.
+    let used: Vec<String> = tokens_per_key(&d)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, _)| k)
+        .collect();
+    let bob_key = key_ids(&d)
+        .into_iter()
+        .find(|k| !used.contains(k))
+        .expect("a blank key");
+    assert_exit(
+        &d.cli(&[
+            "--key",
+            &bob_key,
+            "token",
+            "new",
+            "--user",
+            "bob@contoso.com",
+            "--serial",
+            "B0001",
+        ]),
+        0,
+    );
+
+    std::fs::write(&users, "alice@contoso.com\nbob@contoso.com\n").expect("written");
+    let second = dir.join("second.csv");
+    let run = provision(&d, &users, &second, &[]);
+    assert_exit(&run, 0);
+    let err = stderr(&run);
+    assert!(
+        err.contains("bob@contoso.com: restored serial B0001 from the ledger"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&old_serial),
+        "alice's old seed not restored: {err}"
+    );
+    let rows = read(Format::AzureCsv, &second);
+    let alice = rows
+        .iter()
+        .find(|r| r.user == "alice@contoso.com")
+        .expect("alice has a row");
+    let bob = rows
+        .iter()
+        .find(|r| r.user == "bob@contoso.com")
+        .expect("bob has a row");
+    assert_eq!(bob.serial, "B0001");
+    assert_ne!(alice.serial, old_serial, "a new key, not the old row again");
+    assert!(
+        tokens_per_key(&d).iter().all(|(_, n)| *n == 1),
+        "the third key was seeded for alice: {:?}",
+        tokens_per_key(&d)
+    );
+    for r in [alice, bob] {
+        let code = d.cli(&["code", &r.serial, "--at", "1234567890"]);
+        assert_eq!(
+            stdout(&code).trim(),
+            oathtool(r, 1_234_567_890),
+            "{}",
+            r.serial
+        );
+    }
+    // Every seed is now exported, each once.
+    assert!(
+        seeds(&d).iter().all(|s| s["exported_at"].is_u64()),
+        "{:?}",
+        seeds(&d)
+    );
+}
+
+/// `--keyboard` and `--key-press` (Mode and Key Press) really reach each seeded key, read back
+/// through `oathkey config --json`; a key not seeded keeps its settings.
+#[test]
+fn provision_applies_mode_and_key_press_to_each_key() {
+    let d = Daemon::start(&["--emulate", "3"]);
+    let dir = d.dir.path();
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "ivan@contoso.com\njudy@contoso.com\n").expect("written");
+    let out = dir.join("tseed.csv");
+    let defaults = json!({"keyboard": true, "u2f": true, "key_press": false});
+    for k in key_ids(&d) {
+        let config = d.cli(&["--key", &k, "config", "--json"]);
+        assert_exit(&config, 0);
+        let config: Value = serde_json::from_slice(&config.stdout).expect("JSON");
+        assert_eq!(config, defaults, "{k} starts with the defaults");
+    }
+    // Both differ from the defaults, so only applying them makes the test pass.
+    let run = provision(
+        &d,
+        &users,
+        &out,
+        &["--keyboard", "off", "--key-press", "on"],
+    );
+    assert_exit(&run, 0);
+    let mut seeded = 0;
+    for (k, tokens) in tokens_per_key(&d) {
+        let config = d.cli(&["--key", &k, "config", "--json"]);
+        assert_exit(&config, 0);
+        let config: Value = serde_json::from_slice(&config.stdout).expect("JSON");
+        if tokens > 0 {
+            seeded += 1;
+            assert_eq!(
+                config,
+                json!({"keyboard": false, "u2f": true, "key_press": true}),
+                "{k} was seeded with the settings"
+            );
+        } else {
+            assert_eq!(
+                config, defaults,
+                "{k} was not seeded and keeps its settings"
+            );
+        }
+    }
+    assert_eq!(seeded, 2);
+    // Key Press on: the codes still read (the virtual keys approve touches), and match.
+    for r in read(Format::AzureCsv, &out) {
+        let code = d.cli(&["code", &r.serial, "--at", "59"]);
+        assert_exit(&code, 0);
+        assert_eq!(stdout(&code).trim(), oathtool(&r, 59));
+    }
+}
+
+/// `--force` writes rows the target rejects, with a warning per row (line, serial, reason),
+/// to a file and to standard output alike.
+#[test]
+fn forced_exports_warn_about_every_row() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let dir = d.dir.path();
+    for (user, serial) in [
+        ("alice@contoso.com", "F1"),
+        ("bob", "F2"),
+        ("erin_fabrikam.com#EXT#@contoso.onmicrosoft.com", "F3"),
+    ] {
+        assert_exit(
+            &d.cli(&["token", "new", "--user", user, "--serial", serial]),
+            0,
+        );
+    }
+    let file = dir.join("forced.csv");
+    let refused = d.cli(&["export", "-o", file.to_str().expect("utf8")]);
+    assert_exit(&refused, 10);
+    assert!(!file.exists());
+    let forced = d.cli(&["export", "--force", "-o", file.to_str().expect("utf8")]);
+    assert_exit(&forced, 0);
+    let err = stderr(&forced);
+    let parsed = oathkey_seedfile::read(Format::AzureCsv, &std::fs::read(&file).expect("file"));
+    assert_eq!(parsed.records.len(), 3);
+    assert_eq!(parsed.problems.len(), 2, "{:?}", parsed.problems);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    for p in &parsed.problems {
+        let line = p.line.expect("a line");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("warning: {}: {p}", file.display()))),
+            "no warning for line {line}: {err}"
+        );
+    }
+    assert!(
+        err.contains("(serial F2): upn \"bob\" is not a user principal name"),
+        "{err}"
+    );
+    // To standard output: the same warnings, on stderr; the rows on stdout.
+    let to_stdout = d.cli(&["export", "--force"]);
+    assert_exit(&to_stdout, 0);
+    let err = stderr(&to_stdout);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("warning: standard output: line "))
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(stdout(&to_stdout).contains(",F3,"));
+    assert!(!stdout(&to_stdout).contains("warning"));
+}
+
+/// Writing to standard output marks seeds exported only when it goes into a file: a pipe
+/// (`oathkey export | head`) may drop the rows, and `seeds purge --exported` must then keep
+/// the seeds. `--mark-exported` marks them anyway.
+#[test]
+fn export_to_a_pipe_does_not_mark_seeds_exported() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let dir = d.dir.path();
+    assert_exit(
+        &d.cli(&["token", "new", "--user", "p1@contoso.com", "--serial", "P1"]),
+        0,
+    );
+    let piped = d.cli(&["export"]);
+    assert_exit(&piped, 0);
+    assert!(stdout(&piped).contains(",P1,"), "{}", stdout(&piped));
+    assert!(
+        stderr(&piped).contains("Not marked exported"),
+        "{}",
+        stderr(&piped)
+    );
+    assert!(seeds(&d)[0]["exported_at"].is_null(), "{:?}", seeds(&d));
+    let purge = d.cli(&["seeds", "purge", "--exported"]);
+    assert_exit(&purge, 0);
+    assert_eq!(seeds(&d).len(), 1, "the seed never saved is kept");
+
+    // Redirected into a file: kept, so marked.
+    let saved = dir.join("saved.csv");
+    let status = Command::new(common::bin("oathkey"))
+        .arg("export")
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdout(std::fs::File::create(&saved).expect("file"))
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    assert_eq!(read(Format::AzureCsv, &saved).len(), 1);
+    assert!(seeds(&d)[0]["exported_at"].is_u64(), "{:?}", seeds(&d));
+
+    // A second seed, to a pipe with --mark-exported: marked.
+    assert_exit(
+        &d.cli(&["token", "new", "--user", "p2@contoso.com", "--serial", "P2"]),
+        0,
+    );
+    let marked = d.cli(&["export", "--new-only", "--mark-exported"]);
+    assert_exit(&marked, 0);
+    assert!(stdout(&marked).contains(",P2,"));
+    assert!(!stdout(&marked).contains(",P1,"), "--new-only");
+    assert!(!stderr(&marked).contains("Not marked"));
+    assert!(seeds(&d).iter().all(|s| s["exported_at"].is_u64()));
+    assert_exit(&d.cli(&["seeds", "purge", "--exported"]), 0);
+    assert!(seeds(&d).is_empty());
+}
+
+fn check_file(path: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(common::bin("oathkey"))
+        .args(["seedfile", "check"])
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("runs")
+}
+
+/// Files a spreadsheet or an editor damaged are read as Azure CSV (for `--target azure`, or a
+/// `.csv` name) and get their problems row by row, not "cannot tell the format".
+#[test]
+fn seedfile_check_reports_damaged_azure_files_row_by_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let header = "upn,serial number,secret key,time interval,manufacturer,model";
+    let row = "alice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey,key";
+
+    // No header a detector knows, `;` between fields, a name that says nothing: --target.
+    let semicolons = dir.path().join("tokens.txt");
+    std::fs::write(&semicolons, format!("{}\n", row.replace(',', ";"))).expect("written");
+    let out = check_file(&semicolons, &[]);
+    assert_exit(&out, 10);
+    assert!(
+        stderr(&out).contains("cannot tell the format"),
+        "{}",
+        stderr(&out)
+    );
+    let out = check_file(&semicolons, &["--target", "azure"]);
+    assert_exit(&out, 10);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "line 1: wrong header: the fields are separated by ';', not ','; the first line must be `{header}`\n"
+        )
+    );
+    assert!(
+        stderr(&out).contains("reading it as azure-csv"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A trailing comma on every line, five columns, `;`: each line says what is wrong.
+    for (name, text, expected) in [
+        (
+            "trailing.csv",
+            format!("{header},\n{row},\n"),
+            vec![
+                format!("line 1: wrong header: a trailing ',' adds an empty seventh column; the first line must be `{header}`"),
+                format!("line 2: expected 6 fields ({header}), found 7: a trailing ',' adds an empty seventh field"),
+            ],
+        ),
+        (
+            "five.csv",
+            "upn,serial number,secret key,time interval,manufacturer\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey\n".to_string(),
+            vec![
+                format!("line 1: wrong header; the first line must be `{header}`"),
+                format!("line 2: expected 6 fields ({header}), found 5"),
+            ],
+        ),
+        (
+            "semicolons.csv",
+            format!("{}\n{}\n", header.replace(',', ";"), row.replace(',', ";")),
+            vec![
+                format!("line 1: wrong header: the fields are separated by ';', not ','; the first line must be `{header}`"),
+                format!("line 2: expected 6 fields ({header}), found 1: the fields are separated by ';'; Azure's CSV needs ',' (save as \"CSV UTF-8 (comma delimited)\")"),
+            ],
+        ),
+        (
+            "case.csv",
+            format!("UPN,Serial Number,Secret Key,Time Interval,Manufacturer,Model\n{row}\n"),
+            vec![format!("line 1: header is \"UPN,Serial Number,Secret Key,Time Interval,Manufacturer,Model\", not exactly `{header}`; Azure requires this header exactly (lower case, no spaces around the names)")],
+        ),
+        (
+            "empty.csv",
+            format!("{header}\n"),
+            vec!["no tokens: the file has no rows".to_string()],
+        ),
+        (
+            "values.csv",
+            format!(
+                "{header}\n\
+                 a@contoso.com,1.23457E+06,JBSWY3DPEHPK3PXP,30,m,k\n\
+                 b@contoso.com,0012346,A,30,m,k\n\
+                 c@contoso.com,0012347,JBSWY3DP,30,m,k\n"
+            ),
+            vec![
+                "line 2 (serial 1.23457E+06): serial number \"1.23457E+06\" is in scientific notation (a spreadsheet turned it into a number); its digits are lost: take the serial from the original file or the key".to_string(),
+                "line 3 (serial 0012346): secret key is too short (one Base32 character holds no whole byte)".to_string(),
+                "line 4 (serial 0012347): secret key is too short: 40 bits; at least 80 bits (16 Base32 characters) are needed, and RFC 4226 asks for 128".to_string(),
+            ],
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        let out = check_file(&path, &[]);
+        assert_exit(&out, 10);
+        let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+        assert_eq!(lines, expected, "{name}");
+        let json_out = check_file(&path, &["--json"]);
+        assert_exit(&json_out, 10);
+        let report: Value = serde_json::from_slice(&json_out.stdout).expect("JSON");
+        assert_eq!(report["format"], "azure-csv", "{name}");
+        assert_eq!(
+            report["problems"].as_array().expect("problems").len(),
+            expected.len(),
+            "{name}"
+        );
+    }
+
+    // UTF-16, as Excel's "Unicode text" saves it: one reason that says what to do.
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(
+        format!("{header}\r\n{row}\r\n")
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    let reason =
+        "file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")";
+    let named = dir.path().join("tseed.csv");
+    std::fs::write(&named, &utf16).expect("written");
+    let out = check_file(&named, &[]);
+    assert_exit(&out, 10);
+    assert_eq!(stdout(&out), format!("line 1: {reason}\n"));
+    let unnamed = dir.path().join("tseed.dat");
+    std::fs::write(&unnamed, &utf16).expect("written");
+    let out = check_file(&unnamed, &[]);
+    assert_exit(&out, 10);
+    assert!(stderr(&out).contains(reason), "{}", stderr(&out));
+    let out = check_file(&unnamed, &["--target", "azure"]);
+    assert_exit(&out, 10);
+    assert_eq!(stdout(&out), format!("line 1: {reason}\n"));
 }

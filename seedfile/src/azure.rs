@@ -5,8 +5,12 @@
 //! alice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey,virtual key
 //! ```
 //!
-//! The header is required, exactly these six columns in this order; it is written exactly
-//! and read case-insensitively with surrounding spaces ignored. There is no column for the
+//! The header is required, exactly these six columns in this order, in lower case and without
+//! spaces around the names, as Azure's documentation gives it. A header that differs only in
+//! letter case or spaces is still recognised (its rows are read) but is a problem that names
+//! the exact header, since the upload is documented to require it exactly. Fields separated
+//! by `;` or tabs (a spreadsheet's regional setting) and a trailing `,` (an empty seventh
+//! column) get reasons of their own. There is no column for the
 //! token type, the hash or the code length: every row is TOTP, SHA-1, 6 digits, so reading
 //! yields those and writing refuses anything else (even with `force`: the file would
 //! describe a different token). The serial is text and is never parsed as a number, so
@@ -32,6 +36,35 @@ pub(crate) fn is_header<'a>(fields: impl Iterator<Item = &'a str>) -> bool {
             .all(|(f, e)| f.trim().eq_ignore_ascii_case(e))
 }
 
+/// The text of 1-based `line` of `bytes`, without its line break.
+fn line_text(bytes: &[u8], line: usize) -> String {
+    let text = bytes
+        .split(|&b| b == b'\n')
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default();
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// The separator a row was written with instead of `,`, when splitting its only field by it
+/// gives the six columns (or the header): a spreadsheet saved with a regional list separator.
+fn other_separator(fields: &[String]) -> Option<char> {
+    let [only] = fields else { return None };
+    [';', '\t'].into_iter().find(|&sep| {
+        let parts: Vec<&str> = only.split(sep).collect();
+        parts.len() == 6 || (parts.len() == 7 && parts[6].trim().is_empty())
+    })
+}
+
+fn separator_name(sep: char) -> &'static str {
+    if sep == '\t' { "tabs" } else { "';'" }
+}
+
+/// Whether the row ends in an empty field that a trailing `,` made.
+fn trailing_comma(fields: &[String]) -> bool {
+    fields.len() == 7 && fields[6].is_empty()
+}
+
 pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
     let mut first = true;
@@ -46,13 +79,30 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
         };
         if std::mem::take(&mut first) {
             if is_header(fields.iter().map(String::as_str)) {
+                let text = line_text(bytes, line);
+                if text != AZURE_HEADER {
+                    raw.warnings.push(Problem::at(
+                        line,
+                        format!(
+                            "header is {:?}, not exactly `{AZURE_HEADER}`; Azure requires this header exactly (lower case, no spaces around the names)",
+                            text.chars().take(200).collect::<String>()
+                        ),
+                    ));
+                }
                 continue;
             }
             let looks_like_data = fields.len() == 6 && fields[0].contains('@');
             let what = if looks_like_data {
-                "missing header row"
+                "missing header row".to_string()
+            } else if let Some(sep) = other_separator(&fields) {
+                format!(
+                    "wrong header: the fields are separated by {}, not ','",
+                    separator_name(sep)
+                )
+            } else if trailing_comma(&fields) && is_header(fields[..6].iter().map(String::as_str)) {
+                "wrong header: a trailing ',' adds an empty seventh column".to_string()
             } else {
-                "wrong header"
+                "wrong header".to_string()
             };
             raw.broken.push(Problem::at(
                 line,
@@ -75,12 +125,22 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
 
 fn parse_row(line: usize, fields: Vec<String>, raw: &mut Raw) {
     let n = fields.len();
+    let why = if let Some(sep) = other_separator(&fields) {
+        format!(
+            ": the fields are separated by {}; Azure's CSV needs ',' (save as \"CSV UTF-8 (comma delimited)\")",
+            separator_name(sep)
+        )
+    } else if trailing_comma(&fields) {
+        ": a trailing ',' adds an empty seventh field".to_string()
+    } else {
+        String::new()
+    };
     let Ok([upn, serial, secret_text, interval, manufacturer, model]) =
         <[String; 6]>::try_from(fields)
     else {
         raw.broken.push(Problem::at(
             line,
-            format!("expected 6 fields ({AZURE_HEADER}), found {n}"),
+            format!("expected 6 fields ({AZURE_HEADER}), found {n}{why}"),
         ));
         return;
     };

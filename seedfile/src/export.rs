@@ -13,7 +13,7 @@ use oathkey_protocol::types::{
     Algorithm as PAlgorithm, MarkExportedParams, OtpKind, SeedRecord, SeedsParams, method,
 };
 
-use crate::{Algorithm, FileError, Format, Kind, Secret, TokenRecord, WriteMode};
+use crate::{Algorithm, FileError, Format, Kind, Problem, Secret, TokenRecord, WriteMode};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,9 @@ pub fn to_token_record(r: &SeedRecord, labels: &Labels) -> Result<TokenRecord, E
 pub struct Exported {
     /// The records written (secrets included; callers may need them for QR codes).
     pub records: Vec<TokenRecord>,
+    /// The problems of rows written only because of `force` (the target will reject them),
+    /// with their lines in the file: show them as warnings.
+    pub forced: Vec<Problem>,
 }
 
 /// Fetches the seeds `params` selects and writes them to `path`; marks them exported only once
@@ -104,15 +107,16 @@ pub fn export_to_file(
     if seeds.is_empty() {
         return Ok(Exported {
             records: Vec::new(),
+            forced: Vec::new(),
         });
     }
     let records = seeds
         .iter()
         .map(|r| to_token_record(r, labels))
         .collect::<Result<Vec<_>, _>>()?;
-    crate::write_file(path, format, &records, mode, force)?;
+    let forced = crate::write_file(path, format, &records, mode, force)?;
     mark_exported(client, &seeds, format)?;
-    Ok(Exported { records })
+    Ok(Exported { records, forced })
 }
 
 /// Tells the daemon that these seeds reached a file of `format`.

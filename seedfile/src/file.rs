@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::format::Format;
-use crate::read::{MAX_INPUT, Parsed, detect, parse, read, strip_bom};
+use crate::read::{MAX_INPUT, Parsed, UTF16, guess, is_utf16, parse, read_as, strip_bom};
 use crate::record::TokenRecord;
-use crate::validate::{Problem, check};
-use crate::write::{ProblemList, RenderError, render, render_unchecked};
+use crate::validate::{Problem, Target, check};
+use crate::write::{ProblemList, RenderError, Rendered, located, render_checked, render_unchecked};
 
 /// What to do when the file exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,12 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
     },
+    /// [`read_path`] without a format, on content saved as UTF-16 (which no reader takes).
+    #[error("cannot read {}: {}", path.display(), UTF16)]
+    Utf16 {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file system refused.
     #[error("failed to {action} {}: {source}", path.display())]
     Io {
@@ -122,32 +128,35 @@ fn io_error<'a>(
 
 /// Writes `records` to `path` in `format`, following `mode`; see the module docs. Without
 /// `force`, records that break the format's target rules are refused and nothing is written.
+/// With `force` they are written, and their problems are returned (each with the line its
+/// row is on in the file written, where that can be told) for the caller to show as
+/// warnings; the list is empty when nothing needed forcing.
 pub fn write_file(
     path: &Path,
     format: Format,
     records: &[TokenRecord],
     mode: WriteMode,
     force: bool,
-) -> Result<(), FileError> {
-    let rendered = |result: Result<Zeroizing<String>, RenderError>| {
+) -> Result<Vec<Problem>, FileError> {
+    let rendered = |result: Result<Rendered, RenderError>| {
         result.map_err(|source| FileError::Render {
             path: path.to_owned(),
             source,
         })
     };
-    match mode {
+    let (content, forced, no_clobber) = match mode {
         WriteMode::CreateNew => {
             if path.symlink_metadata().is_ok() {
                 return Err(FileError::Exists {
                     path: path.to_owned(),
                 });
             }
-            let content = rendered(render(format, records, force))?;
-            replace_atomically(path, content.as_bytes(), true)
+            let Rendered { text, forced } = rendered(render_checked(format, records, force))?;
+            (text, forced, true)
         }
         WriteMode::Replace => {
-            let content = rendered(render(format, records, force))?;
-            replace_atomically(path, content.as_bytes(), false)
+            let Rendered { text, forced } = rendered(render_checked(format, records, force))?;
+            (text, forced, false)
         }
         WriteMode::Append => {
             let existing = match read_limited(path) {
@@ -157,25 +166,28 @@ pub fn write_file(
                 }
                 Err(e) => return Err(e),
             };
-            let content = match existing {
+            let Rendered { text, forced } = match existing {
                 Some(bytes) if !strip_bom(&bytes).iter().all(u8::is_ascii_whitespace) => {
                     append(path, format, &bytes, records, force)?
                 }
-                _ => rendered(render(format, records, force))?,
+                _ => rendered(render_checked(format, records, force))?,
             };
-            replace_atomically(path, content.as_bytes(), false)
+            (text, forced, false)
         }
-    }
+    };
+    replace_atomically(path, content.as_bytes(), no_clobber)?;
+    Ok(forced)
 }
 
-/// The new content of a non-empty file `existing` with `records` added.
+/// The new content of a non-empty file `existing` with `records` added, and the problems
+/// `force` let through.
 fn append(
     path: &Path,
     format: Format,
     existing: &[u8],
     records: &[TokenRecord],
     force: bool,
-) -> Result<Zeroizing<String>, FileError> {
+) -> Result<Rendered, FileError> {
     let invalid = |problems: Vec<Problem>| FileError::ExistingInvalid {
         path: path.to_owned(),
         format,
@@ -203,7 +215,7 @@ fn append(
     if !force && !problems.is_empty() {
         return Err(render_error(RenderError::Rejected(problems)));
     }
-    if format.line_based() {
+    let text = if format.line_based() {
         let rows = render_unchecked(format, records, false).map_err(render_error)?;
         let text = std::str::from_utf8(existing)
             .map_err(|_| invalid(vec![Problem::new(None, None, "file is not valid UTF-8")]))?;
@@ -217,16 +229,22 @@ fn append(
             out.push_str(row);
             out.push_str(newline);
         }
-        Ok(out)
+        out
     } else {
         let all: Vec<TokenRecord> = raw
             .records
-            .into_iter()
-            .map(|(_, r)| r)
+            .iter()
+            .map(|(_, r)| r.clone())
             .chain(records.iter().cloned())
             .collect();
-        render_unchecked(format, &all, true).map_err(render_error)
-    }
+        render_unchecked(format, &all, true).map_err(render_error)?
+    };
+    let forced = if problems.is_empty() {
+        Vec::new()
+    } else {
+        located(format, text.as_bytes(), &raw.records, records)
+    };
+    Ok(Rendered { text, forced })
 }
 
 /// Writes `content` to a 0600 temporary file beside `path`, fsyncs it, renames it over `path`
@@ -291,14 +309,35 @@ fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, FileError> {
     Ok(bytes)
 }
 
-/// Reads a seed file: in `format`, or in the format [`detect`] finds. Returns the format used
-/// and what [`read`] found.
+/// Reads a seed file: in `format`, or in the format [`guess`] finds from the content and the
+/// file's name. Returns the format used and what [`read`] found.
 pub fn read_path(path: &Path, format: Option<Format>) -> Result<(Format, Parsed), FileError> {
+    read_path_as(path, format, None)
+}
+
+/// Like [`read_path`], checking the records against `target`'s rules (default: the format's
+/// own target); the target also settles the format when neither the content nor the name
+/// tells ([`guess`]).
+pub fn read_path_as(
+    path: &Path,
+    format: Option<Format>,
+    target: Option<Target>,
+) -> Result<(Format, Parsed), FileError> {
     let bytes = read_limited(path)?;
+    let name = path.file_name().map(|n| n.to_string_lossy());
     let format = format
-        .or_else(|| detect(&bytes))
-        .ok_or_else(|| FileError::UnknownFormat {
-            path: path.to_owned(),
+        .or_else(|| guess(&bytes, name.as_deref(), target))
+        .ok_or_else(|| {
+            if is_utf16(&bytes) {
+                FileError::Utf16 {
+                    path: path.to_owned(),
+                }
+            } else {
+                FileError::UnknownFormat {
+                    path: path.to_owned(),
+                }
+            }
         })?;
-    Ok((format, read(format, &bytes)))
+    let target = target.unwrap_or_else(|| format.target());
+    Ok((format, read_as(format, &bytes, target)))
 }

@@ -12,8 +12,10 @@
 //! - [`mod@record`]: [`TokenRecord`] and its [`Secret`], the common ground of every format.
 //! - [`mod@format`]: [`Format`], the five formats' names and extensions.
 //! - [`mod@validate`]: [`Target`] rules and [`Problem`]s, with the table of which target wants what.
-//! - [`mod@read`]: [`read()`] bytes in any format into records and problems, [`detect`] a format.
-//! - [`mod@write`]: [`render()`] records in a format, refusing what the target would reject.
+//! - [`mod@read`]: [`read()`] bytes in any format into records and problems, [`detect`] a
+//!   format (or [`guess`] it with the file's name and target).
+//! - [`mod@write`]: [`render()`] records in a format, refusing what the target would reject;
+//!   [`render_checked`] also returns the problems `force` let through, with their lines.
 //! - [`mod@file`]: [`write_file`] 0600 and atomically, with create/append/replace modes;
 //!   [`read_path`].
 //! - [`mod@otpauth`]: key URIs and QR codes of them ([`otpauth_uri`], [`qr_png`]).
@@ -41,11 +43,11 @@ pub mod write;
 
 pub use activate::check_code;
 pub use azure::AZURE_HEADER;
-pub use file::{FileError, WriteMode, read_path, write_file};
+pub use file::{FileError, WriteMode, read_path, read_path_as, write_file};
 pub use format::{Format, UnknownFormat};
 pub use otpauth::{otpauth_uri, qr_png};
 pub use pskc::PSKC_NAMESPACE;
-pub use read::{MAX_INPUT, Parsed, detect, read, read_as};
+pub use read::{MAX_INPUT, Parsed, UTF16, detect, guess, is_utf16, read, read_as, unreadable};
 pub use record::{Algorithm, Kind, Secret, TokenRecord};
-pub use validate::{Problem, Target, validate, validate_numbered};
-pub use write::{RenderError, render};
+pub use validate::{MIN_SECRET_BYTES, NO_TOKENS, Problem, Target, validate, validate_numbered};
+pub use write::{RenderError, Rendered, render, render_checked};

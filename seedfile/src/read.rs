@@ -11,11 +11,19 @@
 //!   record breaks.
 //!
 //! Every reader takes bytes, tolerates a UTF-8 byte order mark, CRLF line endings and blank
-//! lines, and reports invalid UTF-8 as a problem. Input over [`MAX_INPUT`] is refused whole.
+//! lines, and reports invalid UTF-8 as a problem. A file that starts with a UTF-16 byte order
+//! mark is one problem that says to save it as UTF-8 (Excel's "Unicode text" and some editors
+//! write UTF-16; no importer takes it). A file read without a single token, and without a row
+//! that could not be read, has the problem [`NO_TOKENS`]. Input over [`MAX_INPUT`] is refused
+//! whole.
+//!
+//! [`detect`] goes by content alone; [`guess`] adds what the caller knows when the content
+//! does not tell (the target the file is for, the file's name), so that a broken file meant
+//! for Azure still gets its row-level problems rather than "unknown format".
 
 use crate::format::Format;
 use crate::record::{DEFAULT_PERIOD, Kind, TokenRecord};
-use crate::validate::{Problem, Target, validate_numbered};
+use crate::validate::{NO_TOKENS, Problem, Target, validate_numbered};
 use crate::{azure, graph, otpauth, privacyidea, pskc};
 
 /// Largest input a reader looks at (64 MiB): seed files are a few hundred bytes per token,
@@ -64,14 +72,26 @@ pub fn read(format: Format, bytes: &[u8]) -> Parsed {
 /// own (for example a PSKC file that is meant for Azure).
 pub fn read_as(format: Format, bytes: &[u8], target: Target) -> Parsed {
     let raw = parse(format, bytes);
+    let no_tokens = raw.records.is_empty() && raw.broken.is_empty();
     let mut problems = raw.broken;
     problems.extend(raw.warnings);
+    if no_tokens {
+        problems.push(Problem::new(None, None, NO_TOKENS));
+    }
     problems.extend(validate_numbered(target, &raw.records));
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     Parsed {
         records: raw.records,
         problems,
     }
+}
+
+/// The problems that make `bytes` unreadable as `format`: rows (or the whole file) that could
+/// not be read, a missing or wrong header; not the target's rules on rows that were read, nor
+/// rules on a read row's text. Appending to a file ([`crate::WriteMode::Append`]) refuses
+/// exactly these, so a caller can tell before it does anything that an append will fail.
+pub fn unreadable(format: Format, bytes: &[u8]) -> Vec<Problem> {
+    parse(format, bytes).broken
 }
 
 /// Reads the format alone: no target rules.
@@ -87,6 +107,12 @@ pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
                     MAX_INPUT / (1024 * 1024)
                 ),
             )],
+            ..Raw::default()
+        };
+    }
+    if is_utf16(bytes) {
+        return Raw {
+            broken: vec![Problem::at(1, UTF16)],
             ..Raw::default()
         };
     }
@@ -109,6 +135,15 @@ pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
         }
     }
     raw
+}
+
+/// Why a UTF-16 file is refused.
+pub const UTF16: &str =
+    "file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")";
+
+/// Whether `bytes` start with a UTF-16 byte order mark (little or big endian).
+pub fn is_utf16(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
 }
 
 /// `bytes` without a leading UTF-8 byte order mark.
@@ -153,7 +188,40 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     {
         return Some(Format::PrivacyIdeaCsv);
     }
+    // An Azure header gone wrong (a column missing or added, `;` or tabs between the names):
+    // still an Azure CSV, whose reader says what is wrong with it, line by line.
+    let names: Vec<String> = first
+        .split([',', ';', '\t'])
+        .map(|f| f.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    if names.len() >= 2 && names[0] == "upn" && names[1].starts_with("serial") {
+        return Some(Format::AzureCsv);
+    }
     None
+}
+
+/// The format of `bytes`: what [`detect`] finds, or else the format of the `target` the file
+/// is meant for (Azure: Azure CSV, Graph: Graph JSON, privacyIDEA: privacyIDEA CSV), or else
+/// the one its `file_name` suggests (`.csv`: Azure CSV, `.json`: Graph JSON, `.xml`: PSKC).
+/// `None` when none of them tells. Reading a broken file in the guessed format gives its
+/// problems line by line, where "unknown format" would give none.
+pub fn guess(bytes: &[u8], file_name: Option<&str>, target: Option<Target>) -> Option<Format> {
+    if let Some(format) = detect(bytes) {
+        return Some(format);
+    }
+    match target {
+        Some(Target::Azure) => return Some(Format::AzureCsv),
+        Some(Target::Graph) => return Some(Format::GraphJson),
+        Some(Target::PrivacyIdea) => return Some(Format::PrivacyIdeaCsv),
+        Some(Target::Any) | None => {}
+    }
+    let extension = file_name?.rsplit_once('.')?.1.to_ascii_lowercase();
+    match extension.as_str() {
+        "csv" => Some(Format::AzureCsv),
+        "json" => Some(Format::GraphJson),
+        "xml" => Some(Format::Pskc),
+        _ => None,
+    }
 }
 
 /// The 1-based line that byte `offset` of `bytes` is on.

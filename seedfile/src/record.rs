@@ -42,6 +42,7 @@ impl Secret {
         let mut bytes = Zeroizing::new(Vec::with_capacity(trimmed.len() * 5 / 8 + 1));
         let mut acc: u32 = 0;
         let mut bits: u32 = 0;
+        let mut characters = 0usize;
         for c in trimmed.chars() {
             let value = match c {
                 'A'..='Z' => c as u32 - 'A' as u32,
@@ -50,6 +51,7 @@ impl Secret {
                 ' ' | '\t' | '-' => continue,
                 _ => return Err(NOT_BASE32.into()),
             };
+            characters += 1;
             acc = ((acc << 5) | value) & 0xFFFF;
             bits += 5;
             if bits >= 8 {
@@ -59,7 +61,13 @@ impl Secret {
         }
         acc.zeroize();
         if bytes.is_empty() {
-            return Err("secret key is empty".into());
+            // A single character is 5 bits, less than a byte: there is text, but no key in it.
+            return Err(if characters == 0 {
+                "secret key is empty"
+            } else {
+                "secret key is too short (one Base32 character holds no whole byte)"
+            }
+            .into());
         }
         Ok(Self(bytes))
     }
@@ -246,6 +254,20 @@ mod tests {
         assert_eq!(
             Secret::from_base32("").expect_err("empty"),
             "secret key is empty"
+        );
+        assert_eq!(
+            Secret::from_base32(" - ").expect_err("only separators"),
+            "secret key is empty"
+        );
+        assert_eq!(
+            Secret::from_base32("A").expect_err("5 bits"),
+            "secret key is too short (one Base32 character holds no whole byte)"
+        );
+        assert_eq!(
+            Secret::from_base32("AB")
+                .expect("10 bits hold a byte")
+                .expose(),
+            [0]
         );
     }
 

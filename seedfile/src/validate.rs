@@ -9,7 +9,9 @@
 //! | rule | Azure | Graph | privacyIDEA | Any |
 //! | --- | --- | --- | --- | --- |
 //! | serial non-empty | yes | yes | yes, no `,` | no |
+//! | serial not in scientific notation (`1.23457E+06`, a spreadsheet's doing) | yes | yes | yes | yes |
 //! | secret non-empty | yes | yes | yes | yes |
+//! | secret at least 80 bits (16 Base32 characters) | yes | yes | yes | yes |
 //! | secret at most 128 Base32 characters | yes | yes | no | no |
 //! | kind | TOTP | TOTP | TOTP, HOTP from counter 0 | any |
 //! | hash | SHA-1 | SHA-1, SHA-256 | SHA-1 | any |
@@ -31,6 +33,16 @@ pub const MAX_BASE32_SECRET: usize = 128;
 
 /// Most hardware OATH tokens Azure lets one user have.
 pub const MAX_TOKENS_PER_USER: usize = 5;
+
+/// Shortest secret accepted, in bytes (80 bits, 16 Base32 characters). RFC 4226 (section 4,
+/// R6) requires 128 bits and recommends 160, which is what oathkey generates; 80 bits is the
+/// floor of the widespread authenticator apps and of the tokens sold for Azure, below which a
+/// secret is a typing or copying mistake rather than a key. The targets' documentation names
+/// no minimum (Azure's own sample secret is 128 bits), so this is oathkey's sanity rule.
+pub const MIN_SECRET_BYTES: usize = 10;
+
+/// Why a file without a single token is a problem: the upload would do nothing.
+pub const NO_TOKENS: &str = "no tokens: the file has no rows";
 
 /// Whose rules to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +213,19 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     if r.user.chars().any(char::is_control) {
         out.push("user has control characters".into());
     }
-    if r.secret.expose().is_empty() {
+    if let Some(reason) = scientific_serial(&r.serial) {
+        out.push(reason);
+    }
+    let bytes = r.secret.expose().len();
+    if bytes == 0 {
         out.push("secret key is empty".into());
+    } else if bytes < MIN_SECRET_BYTES {
+        out.push(format!(
+            "secret key is too short: {} bits; at least {} bits ({} Base32 characters) are needed, and RFC 4226 asks for 128",
+            bytes * 8,
+            MIN_SECRET_BYTES * 8,
+            MIN_SECRET_BYTES * 8 / 5
+        ));
     }
     match target {
         Target::Azure | Target::Graph => {
@@ -286,6 +309,24 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
         }
     }
     out
+}
+
+/// Why `serial` looks like a number a spreadsheet showed in scientific notation and saved that
+/// way (`1.23457E+06`): the digits it stood for are lost, so the serial matches no token.
+fn scientific_serial(serial: &str) -> Option<String> {
+    let (mantissa, exponent) = serial.trim().split_once(['e', 'E'])?;
+    let exponent = exponent.strip_prefix(['+', '-'])?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once(['.', ',']) {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(mantissa),
+    };
+    (mantissa_ok && digits(exponent)).then(|| {
+        format!(
+            "serial number {} is in scientific notation (a spreadsheet turned it into a number); its digits are lost: take the serial from the original file or the key",
+            shown(serial)
+        )
+    })
 }
 
 fn period_30_or_60(r: &TokenRecord, out: &mut Vec<String>) {

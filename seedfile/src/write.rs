@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::format::Format;
 use crate::record::TokenRecord;
-use crate::validate::{Problem, validate};
+use crate::validate::{Problem, check, validate};
 use crate::{azure, graph, otpauth, privacyidea, pskc};
 
 /// Why records could not be rendered.
@@ -58,11 +58,84 @@ pub fn render(
     records: &[TokenRecord],
     force: bool,
 ) -> Result<Zeroizing<String>, RenderError> {
+    render_checked(format, records, force).map(|rendered| rendered.text)
+}
+
+/// A rendered file and what `force` let into it.
+pub struct Rendered {
+    /// The file's content.
+    pub text: Zeroizing<String>,
+    /// The problems of the rows written although the target will reject them (only with
+    /// `force`), each with the line its row starts on in `text` where that can be told. The
+    /// caller shows them as warnings: the upload will fail on these rows.
+    pub forced: Vec<Problem>,
+}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendered")
+            .field(
+                "text",
+                &format_args!("[{} bytes, redacted]", self.text.len()),
+            )
+            .field("forced", &self.forced)
+            .finish()
+    }
+}
+
+/// Like [`render`], and also returns the problems that `force` let through, with their lines,
+/// so that forcing is never silent.
+pub fn render_checked(
+    format: Format,
+    records: &[TokenRecord],
+    force: bool,
+) -> Result<Rendered, RenderError> {
     let problems = validate(format.target(), records);
     if !force && !problems.is_empty() {
         return Err(RenderError::Rejected(problems));
     }
-    render_unchecked(format, records, true)
+    let text = render_unchecked(format, records, true)?;
+    let forced = if problems.is_empty() {
+        Vec::new()
+    } else {
+        located(format, text.as_bytes(), &[], records)
+    };
+    Ok(Rendered { text, forced })
+}
+
+/// The target's problems of the `new` records once written into `text`, the output, which
+/// holds the `existing` records (with their lines in the old file) and then the new ones.
+/// Each problem gets the line its row starts on in `text`, found by reading `text` back; if
+/// that does not give every record back (a forced row the format's reader cannot read), the
+/// new rows' problems have no line but still their serial.
+pub(crate) fn located(
+    format: Format,
+    text: &[u8],
+    existing: &[(usize, TokenRecord)],
+    new: &[TokenRecord],
+) -> Vec<Problem> {
+    let back = crate::read::parse(format, text);
+    let all = existing.iter().map(|(_, r)| r).chain(new);
+    let read_back = back.records.len() == existing.len() + new.len();
+    let lines: Vec<Option<usize>> = if read_back {
+        back.records.iter().map(|(line, _)| Some(*line)).collect()
+    } else {
+        existing
+            .iter()
+            .map(|(line, _)| Some(*line))
+            .chain(new.iter().map(|_| None))
+            .collect()
+    };
+    let new_lines: Vec<Option<usize>> = if read_back {
+        lines[existing.len()..].to_vec()
+    } else {
+        vec![None]
+    };
+    let items: Vec<(Option<usize>, &TokenRecord)> = lines.iter().copied().zip(all).collect();
+    check(format.target(), &items)
+        .into_iter()
+        .filter(|p| new_lines.contains(&p.line))
+        .collect()
 }
 
 /// Renders without the target's rules. With `whole` unset, line-based formats give only the

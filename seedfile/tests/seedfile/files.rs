@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use oathkey_seedfile::{
-    AZURE_HEADER, FileError, Format, RenderError, WriteMode, read, read_path, write_file,
+    AZURE_HEADER, FileError, Format, RenderError, Target, WriteMode, read, read_path, read_path_as,
+    render_checked, write_file,
 };
 
 use crate::common::{common_records, shown, totp};
@@ -97,7 +98,14 @@ fn append_keeps_existing_text_and_adds_rows() {
     );
     assert_eq!(mode_of(&path), 0o600);
     let parsed = read(Format::AzureCsv, text.as_bytes());
-    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    // The other tool's header is kept as it was (appending never rewrites existing text), and
+    // is still reported: Azure wants it exactly.
+    assert_eq!(
+        shown(&parsed),
+        [format!(
+            "line 1: header is \"UPN,Serial Number,Secret Key,Time Interval,Manufacturer,Model\", not exactly `{AZURE_HEADER}`; Azure requires this header exactly (lower case, no spaces around the names)"
+        )]
+    );
     let serials: Vec<_> = parsed
         .records
         .iter()
@@ -197,7 +205,7 @@ fn append_refuses_a_file_that_does_not_parse() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tokens.csv");
     // No header: appending would keep a file Azure refuses.
-    let existing = "alice@contoso.com,0000001,JBSWY3DP,30,m,k\n";
+    let existing = "alice@contoso.com,0000001,JBSWY3DPEHPK3PXP,30,m,k\n";
     fs::write(&path, existing).expect("write");
     let err = write_file(
         &path,
@@ -305,4 +313,149 @@ fn read_path_detects_the_format() {
         read_path(&dir.path().join("missing"), None),
         Err(FileError::Io { .. })
     ));
+}
+
+/// Forcing is never silent: every problem written anyway comes back with the line its row is
+/// on in the file, for the caller to warn about.
+#[test]
+fn forced_rows_come_back_with_their_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tokens.csv");
+    let mut records = common_records();
+    records[1].period = 45;
+    records[2].user = "carol@contoso..com".into();
+    let refused = write_file(
+        &path,
+        Format::AzureCsv,
+        &records,
+        WriteMode::CreateNew,
+        false,
+    )
+    .expect_err("refused without force");
+    assert_eq!(refused.problems().len(), 2);
+    assert!(!path.exists());
+    let forced = write_file(
+        &path,
+        Format::AzureCsv,
+        &records,
+        WriteMode::CreateNew,
+        true,
+    )
+    .expect("forced");
+    let forced: Vec<String> = forced.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        forced,
+        [
+            "line 3 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds",
+            "line 4 (serial 000789): upn \"carol@contoso..com\" is not a user principal name (name@domain.tld, no spaces)",
+        ]
+    );
+    // The lines are the file's: reading it gives the same problems.
+    let again: Vec<String> = read(Format::AzureCsv, &fs::read(&path).expect("read"))
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(again, forced);
+
+    // Appending: only the new rows' problems, on the lines they land on.
+    let mut more = totp("0012400", "dave@contoso.com", b"12345678901234567890");
+    more.period = 90;
+    let good = totp("0012401", "erin@contoso.com", b"12345678901234567890");
+    let dup = totp("0012345", "frank@contoso.com", b"12345678901234567890");
+    let forced = write_file(
+        &path,
+        Format::AzureCsv,
+        &[good.clone(), more, dup],
+        WriteMode::Append,
+        true,
+    )
+    .expect("forced");
+    let forced: Vec<String> = forced.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        forced,
+        [
+            "line 6 (serial 0012400): time interval 90 is not supported; use 30 or 60 seconds",
+            "line 7 (serial 0012345): duplicate serial number (first on line 2)",
+        ]
+    );
+    // Nothing to force: nothing to warn about.
+    let clean = dir.path().join("clean.json");
+    let none = write_file(
+        &clean,
+        Format::GraphJson,
+        &[good],
+        WriteMode::CreateNew,
+        false,
+    )
+    .expect("clean");
+    assert!(none.is_empty());
+    // One document formats get the lines too.
+    let mut bad = totp("0099", "x@contoso.com", b"12345678901234567890");
+    bad.period = 45;
+    let rendered = render_checked(
+        Format::GraphJson,
+        &[totp("0098", "y@contoso.com", b"12345678901234567890"), bad],
+        true,
+    )
+    .expect("forced");
+    let forced: Vec<String> = rendered.forced.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        forced,
+        ["line 13 (serial 0099): time interval 45 is not supported; use 30 or 60 seconds"]
+    );
+    assert!(
+        !format!("{rendered:?}").contains("GEZDGNBV"),
+        "Debug shows no secret"
+    );
+}
+
+#[test]
+fn read_path_as_falls_back_on_the_target_and_the_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Three columns and no header a detector would know: read as Azure for --target azure.
+    let five = dir.path().join("export.txt");
+    fs::write(
+        &five,
+        "user,serial,secret\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP\n",
+    )
+    .expect("write");
+    assert!(matches!(
+        read_path(&five, None),
+        Err(FileError::UnknownFormat { .. })
+    ));
+    let (format, parsed) = read_path_as(&five, None, Some(Target::Azure)).expect("read");
+    assert_eq!(format, Format::AzureCsv);
+    assert_eq!(
+        shown(&parsed),
+        [
+            format!("line 1: wrong header; the first line must be `{AZURE_HEADER}`"),
+            format!("line 2: expected 6 fields ({AZURE_HEADER}), found 3"),
+        ]
+    );
+    // A .csv name is enough.
+    let named = dir.path().join("tseed.csv");
+    fs::copy(&five, &named).expect("copy");
+    assert_eq!(read_path(&named, None).expect("read").0, Format::AzureCsv);
+    // UTF-16 without anything to go by says so; with a name, it is the file's problem.
+    let utf16 = dir.path().join("tseed.txt");
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(AZURE_HEADER.encode_utf16().flat_map(u16::to_le_bytes));
+    fs::write(&utf16, &bytes).expect("write");
+    let err = read_path(&utf16, None).expect_err("UTF-16");
+    assert!(matches!(err, FileError::Utf16 { .. }), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")"
+        ),
+        "{err}"
+    );
+    fs::write(&named, &bytes).expect("write");
+    let (_, parsed) = read_path(&named, None).expect("read");
+    assert_eq!(
+        shown(&parsed),
+        [
+            "line 1: file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")"
+        ]
+    );
 }

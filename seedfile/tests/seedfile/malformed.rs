@@ -1,6 +1,8 @@
 //! Malformed input: every reader reports problems with lines and never panics.
 
-use oathkey_seedfile::{AZURE_HEADER, Algorithm, Format, Kind, MAX_INPUT, read, render};
+use oathkey_seedfile::{
+    AZURE_HEADER, Algorithm, Format, Kind, MAX_INPUT, Target, detect, guess, read, read_as, render,
+};
 use proptest::prelude::*;
 
 use crate::common::{as_carried, records_for, shown};
@@ -54,10 +56,148 @@ fn bom_and_crlf_are_tolerated_by_every_reader() {
     }
 }
 
+/// What a spreadsheet makes of a good Azure CSV, each of which `detect` alone cannot place
+/// without the header being right: `;` between fields (a regional list separator), a trailing
+/// `,` on every line, a column lost. Each is still an Azure CSV, with its problems line by
+/// line.
+#[test]
+fn spreadsheet_damage_is_reported_row_by_row() {
+    let good = "alice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey,k";
+    let semicolons = format!(
+        "{}\n{}\n",
+        AZURE_HEADER.replace(',', ";"),
+        good.replace(',', ";")
+    );
+    let trailing = format!("{AZURE_HEADER},\n{good},\n");
+    let five = "upn,serial number,secret key,time interval,manufacturer\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey\n".to_string();
+    let tabs = format!(
+        "{}\n{}\n",
+        AZURE_HEADER.replace(',', "\t"),
+        good.replace(',', "\t")
+    );
+    let cases = [
+        (
+            semicolons,
+            vec![
+                format!(
+                    "line 1: wrong header: the fields are separated by ';', not ','; the first line must be `{AZURE_HEADER}`"
+                ),
+                format!(
+                    "line 2: expected 6 fields ({AZURE_HEADER}), found 1: the fields are separated by ';'; Azure's CSV needs ',' (save as \"CSV UTF-8 (comma delimited)\")"
+                ),
+            ],
+        ),
+        (
+            trailing,
+            vec![
+                format!(
+                    "line 1: wrong header: a trailing ',' adds an empty seventh column; the first line must be `{AZURE_HEADER}`"
+                ),
+                format!(
+                    "line 2: expected 6 fields ({AZURE_HEADER}), found 7: a trailing ',' adds an empty seventh field"
+                ),
+            ],
+        ),
+        (
+            five,
+            vec![
+                format!("line 1: wrong header; the first line must be `{AZURE_HEADER}`"),
+                format!("line 2: expected 6 fields ({AZURE_HEADER}), found 5"),
+            ],
+        ),
+        (
+            tabs,
+            vec![
+                format!(
+                    "line 1: wrong header: the fields are separated by tabs, not ','; the first line must be `{AZURE_HEADER}`"
+                ),
+                format!(
+                    "line 2: expected 6 fields ({AZURE_HEADER}), found 1: the fields are separated by tabs; Azure's CSV needs ',' (save as \"CSV UTF-8 (comma delimited)\")"
+                ),
+            ],
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            detect(text.as_bytes()),
+            Some(Format::AzureCsv),
+            "an Azure header gone wrong is still Azure: {text:?}"
+        );
+        assert_eq!(
+            shown(&read(Format::AzureCsv, text.as_bytes())),
+            expected,
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn utf16_is_one_problem_that_says_what_to_do() {
+    let text = format!("{AZURE_HEADER}\r\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,m,k\r\n");
+    let reason = "line 1: file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")";
+    let mut le = vec![0xFF, 0xFE];
+    le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut be = vec![0xFE, 0xFF];
+    be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    for bytes in [le, be] {
+        assert_eq!(detect(&bytes), None);
+        for format in Format::ALL {
+            assert_eq!(shown(&read(format, &bytes)), [reason], "{format}");
+        }
+    }
+}
+
+#[test]
+fn guess_uses_the_target_and_the_name_when_the_content_does_not_tell() {
+    let headerless_garbage = b"alice;0012345\n";
+    assert_eq!(detect(headerless_garbage), None);
+    assert_eq!(guess(headerless_garbage, None, None), None);
+    assert_eq!(
+        guess(headerless_garbage, None, Some(Target::Azure)),
+        Some(Format::AzureCsv)
+    );
+    assert_eq!(
+        guess(headerless_garbage, Some("tseed.CSV"), None),
+        Some(Format::AzureCsv)
+    );
+    assert_eq!(
+        guess(
+            headerless_garbage,
+            Some("tseed.csv"),
+            Some(Target::PrivacyIdea)
+        ),
+        Some(Format::PrivacyIdeaCsv),
+        "the target wins over the name"
+    );
+    assert_eq!(
+        guess(headerless_garbage, Some("body.json"), None),
+        Some(Format::GraphJson)
+    );
+    assert_eq!(guess(headerless_garbage, Some("notes.txt"), None), None);
+    assert_eq!(
+        guess(headerless_garbage, Some("notes.txt"), Some(Target::Any)),
+        None
+    );
+    // The content wins over both.
+    let otpauth = b"otpauth://totp/a:b@c.de?secret=JBSWY3DPEHPK3PXP\n";
+    assert_eq!(
+        guess(otpauth, Some("x.csv"), Some(Target::Azure)),
+        Some(Format::Otpauth)
+    );
+    // Read as Azure, the file gets row-level problems.
+    let parsed = read_as(Format::AzureCsv, headerless_garbage, Target::Azure);
+    assert_eq!(
+        shown(&parsed),
+        [format!(
+            "line 1: wrong header; the first line must be `{AZURE_HEADER}`"
+        )]
+    );
+}
+
 #[test]
 fn quoted_csv_fields_with_commas_and_quotes() {
     let text = format!(
-        "\u{FEFF}{AZURE_HEADER}\r\n\"alice@contoso.com\",\"0012345\",\"JBSWY3DPEHPK3PXP\",\"30\",\"Contoso, Ltd.\",\"Key \"\"A\"\"\"\r\n\r\nbob@contoso.com,  0000001 ,JBSWY3DP,60,x,y\r\n"
+        "\u{FEFF}{AZURE_HEADER}\r\n\"alice@contoso.com\",\"0012345\",\"JBSWY3DPEHPK3PXP\",\"30\",\"Contoso, Ltd.\",\"Key \"\"A\"\"\"\r\n\r\nbob@contoso.com,  0000001 ,JBSWY3DPEHPK3PXP,60,x,y\r\n"
     );
     let parsed = read(Format::AzureCsv, text.as_bytes());
     assert!(parsed.is_clean(), "{:?}", shown(&parsed));
@@ -302,13 +442,16 @@ fn pskc_prefixes_whitespace_and_missing_optional_elements() {
 fn pskc_problems_name_the_key() {
     let cases = [
         (
-            pskc_with("<Suite>HMAC-MD5</Suite>", "<PlainValue>MTIz</PlainValue>"),
+            pskc_with(
+                "<Suite>HMAC-MD5</Suite>",
+                "<PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue>",
+            ),
             "line 3 (serial 0012346): Suite \"HMAC-MD5\" is not HMAC-SHA1, HMAC-SHA256 or HMAC-SHA512",
         ),
         (
             pskc_with(
                 r#"<ResponseFormat Length="6" Encoding="ALPHANUMERIC"/>"#,
-                "<PlainValue>MTIz</PlainValue>",
+                "<PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue>",
             ),
             "line 3 (serial 0012346): response encoding \"ALPHANUMERIC\" is not supported (DECIMAL only)",
         ),
@@ -333,10 +476,6 @@ fn pskc_problems_name_the_key() {
             "line 2: KeyPackage has no Key",
         ),
         (
-            "<KeyContainer Version=\"2.0\"/>".to_string(),
-            "line 1: KeyContainer Version is \"2.0\"; importers expect 1.0",
-        ),
-        (
             format!("<KeyContainer Version=\"1.0\">{}", "<a>".repeat(100)),
             "line 1: XML is nested too deeply",
         ),
@@ -349,11 +488,19 @@ fn pskc_problems_name_the_key() {
         let parsed = read(Format::Pskc, text.as_bytes());
         assert_eq!(shown(&parsed), [problem], "{text}");
     }
+    // A container that is read, but holds no key: both are said.
+    assert_eq!(
+        shown(&read(Format::Pskc, b"<KeyContainer Version=\"2.0\"/>")),
+        [
+            "line 1: KeyContainer Version is \"2.0\"; importers expect 1.0",
+            "no tokens: the file has no rows"
+        ]
+    );
 }
 
 #[test]
 fn otpauth_tolerance() {
-    let text = "\u{FEFF}# exported\r\n\r\n   OTPAUTH://TOTP/Issuer%3Aalice@contoso.com?SECRET=jbsw%20y3dp&ALGORITHM=sha256&Period=60   \r\n";
+    let text = "\u{FEFF}# exported\r\n\r\n   OTPAUTH://TOTP/Issuer%3Aalice@contoso.com?SECRET=jbsw%20y3dp%20ehpk%203pxp&ALGORITHM=sha256&Period=60   \r\n";
     let parsed = read(Format::Otpauth, text.as_bytes());
     assert!(parsed.is_clean(), "{:?}", shown(&parsed));
     let (line, r) = &parsed.records[0];

@@ -116,14 +116,94 @@ mod azure {
     }
 
     #[test]
-    fn period_30_or_60() {
-        assert!(third_line("bob@contoso.com,0012346,JBSWY3DP,60,oathkey,k").is_empty());
+    fn one_character_is_too_short_not_empty() {
         assert_eq!(
-            third_line("bob@contoso.com,0012346,JBSWY3DP,45,oathkey,k"),
+            third_line("bob@contoso.com,0012346,A,30,oathkey,k"),
+            [
+                "line 3 (serial 0012346): secret key is too short (one Base32 character holds no whole byte)"
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_at_least_80_bits() {
+        // 16 Base32 characters are 80 bits: the floor. 15 are 75 bits: 9 whole bytes.
+        assert!(third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,k").is_empty());
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PX,30,oathkey,k"),
+            [
+                "line 3 (serial 0012346): secret key is too short: 72 bits; at least 80 bits (16 Base32 characters) are needed, and RFC 4226 asks for 128"
+            ]
+        );
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DP,30,oathkey,k"),
+            [
+                "line 3 (serial 0012346): secret key is too short: 40 bits; at least 80 bits (16 Base32 characters) are needed, and RFC 4226 asks for 128"
+            ]
+        );
+    }
+
+    #[test]
+    fn serial_not_in_scientific_notation() {
+        for serial in ["1.23457E+06", "1E+15", "1,5e-3", "12345E+2"] {
+            assert_eq!(
+                third_line(&format!(
+                    "bob@contoso.com,\"{serial}\",JBSWY3DPEHPK3PXP,30,oathkey,k"
+                )),
+                [format!(
+                    "line 3 (serial {serial}): serial number \"{serial}\" is in scientific notation (a spreadsheet turned it into a number); its digits are lost: take the serial from the original file or the key"
+                )],
+                "{serial}"
+            );
+        }
+        // Serials that merely have an E in them are serials.
+        for serial in ["12E45", "E+06", "1.2E", "0012399", "SN-1E+06", "1.2.3E+4"] {
+            assert!(
+                third_line(&format!(
+                    "bob@contoso.com,{serial},JBSWY3DPEHPK3PXP,30,oathkey,k"
+                ))
+                .is_empty(),
+                "{serial}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_without_rows_is_no_tokens() {
+        let parsed = parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &[]);
+        assert_eq!(shown(&parsed), ["no tokens: the file has no rows"]);
+        assert_eq!(
+            shown(&parse_rows(
+                Format::AzureCsv,
+                Some(AZURE_HEADER),
+                &["", " "]
+            )),
+            ["no tokens: the file has no rows"],
+            "blank lines are no rows"
+        );
+        // A file whose rows are all unreadable says why instead.
+        assert_eq!(
+            third_line_only("bob@contoso.com,0012346"),
+            [format!(
+                "line 2: expected 6 fields ({AZURE_HEADER}), found 2"
+            )]
+        );
+    }
+
+    /// The problems when `row` is the only row, on line 2.
+    fn third_line_only(row: &str) -> Vec<String> {
+        shown(&parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &[row]))
+    }
+
+    #[test]
+    fn period_30_or_60() {
+        assert!(third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,60,oathkey,k").is_empty());
+        assert_eq!(
+            third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,45,oathkey,k"),
             ["line 3 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds"]
         );
         assert_eq!(
-            third_line("bob@contoso.com,0012346,JBSWY3DP,30s,oathkey,k"),
+            third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30s,oathkey,k"),
             ["line 3 (serial 0012346): time interval \"30s\" is not a whole number of seconds"]
         );
     }
@@ -139,7 +219,7 @@ mod azure {
             "bob@contoso..com",
         ] {
             assert_eq!(
-                third_line(&format!("{upn},0012346,JBSWY3DP,30,oathkey,k")),
+                third_line(&format!("{upn},0012346,JBSWY3DPEHPK3PXP,30,oathkey,k")),
                 [format!(
                     "line 3 (serial 0012346): upn \"{upn}\" is not a user principal name (name@domain.tld, no spaces)"
                 )],
@@ -151,7 +231,9 @@ mod azure {
     #[test]
     fn no_guests() {
         assert_eq!(
-            third_line("bob_gmail.com#EXT#@contoso.onmicrosoft.com,0012346,JBSWY3DP,30,oathkey,k"),
+            third_line(
+                "bob_gmail.com#EXT#@contoso.onmicrosoft.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,k"
+            ),
             [
                 "line 3 (serial 0012346): upn \"bob_gmail.com#EXT#@contoso.onmicrosoft.com\" is a guest account; Azure does not give OATH tokens to guests"
             ]
@@ -161,7 +243,7 @@ mod azure {
     #[test]
     fn serial_must_not_be_empty() {
         assert_eq!(
-            third_line("bob@contoso.com,,JBSWY3DP,30,oathkey,k"),
+            third_line("bob@contoso.com,,JBSWY3DPEHPK3PXP,30,oathkey,k"),
             ["line 3: serial number is empty"]
         );
     }
@@ -169,7 +251,7 @@ mod azure {
     #[test]
     fn one_user_per_token() {
         assert_eq!(
-            third_line("bob@contoso.com,0012345,JBSWY3DP,30,oathkey,k"),
+            third_line("bob@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,oathkey,k"),
             ["line 3 (serial 0012345): duplicate serial number (first on line 2)"]
         );
     }
@@ -177,7 +259,7 @@ mod azure {
     #[test]
     fn at_most_five_tokens_per_user() {
         let rows: Vec<String> = (0..7)
-            .map(|i| format!("Alice@Contoso.com,00{i},JBSWY3DP,30,oathkey,k"))
+            .map(|i| format!("Alice@Contoso.com,00{i},JBSWY3DPEHPK3PXP,30,oathkey,k"))
             .collect();
         let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
         let parsed = parse_rows(Format::AzureCsv, Some(AZURE_HEADER), &rows);
@@ -193,7 +275,7 @@ mod azure {
     #[test]
     fn six_columns() {
         assert_eq!(
-            third_line("bob@contoso.com,0012346,JBSWY3DP,30,oathkey"),
+            third_line("bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey"),
             [format!(
                 "line 3: expected 6 fields ({AZURE_HEADER}), found 5"
             )]
@@ -224,10 +306,27 @@ mod azure {
         );
         assert_eq!(parsed.records.len(), 1, "the first row is data");
 
-        let parsed = parse_rows(
+        // Seed-formats: "exactly these six columns in this order". Another letter case or
+        // spaces around the names are still read as the header (the rows are read), but
+        // reported with the exact header to use.
+        for header in [
+            " UPN , Serial Number,SECRET KEY,time interval,Manufacturer,model ",
+            "UPN,Serial Number,Secret Key,Time Interval,Manufacturer,Model",
+            "upn, serial number, secret key, time interval, manufacturer, model",
+        ] {
+            let parsed = parse_rows(Format::AzureCsv, Some(header), &[GOOD]);
+            assert_eq!(
+                shown(&parsed),
+                [format!(
+                    "line 1: header is {header:?}, not exactly `{AZURE_HEADER}`; Azure requires this header exactly (lower case, no spaces around the names)"
+                )]
+            );
+            assert_eq!(parsed.records.len(), 1, "the rows are still read");
+        }
+        // The exact header with CRLF line endings and a UTF-8 byte order mark is exact.
+        let parsed = read(
             Format::AzureCsv,
-            Some(" UPN , Serial Number,SECRET KEY,time interval,Manufacturer,model "),
-            &[GOOD],
+            format!("\u{FEFF}{AZURE_HEADER}\r\n{GOOD}\r\n").as_bytes(),
         );
         assert!(parsed.is_clean(), "{:?}", shown(&parsed));
 
@@ -327,7 +426,7 @@ mod graph {
 
     #[test]
     fn a_good_file_has_no_problems() {
-        assert!(third_line(&entry("\"JBSWY3DP\"", "60", "\"hmacsha256\"")).is_empty());
+        assert!(third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "60", "\"hmacsha256\"")).is_empty());
     }
 
     #[test]
@@ -349,11 +448,11 @@ mod graph {
     #[test]
     fn secret_plain_base32() {
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP====\"", "30", "\"hmacsha1\"")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP====\"", "30", "\"hmacsha1\"")),
             ["line 3 (serial 0012346): secret key has '=' padding; Graph does not accept it"]
         );
         assert_eq!(
-            third_line(&entry("\"jbsw-y3dp\"", "30", "\"hmacsha1\"")),
+            third_line(&entry("\"jbsw-y3dp-ehpk-3pxp\"", "30", "\"hmacsha1\"")),
             ["line 3 (serial 0012346): secret key has spaces or '-'; Graph takes only A-Z and 2-7"]
         );
     }
@@ -372,11 +471,11 @@ mod graph {
     #[test]
     fn period_30_or_60() {
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP\"", "90", "\"hmacsha1\"")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "90", "\"hmacsha1\"")),
             ["line 3 (serial 0012346): time interval 90 is not supported; use 30 or 60 seconds"]
         );
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP\"", "\"30\"", "\"hmacsha1\"")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "\"30\"", "\"hmacsha1\"")),
             ["line 3 (serial 0012346): timeIntervalInSeconds must be a whole number of seconds"]
         );
     }
@@ -384,13 +483,13 @@ mod graph {
     #[test]
     fn sha1_or_sha256() {
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP\"", "30", "\"hmacsha512\"")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "30", "\"hmacsha512\"")),
             [
                 "line 3 (serial 0012346): hash SHA-512 is not supported; Graph takes SHA-1 or SHA-256"
             ]
         );
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP\"", "30", "\"md5\"")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "30", "\"md5\"")),
             ["line 3 (serial 0012346): hashFunction \"md5\" is not hmacsha1 or hmacsha256"]
         );
     }
@@ -399,12 +498,12 @@ mod graph {
     fn serial_must_be_a_string() {
         assert_eq!(
             third_line(
-                r#"{"serialNumber": 12346, "secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#
+                r#"{"serialNumber": 12346, "secretKey": "JBSWY3DPEHPK3PXP", "timeIntervalInSeconds": 30}"#
             ),
             ["line 3: serialNumber must be a string (a number loses leading zeros)"]
         );
         assert_eq!(
-            third_line(r#"{"secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#),
+            third_line(r#"{"secretKey": "JBSWY3DPEHPK3PXP", "timeIntervalInSeconds": 30}"#),
             ["line 3: serialNumber is missing"]
         );
     }
@@ -419,13 +518,13 @@ mod graph {
         );
         assert_eq!(
             third_line(
-                r#"{"serialNumber": "0012346", "manufacturer": "m", "model": "k", "secretKey": "JBSWY3DP"}"#
+                r#"{"serialNumber": "0012346", "manufacturer": "m", "model": "k", "secretKey": "JBSWY3DPEHPK3PXP"}"#
             ),
             ["line 3 (serial 0012346): timeIntervalInSeconds is missing"]
         );
         assert_eq!(
             third_line(
-                r#"{"serialNumber": "0012346", "secretKey": "JBSWY3DP", "timeIntervalInSeconds": 30}"#
+                r#"{"serialNumber": "0012346", "secretKey": "JBSWY3DPEHPK3PXP", "timeIntervalInSeconds": 30}"#
             ),
             [
                 "line 3 (serial 0012346): manufacturer is empty; Graph requires it",
@@ -437,7 +536,7 @@ mod graph {
     #[test]
     fn serials_unique() {
         assert_eq!(
-            third_line(&entry("\"JBSWY3DP\"", "30", "null").replace("0012346", "0012345")),
+            third_line(&entry("\"JBSWY3DPEHPK3PXP\"", "30", "null").replace("0012346", "0012345")),
             ["line 3 (serial 0012345): duplicate serial number (first on line 2)"]
         );
     }
@@ -562,7 +661,7 @@ mod privacyidea {
     #[test]
     fn type_hotp_or_totp() {
         assert_eq!(
-            second_line("0012346, 3132, motp, 6, 30"),
+            second_line("0012346, 3132333435363738393031323334353637383930, motp, 6, 30"),
             ["line 2 (serial 0012346): type \"motp\" is not hotp or totp"]
         );
     }
@@ -570,13 +669,13 @@ mod privacyidea {
     #[test]
     fn digits_6_or_8() {
         assert_eq!(
-            second_line("0012346, 3132, totp, 7, 30"),
+            second_line("0012346, 3132333435363738393031323334353637383930, totp, 7, 30"),
             [
                 "line 2 (serial 0012346): 7-digit codes are not supported; privacyIDEA takes 6 or 8 digits"
             ]
         );
         assert_eq!(
-            second_line("0012346, 3132, totp, six, 30"),
+            second_line("0012346, 3132333435363738393031323334353637383930, totp, six, 30"),
             ["line 2 (serial 0012346): digits \"six\" is not a number"]
         );
     }
@@ -584,11 +683,12 @@ mod privacyidea {
     #[test]
     fn period_30_or_60() {
         assert_eq!(
-            second_line("0012346, 3132, totp, 6, 45"),
+            second_line("0012346, 3132333435363738393031323334353637383930, totp, 6, 45"),
             ["line 2 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds"]
         );
         assert!(
-            second_line("0012346, 3132, hotp, 6, 45").is_empty(),
+            second_line("0012346, 3132333435363738393031323334353637383930, hotp, 6, 45")
+                .is_empty(),
             "HOTP has no period"
         );
     }
@@ -596,7 +696,7 @@ mod privacyidea {
     #[test]
     fn serials_unique() {
         assert_eq!(
-            second_line("0012345, 3132, totp, 6, 30"),
+            second_line("0012345, 3132333435363738393031323334353637383930, totp, 6, 30"),
             ["line 2 (serial 0012345): duplicate serial number (first on line 1)"]
         );
     }
@@ -668,8 +768,8 @@ mod any {
             None,
             &[
                 "# comment",
-                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&digits=8",
-                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&digits=9&serial=0012346",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DPEHPK3PXP&digits=8",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DPEHPK3PXP&digits=9&serial=0012346",
             ],
         );
         assert_eq!(
@@ -686,7 +786,7 @@ mod any {
             &[
                 "",
                 "",
-                "otpauth://totp/a:b@c.de?secret=JBSWY3DP&period=0&serial=0012346",
+                "otpauth://totp/a:b@c.de?secret=JBSWY3DPEHPK3PXP&period=0&serial=0012346",
             ],
         );
         assert_eq!(
@@ -716,6 +816,51 @@ mod any {
     }
 
     #[test]
+    fn every_target_wants_80_bits() {
+        let reason = "serial 0012346: secret key is too short: 72 bits; at least 80 bits (16 Base32 characters) are needed, and RFC 4226 asks for 128";
+        for target in [
+            Target::Azure,
+            Target::Graph,
+            Target::PrivacyIdea,
+            Target::Any,
+        ] {
+            let mut r = totp("0012346", "bob@contoso.com", b"123456789");
+            assert_eq!(
+                validate(target, std::slice::from_ref(&r))
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+                [reason],
+                "{target:?}"
+            );
+            r.secret = Secret::new(b"1234567890".to_vec());
+            assert!(validate(target, &[r]).is_empty(), "{target:?}: 80 bits");
+        }
+    }
+
+    #[test]
+    fn files_without_tokens() {
+        for (format, text) in [
+            (
+                Format::GraphJson,
+                "{\"@context\": \"#$delta\", \"value\": []}",
+            ),
+            (Format::Otpauth, "# nothing yet\n\n"),
+            (Format::PrivacyIdeaCsv, "\n"),
+            (
+                Format::Pskc,
+                "<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\"/>",
+            ),
+        ] {
+            assert_eq!(
+                shown(&read(format, text.as_bytes())),
+                ["no tokens: the file has no rows"],
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
     fn no_control_characters() {
         assert_eq!(
             record_problems(|r| r.user = "bob\u{7}".into()),
@@ -725,8 +870,8 @@ mod any {
 
     #[test]
     fn no_duplicate_or_shape_rules() {
-        let a = totp("", "not a upn", b"1");
-        let b = totp("", "not a upn", b"1");
+        let a = totp("", "not a upn", b"1234567890");
+        let b = totp("", "not a upn", b"1234567890");
         assert!(validate(Target::Any, &[a, b]).is_empty());
     }
 }

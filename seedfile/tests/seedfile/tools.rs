@@ -63,4 +63,43 @@ fn qr_png_decodes_to_a_plausible_image() {
         dark > pixels.len() / 10 && dark < pixels.len() / 2,
         "{dark}"
     );
+    assert_eq!(decode_qr(&png_bytes), uri.as_str());
+}
+
+/// The text of the one QR code in an 8-bit grayscale PNG, read by an independent decoder.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("valid PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let frame = reader.next_frame(&mut pixels).expect("frame");
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * frame.line_size + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().expect("decodes").1
+}
+
+#[test]
+fn qr_codes_decode_to_their_otpauth_uris() {
+    // From a short URI to the longest a 512-bit SHA-512 HOTP secret and escaped text make.
+    let mut long = totp("0200", "erin o'neil@contoso.com", &[0x33; 64]);
+    long.kind = Kind::Hotp;
+    long.counter = 42;
+    long.digits = 8;
+    long.algorithm = oathkey_seedfile::Algorithm::Sha512;
+    for (r, issuer) in [
+        (
+            totp("1", "a@b.cd", b"12345678901234567890"),
+            Some("oathkey"),
+        ),
+        (long, Some("Contoso, Ltd.: IT & <Ops>")),
+    ] {
+        let uri = otpauth_uri(&r, issuer);
+        let decoded = decode_qr(&qr_png(&uri).expect("encodes"));
+        assert_eq!(decoded, uri.as_str());
+        let back = read(Format::Otpauth, decoded.as_bytes());
+        assert!(back.is_clean(), "{:?}", back.problems);
+        assert_eq!(back.records[0].1.secret.expose(), r.secret.expose());
+    }
 }
