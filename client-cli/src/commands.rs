@@ -359,6 +359,19 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         Some(s) => Some(SecretText::new(s.to_string())),
         None => None,
     };
+    // The key takes a short imported secret, but every seed-file target refuses it: say so now
+    // rather than at export time.
+    if let Some(Ok(imported)) = secret
+        .as_ref()
+        .map(|s| oathkey_seedfile::Secret::from_base32(s.expose()))
+        && imported.expose().len() < oathkey_seedfile::MIN_SECRET_BYTES
+    {
+        eprintln!(
+            "warning: the secret is only {} bits; seed files refuse secrets under {} bits (`export --force` writes them anyway)",
+            imported.expose().len() * 8,
+            oathkey_seedfile::MIN_SECRET_BYTES * 8
+        );
+    }
     let params = CreateTokenParams {
         key: ctx.key.clone(),
         account: args.user.clone(),

@@ -1168,3 +1168,62 @@ fn seedfile_check_reports_damaged_azure_files_row_by_row() {
     assert_exit(&out, 10);
     assert_eq!(stdout(&out), format!("line 1: {reason}\n"));
 }
+
+/// A secret under 80 bits: the key takes it (with a warning at `token new`), every seed file
+/// refuses it, and `--force` writes it with a warning that says why.
+#[test]
+fn a_short_imported_secret_is_warned_about_and_refused_in_files() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let made = d.cli(&[
+        "token",
+        "new",
+        "--user",
+        "short@contoso.com",
+        "--serial",
+        "S40",
+        "--secret",
+        "JBSWY3DP",
+    ]);
+    assert_exit(&made, 0);
+    assert!(
+        stderr(&made).contains(
+            "warning: the secret is only 40 bits; seed files refuse secrets under 80 bits"
+        ),
+        "{}",
+        stderr(&made)
+    );
+    let reason = "secret key is too short: 40 bits; at least 80 bits (16 Base32 characters) are needed, and RFC 4226 asks for 128";
+    for format in [
+        "azure-csv",
+        "graph-json",
+        "privacyidea-csv",
+        "pskc",
+        "otpauth",
+    ] {
+        let refused = d.cli(&["export", "--format", format]);
+        assert_exit(&refused, 10);
+        assert!(
+            stderr(&refused).contains(&format!("serial S40: {reason}")),
+            "{format}: {}",
+            stderr(&refused)
+        );
+    }
+    let file = d.dir.path().join("short.csv");
+    let forced = d.cli(&["export", "--force", "-o", file.to_str().expect("utf8")]);
+    assert_exit(&forced, 0);
+    assert!(
+        stderr(&forced).contains(&format!(
+            "warning: {}: line 2 (serial S40): {reason}",
+            file.display()
+        )),
+        "{}",
+        stderr(&forced)
+    );
+    // The forced file holds the key's seed all the same.
+    let parsed = oathkey_seedfile::read(Format::AzureCsv, &std::fs::read(&file).expect("file"));
+    let r = &parsed.records[0].1;
+    assert_eq!(
+        stdout(&d.cli(&["code", "S40", "--at", "59"])).trim(),
+        oathtool(r, 59)
+    );
+}

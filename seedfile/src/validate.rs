@@ -35,10 +35,10 @@ pub const MAX_BASE32_SECRET: usize = 128;
 pub const MAX_TOKENS_PER_USER: usize = 5;
 
 /// Shortest secret accepted, in bytes (80 bits, 16 Base32 characters). RFC 4226 (section 4,
-/// R6) requires 128 bits and recommends 160, which is what oathkey generates; 80 bits is the
-/// floor of the widespread authenticator apps and of the tokens sold for Azure, below which a
-/// secret is a typing or copying mistake rather than a key. The targets' documentation names
-/// no minimum (Azure's own sample secret is 128 bits), so this is oathkey's sanity rule.
+/// R6) requires 128 bits and recommends 160, which is what oathkey generates; a secret under
+/// 80 bits is far more likely a typing or copying mistake than a key. The targets'
+/// documentation names no minimum (Azure's own sample secret is 128 bits), so this is
+/// oathkey's sanity rule, the same for every target.
 pub const MIN_SECRET_BYTES: usize = 10;
 
 /// Why a file without a single token is a problem: the upload would do nothing.
