@@ -220,6 +220,13 @@ impl Worker {
     }
 
     fn handle(&mut self, command: Command) {
+        // Debug of a command redacts the seed (`SecretText`); tests/logs.rs checks it at trace.
+        match &command {
+            Command::Refresh { .. } | Command::GetCode { .. } => {
+                tracing::trace!(?command, "request")
+            }
+            _ => tracing::debug!(?command, "request"),
+        }
         match command {
             Command::Refresh { keys, at } => {
                 let result = match self.client.as_mut() {
@@ -371,7 +378,44 @@ fn run_slow(socket: &Path, command: Command, out: &Outbox) {
         }
         Command::Refresh { .. } => return,
     };
+    log_outcome(&update);
     out.send(update);
+}
+
+/// Names what a long request did, or why it failed (never a seed: the updates hold none).
+fn log_outcome(update: &Update) {
+    match update {
+        Update::Code {
+            token,
+            result: Err(e),
+            ..
+        } => tracing::warn!(token = %token.name, "no code: {e}"),
+        Update::ConfigApplied {
+            key,
+            part,
+            result: Ok(settings),
+        } => tracing::info!(key, ?part, ?settings, "settings applied"),
+        Update::ConfigApplied {
+            key,
+            part,
+            result: Err(e),
+        } => tracing::warn!(key, ?part, "settings not applied: {e}"),
+        Update::TokenCreated(Ok(t)) => tracing::info!(
+            key = %t.key,
+            serial = %t.serial,
+            account = %t.account,
+            "token saved"
+        ),
+        Update::TokenCreated(Err(e)) => tracing::warn!("token not saved: {e}"),
+        Update::Exported(Ok(x)) => tracing::info!(
+            path = %x.path.display(),
+            count = x.count,
+            format = ?x.format,
+            "seed file written"
+        ),
+        Update::Exported(Err(e)) => tracing::warn!("seed file not written: {e}"),
+        _ => {}
+    }
 }
 
 fn events(socket: &Path, out: &Outbox, lost: &AtomicBool, stop: &AtomicBool) {

@@ -5,6 +5,7 @@
 //! Everything but the command line and the window's options lives in the library
 //! (`oathkey_desktop`): see its `//! # Layout`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,6 +46,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let socket = oathkey_desktop::app::socket_path(args.socket);

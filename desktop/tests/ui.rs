@@ -9,11 +9,11 @@ use std::time::Duration;
 use common::*;
 use eframe::egui::{Event, Key, Modifiers};
 use egui_kittest::kittest::{NodeT, Queryable};
-use oathkey_desktop::model::{Tab, Update};
+use oathkey_desktop::model::{Status, Tab, Update};
 use oathkey_desktop::{AppState, Clock, DesktopApp};
 
 use oathkey_protocol::types::{
-    CodeEntry, Hello, KeyInfo, KeyList, KeySource, OtpKind, Role, TokenInfo, method,
+    Algorithm, CodeEntry, Hello, KeyInfo, KeyList, KeySource, OtpKind, Role, TokenInfo, method,
 };
 use serde_json::{Value, json};
 
@@ -76,61 +76,255 @@ fn copy_puts_the_code_on_the_clipboard_and_clears_it_later() {
     assert!(shows_part(&h, "Cleared the copied code"));
 }
 
-#[test]
-fn keyboard_ctrl_c_copies_the_selected_code_and_enter_activates_buttons() {
-    const BOB: &str = "bob@contoso.com";
-    let daemon = Daemon::start(&[]);
+const BOB: &str = "bob@contoso.com";
+/// Bob's seed differs from Alice's, so that their codes differ.
+const BOB_SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// The account whose code the clipboard timer is running for (`Some(None)`: a token with no
+/// account).
+fn timer_account(h: &H) -> Option<Option<String>> {
+    h.state()
+        .app
+        .state
+        .clipboard
+        .as_ref()
+        .map(|c| c.token.name.rsplit_once(':').map(|(_, a)| a.to_owned()))
+}
+
+/// Forgets what was copied, in the harness and in the app's clipboard timer.
+fn forget_copies(h: &mut H) {
+    h.state_mut().app.state.clipboard = None;
+    h.state_mut().copied.clear();
+}
+
+/// The app with Alice's and Bob's tokens, both codes shown; the clock stands still.
+fn alice_and_bob(daemon: &Daemon) -> H {
     daemon.create_token(ALICE, "0012345", false);
-    daemon.create_token(BOB, "0012346", false);
+    daemon.create_token_with_seed(BOB, "0012346", BOB_SEED, false);
     let mut h = app(&daemon.socket, Clock::Manual(now() as f64));
     wait_for(&mut h, "both codes", WAIT, |h| {
         code_label(h, ALICE).is_some() && code_label(h, BOB).is_some()
     });
-    let timer_account = |h: &H| {
-        h.state()
-            .app
-            .state
-            .clipboard
-            .as_ref()
-            .map(|c| c.token.name.rsplit_once(':').map(|(_, a)| a.to_owned()))
-    };
+    h
+}
 
-    // Clicking a code selects its token; Ctrl+C copies it.
+#[test]
+fn keyboard_tab_and_shift_tab_go_top_to_bottom_through_the_codes_view() {
+    let daemon = Daemon::start(&[]);
+    let mut h = alice_and_bob(&daemon);
+    let alice = code_label(&h, ALICE).expect("shown");
+    let bob = code_label(&h, BOB).expect("shown");
+    assert_ne!(code_of(&alice), code_of(&bob), "different seeds");
+    assert_eq!(focused(&h), None, "nothing has the focus at first");
+
+    // Tab from nothing: the tabs, each card top to bottom (Copy on its first row, the code
+    // under it), then the status bar's Scale and Theme; then round again.
+    let mut order = Vec::new();
+    for _ in 0..13 {
+        order.push(press(&mut h, Modifiers::NONE, Key::Tab).unwrap_or_default());
+    }
+    let expected = [
+        "Codes",
+        "Admin",
+        &format!("Copy code for {ALICE}"),
+        &alice,
+        &format!("Copy code for {BOB}"),
+        &bob,
+        "Scale 100%",
+        "Scale 150%",
+        "Scale 200%",
+        "Theme: System",
+        "Theme: Light",
+        "Theme: Dark",
+        "Codes",
+    ];
+    assert_eq!(order, expected, "Tab order");
+
+    // Shift+Tab walks the same way back (from the first widget round to the last).
+    let mut back = Vec::new();
+    for _ in 0..4 {
+        back.push(press(&mut h, Modifiers::SHIFT, Key::Tab).unwrap_or_default());
+    }
+    assert_eq!(
+        back,
+        ["Theme: Dark", "Theme: Light", "Theme: System", "Scale 200%"],
+        "Shift+Tab order"
+    );
+    let back = tab_to(&mut h, true, 10, |n| n == alice);
+    assert_eq!(
+        back,
+        [
+            "Scale 150%".to_owned(),
+            "Scale 100%".to_owned(),
+            bob,
+            format!("Copy code for {BOB}"),
+            alice
+        ]
+    );
+}
+
+#[test]
+fn keyboard_ctrl_c_copies_the_token_tab_reached_and_enter_or_space_press_copy() {
+    let daemon = Daemon::start(&[]);
+    let mut h = alice_and_bob(&daemon);
+    let alice_code = code_of(&code_label(&h, ALICE).expect("shown"));
+    let bob_code = code_of(&code_label(&h, BOB).expect("shown"));
+
+    // Ctrl+C with no token selected copies the first code shown.
+    press(&mut h, Modifiers::COMMAND, Key::C);
+    assert_eq!(
+        copied(&h).as_deref(),
+        Some(alice_code.as_str()),
+        "first code"
+    );
+    assert_eq!(timer_account(&h), Some(Some(ALICE.to_owned())));
+
+    // Tab to Bob's code: Ctrl+C copies Bob's, and his card is the selected one.
+    forget_copies(&mut h);
+    tab_to(&mut h, false, 10, |n| {
+        n.starts_with("code ") && n.contains(BOB)
+    });
+    press(&mut h, Modifiers::COMMAND, Key::C);
+    assert_eq!(
+        copied(&h).as_deref(),
+        Some(bob_code.as_str()),
+        "Ctrl+C after Tab to Bob's code"
+    );
+    assert_eq!(timer_account(&h), Some(Some(BOB.to_owned())));
+    assert!(shows(&h, "copied, clears in 30 s"));
+
+    // Shift+Tab to Alice's Copy button; Ctrl+C now copies Alice's (the focus selects).
+    forget_copies(&mut h);
+    let copy_alice = format!("Copy code for {ALICE}");
+    tab_to(&mut h, true, 10, |n| n == copy_alice);
+    press(&mut h, Modifiers::COMMAND, Key::C);
+    assert_eq!(copied(&h).as_deref(), Some(alice_code.as_str()), "Ctrl+C");
+
+    // Enter presses the focused Copy button.
+    forget_copies(&mut h);
+    assert_eq!(press(&mut h, Modifiers::NONE, Key::Enter), Some(copy_alice));
+    assert_eq!(copied(&h).as_deref(), Some(alice_code.as_str()), "Enter");
+    assert_eq!(timer_account(&h), Some(Some(ALICE.to_owned())));
+
+    // Space presses Bob's, reached with Tab.
+    forget_copies(&mut h);
+    let copy_bob = format!("Copy code for {BOB}");
+    tab_to(&mut h, false, 10, |n| n == copy_bob);
+    press(&mut h, Modifiers::NONE, Key::Space);
+    assert_eq!(copied(&h).as_deref(), Some(bob_code.as_str()), "Space");
+    assert_eq!(timer_account(&h), Some(Some(BOB.to_owned())));
+
+    // Clicking a code selects its token too: Ctrl+C (as the Copy event) copies it.
+    forget_copies(&mut h);
     let alice_label = code_label(&h, ALICE).expect("shown");
     h.get_by(move |n| n.label().is_some_and(|l| l == alice_label))
         .click();
     h.step();
     h.event(Event::Copy);
     h.step();
-    assert_eq!(timer_account(&h), Some(Some(ALICE.to_owned())));
-    let code = code_of(&code_label(&h, ALICE).expect("shown"));
-    assert_eq!(copied(&h).as_deref(), Some(code.as_str()), "Ctrl+C");
+    assert_eq!(copied(&h).as_deref(), Some(alice_code.as_str()), "click");
+}
 
-    // Moving the keyboard focus to another token selects that one.
-    h.state_mut().copied.clear();
-    h.get_by_label(&format!("Copy code for {BOB}")).focus();
-    h.step();
-    h.step();
-    h.key_press_modifiers(Modifiers::COMMAND, Key::C);
+#[test]
+fn keyboard_walks_the_admin_form_and_enter_in_the_upn_field_saves() {
+    let daemon = Daemon::start(&[]);
+    let mut h = app(&daemon.socket, Clock::System);
+    wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
+    let list = |daemon: &Daemon| -> Vec<TokenInfo> {
+        daemon
+            .client()
+            .call(method::TOKENS_LIST, json!({}))
+            .expect("tokens.list")
+    };
+
+    // Tab to the Admin tab and press Enter: the form.
+    assert_eq!(
+        tab_to(&mut h, false, 5, |n| n == "Admin"),
+        ["Codes", "Admin"]
+    );
+    press(&mut h, Modifiers::NONE, Key::Enter);
+    wait_for(&mut h, "the form", WAIT, |h| shows(h, "New Token"));
+
+    // Tab goes through the form top to bottom, to Generate; Enter presses it.
+    let order = tab_to(&mut h, false, 30, |n| n == "Generate");
+    let expected = [
+        "Keyboard",
+        "U2F",
+        "Apply Mode",
+        "Enabled",
+        "Disabled",
+        "Apply Key Press",
+        "TOTP",
+        "HOTP",
+        "SHA1",
+        "SHA256",
+        "SHA512",
+        "6 digits",
+        "8 digits",
+        "30 seconds",
+        "60 seconds",
+        "Every code needs a touch",
+        "Generate",
+    ];
+    assert_eq!(order, expected, "Tab order of the form");
+    assert!(h.state().app.state.admin.serial.is_empty());
+    press(&mut h, Modifiers::NONE, Key::Enter);
+    let serial = h.get_by_label("Serial").value().expect("serial");
+    assert_eq!(serial.len(), 8, "Enter on Generate fills the serial");
+    assert_eq!(
+        h.state().app.state.admin.seed.expose().len(),
+        32,
+        "and the seed"
+    );
+
+    // On through the fields; Shift+Tab goes back.
+    let order = tab_to(&mut h, false, 5, |n| n == "Username (UPN)");
+    assert_eq!(order, ["Serial", "Seed", "Show seed", "Username (UPN)"]);
+    assert_eq!(
+        press(&mut h, Modifiers::SHIFT, Key::Tab).as_deref(),
+        Some("Show seed")
+    );
+    assert_eq!(
+        press(&mut h, Modifiers::SHIFT, Key::Tab).as_deref(),
+        Some("Seed")
+    );
+    tab_to(&mut h, false, 3, |n| n == "Username (UPN)");
+
+    // Enter in the field with an invalid UPN: nothing is saved, the field says why.
+    h.event(Event::Text("alice".into()));
     h.step();
     assert_eq!(
-        timer_account(&h),
-        Some(Some(BOB.to_owned())),
-        "Ctrl+C after Tab"
+        h.state().app.state.admin.upn,
+        "alice",
+        "typed into the focused field"
     );
-    assert!(copied(&h).is_some());
+    press(&mut h, Modifiers::NONE, Key::Enter);
+    h.run_ok();
+    assert!(shows(&h, "A UPN looks like alice@contoso.com (no @ found)"));
+    assert!(save_disabled(&h));
+    assert!(
+        list(&daemon).is_empty(),
+        "Enter did not save an invalid form"
+    );
 
-    // Enter activates the focused Copy button.
-    h.state_mut().app.state.clipboard = None;
-    h.state_mut().copied.clear();
-    h.key_press(Key::Enter);
+    // Back to the field with Tab, a valid UPN, Enter: saved.
+    tab_to(&mut h, false, 30, |n| n == "Username (UPN)");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
     h.step();
-    assert_eq!(
-        timer_account(&h),
-        Some(Some(BOB.to_owned())),
-        "Enter on Copy"
-    );
-    assert!(copied(&h).is_some());
+    h.event(Event::Text(ALICE.into()));
+    h.step();
+    assert_eq!(h.state().app.state.admin.upn, ALICE);
+    h.step();
+    assert!(!save_disabled(&h));
+    assert_eq!(focused(&h).as_deref(), Some("Username (UPN)"));
+    press(&mut h, Modifiers::NONE, Key::Enter);
+    wait_for(&mut h, "the saved message", WAIT, |h| {
+        shows_part(h, &format!("Saved token {serial} for {ALICE}"))
+    });
+    let tokens = list(&daemon);
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0].serial.as_deref(), Some(serial.as_str()));
+    assert_eq!(tokens[0].account, ALICE);
 }
 
 #[test]
@@ -352,6 +546,194 @@ fn the_admin_form_refuses_bad_input_then_saves_and_exports_the_token() {
         .call(method::KEYS_GET_CONFIG, json!({}))
         .expect("keys.get_config");
     assert_eq!(settings.key_press, Some(true));
+
+    // Mode: both interfaces off is refused in the form; U2F off + Apply reaches the key.
+    assert_eq!((before.keyboard, before.u2f), (Some(true), Some(true)));
+    assert_eq!(toggled(&h, "U2F"), Some(true), "the key's setting is shown");
+    h.get_by_label("U2F").click();
+    h.step();
+    h.get_by_label("Keyboard").click();
+    h.step();
+    h.step();
+    assert!(shows(
+        &h,
+        "Keep Keyboard or U2F on: a key with neither cannot be reached"
+    ));
+    assert!(disabled(&h, "Apply Mode"));
+    h.get_by_label("Keyboard").click();
+    h.step();
+    h.step();
+    assert!(!shows_part(&h, "Keep Keyboard or U2F on"));
+    assert_eq!(
+        (toggled(&h, "Keyboard"), toggled(&h, "U2F")),
+        (Some(true), Some(false))
+    );
+    apply_mode(&mut h);
+    let settings = config(&daemon);
+    assert_eq!(
+        (settings.keyboard, settings.u2f, settings.key_press),
+        (Some(true), Some(false), Some(true)),
+        "Mode applied, Key Press left as it was"
+    );
+    assert_eq!(
+        toggled(&h, "U2F"),
+        Some(false),
+        "the form shows the key's new Mode"
+    );
+
+    // And back on.
+    h.get_by_label("U2F").click();
+    h.step();
+    apply_mode(&mut h);
+    let settings = config(&daemon);
+    assert_eq!((settings.keyboard, settings.u2f), (Some(true), Some(true)));
+}
+
+/// The key's settings, from the daemon.
+fn config(daemon: &Daemon) -> oathkey_protocol::types::Settings {
+    daemon
+        .client()
+        .call(method::KEYS_GET_CONFIG, json!({}))
+        .expect("keys.get_config")
+}
+
+/// Whether a checkbox (or toggle) is checked, as a screen reader reads it.
+fn toggled(h: &H, label: &str) -> Option<bool> {
+    h.get_by_label(label)
+        .accesskit_node()
+        .toggled()
+        .map(|t| t == eframe::egui::accesskit::Toggled::True)
+}
+
+fn disabled(h: &H, label: &str) -> bool {
+    h.get_by_label(label).accesskit_node().is_disabled()
+}
+
+/// Presses Apply Mode and waits for the daemon's answer.
+fn apply_mode(h: &mut H) {
+    h.get_by_label("Apply Mode").click();
+    h.step();
+    assert_eq!(h.state().app.state.admin.mode_status, Status::Busy, "sent");
+    wait_for(h, "Mode applied", WAIT, |h| {
+        h.state().app.state.admin.mode_status == Status::Done("Applied.".into())
+    });
+}
+
+/// RFC 6238's SHA-256 test key (32 bytes).
+const SEED_SHA256: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA";
+
+#[test]
+fn the_admin_form_saves_tokens_with_the_parameters_chosen() {
+    const CAROL: &str = "carol@contoso.com";
+    const DAVE: &str = "dave@contoso.com";
+    let daemon = Daemon::start(&[]);
+    let mut h = app(&daemon.socket, Clock::System);
+    wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
+    h.get_by_label("Admin").click();
+    wait_for(&mut h, "the form", WAIT, |h| shows(h, "New Token"));
+    let list = |daemon: &Daemon| -> Vec<TokenInfo> {
+        daemon
+            .client()
+            .call(method::TOKENS_LIST, json!({}))
+            .expect("tokens.list")
+    };
+
+    // TOTP, SHA256, 8 digits, 60 s, with a seed typed in.
+    assert!(!shows_part(&h, "Azure's CSV upload takes only"));
+    for choice in ["SHA256", "8 digits", "60 seconds"] {
+        h.get_by_label(choice).click();
+        h.step();
+    }
+    h.step();
+    assert!(
+        shows_part(&h, "Azure's CSV upload takes only"),
+        "flagged for Azure"
+    );
+    select_all_and_type(&mut h, "Serial", "0099001");
+    select_all_and_type(&mut h, "Seed", SEED_SHA256);
+    select_all_and_type(&mut h, "Username (UPN)", CAROL);
+    assert!(!save_disabled(&h));
+    h.get_by_label("Save").click();
+    wait_for(&mut h, "the saved message", WAIT, |h| {
+        shows_part(h, &format!("Saved token 0099001 for {CAROL}"))
+    });
+    let tokens = list(&daemon);
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let carol = &tokens[0];
+    assert_eq!(
+        (
+            carol.serial.as_deref(),
+            carol.account.as_str(),
+            carol.kind,
+            carol.algorithm,
+            carol.period,
+            carol.touch
+        ),
+        (
+            Some("0099001"),
+            CAROL,
+            OtpKind::Totp,
+            Some(Algorithm::Sha256),
+            60,
+            Some(false)
+        ),
+        "{carol:?}"
+    );
+    let code: oathkey_protocol::types::Code = daemon
+        .client()
+        .call(method::CODES_GET, json!({"token": "0099001"}))
+        .expect("codes.get");
+    let from = code.valid_from.expect("totp");
+    assert_eq!(code.valid_until, Some(from + 60), "a 60 s period");
+    assert_eq!(code.code.len(), 8);
+    assert_eq!(
+        code.code,
+        totp_with(SEED_SHA256, from, totp_rs::Algorithm::SHA256, 8, 60),
+        "the key computes SHA-256, 8 digits, 60 s with the typed seed"
+    );
+
+    // HOTP (SHA256 and 8 digits still chosen), generated seed.
+    h.get_by_label("HOTP").click();
+    h.step();
+    h.get_by_label("Generate").click();
+    h.step();
+    let serial = h.state().app.state.admin.serial.clone();
+    assert_eq!(serial.len(), 8, "generated");
+    select_all_and_type(&mut h, "Username (UPN)", DAVE);
+    h.get_by_label("Save").click();
+    wait_for(&mut h, "the saved message", WAIT, |h| {
+        shows_part(h, &format!("Saved token {serial} for {DAVE}"))
+    });
+    let tokens = list(&daemon);
+    let dave = tokens
+        .iter()
+        .find(|t| t.account == DAVE)
+        .unwrap_or_else(|| panic!("{tokens:?}"));
+    assert_eq!(
+        (dave.serial.as_deref(), dave.kind, dave.algorithm),
+        (
+            Some(serial.as_str()),
+            OtpKind::Hotp,
+            Some(Algorithm::Sha256)
+        ),
+        "{dave:?}"
+    );
+
+    // The codes view shows them as saved: Carol's 8 digits in two groups and her
+    // parameters, Dave's HOTP behind Get code.
+    h.get_by_label("Codes").click();
+    wait_for(&mut h, "Carol's code", WAIT, |h| {
+        code_label(h, CAROL).is_some()
+    });
+    let label = code_label(&h, CAROL).expect("shown");
+    let shown = code_of(&label);
+    assert_eq!(shown.len(), 8, "{label}");
+    assert!(shows(&h, &format!("{} {}", &shown[..4], &shown[4..])));
+    assert!(shows(&h, "serial 0099001 · TOTP · SHA-256 · 60 s"));
+    wait_for(&mut h, "Dave's Get code", WAIT, |h| {
+        shows(h, &format!("Get code for {DAVE}"))
+    });
+    assert!(shows(&h, &format!("serial {serial} · HOTP · SHA-256")));
 }
 
 #[test]

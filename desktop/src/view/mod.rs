@@ -10,7 +10,8 @@ pub mod codes;
 pub mod style;
 
 use eframe::egui::{
-    self, Align, CentralPanel, Event, Key, Layout, Panel, RichText, ScrollArea, ThemePreference, Ui,
+    self, Align, CentralPanel, Event, Key, Layout, Panel, RichText, ScrollArea, ThemePreference,
+    Ui, UiBuilder,
 };
 use oathkey_protocol::types::Role;
 
@@ -26,21 +27,47 @@ pub fn show(ui: &mut Ui, state: &mut AppState) -> Vec<Action> {
         actions.push(Action::CopySelected);
     }
     Panel::top("top-bar").show(ui, |ui| top_bar(ui, state, &mut actions));
-    Panel::bottom("status-bar").show(ui, |ui| status_bar(ui, state, &mut actions));
+    // egui's Tab order is the order widgets are drawn in, so the middle is drawn before the
+    // status bar (in the space the status bar took last frame), for Tab to go top to bottom:
+    // tabs, codes or form, then Scale and Theme. Screen readers read in the same order.
+    let height_id = egui::Id::unique("oathkey-status-bar-height");
+    let status_height = ui
+        .ctx()
+        .data(|d| d.get_temp::<f32>(height_id))
+        .unwrap_or(0.0);
+    let mut middle = ui.available_rect_before_wrap();
+    middle.max.y = (middle.max.y - status_height).max(middle.min.y);
+    let mut middle_ui = ui.new_child(
+        UiBuilder::new()
+            .id_salt("middle")
+            .max_rect(middle)
+            .layout(Layout::top_down(Align::Min)),
+    );
+    central(&mut middle_ui, state, &mut actions);
+    let bar = Panel::bottom("status-bar").show(ui, |ui| status_bar(ui, state, &mut actions));
+    let height = bar.response.rect.height();
+    if (height - status_height).abs() > 0.5 {
+        ui.ctx().data_mut(|d| d.insert_temp(height_id, height));
+        ui.ctx().request_discard("the status bar changed height");
+    }
+    actions
+}
+
+/// The middle of the window: the codes, or the admin form.
+fn central(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Action>) {
     CentralPanel::default().show(ui, |ui| {
         ScrollArea::vertical()
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 ui.add_space(4.0);
                 if state.tab == Tab::Admin && state.is_admin() {
-                    admin::show(ui, state, &mut actions);
+                    admin::show(ui, state, actions);
                 } else {
-                    codes::show(ui, state, &mut actions);
+                    codes::show(ui, state, actions);
                 }
                 ui.add_space(8.0);
             });
     });
-    actions
 }
 
 /// Ctrl+C outside a text field (a focused button or code label is fine: that is how the

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use eframe::egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use oathkey_desktop::{AppState, Backend, Clock, DesktopApp};
@@ -136,10 +137,21 @@ impl Daemon {
     /// button until the daemon has written and verified it (for daemons started with
     /// `--emulate-touch button`).
     pub fn create_token(&self, account: &str, serial: &str, touch: bool) -> CreatedToken {
+        self.create_token_with_seed(account, serial, SEED, touch)
+    }
+
+    /// [`Daemon::create_token`] with another seed (Base32).
+    pub fn create_token_with_seed(
+        &self,
+        account: &str,
+        serial: &str,
+        seed: &str,
+        touch: bool,
+    ) -> CreatedToken {
         let params = CreateTokenParams {
             account: account.into(),
             serial: Some(serial.into()),
-            secret: Some(SecretText::new(SEED.into())),
+            secret: Some(SecretText::new(seed.into())),
             digits: 6,
             period: 30,
             touch,
@@ -182,11 +194,22 @@ pub fn now() -> u64 {
 /// An independent TOTP computation (totp-rs, with its own Base32 decoding), SHA-1, 6 digits,
 /// 30 s.
 pub fn totp(secret_b32: &str, t: u64) -> String {
+    totp_with(secret_b32, t, totp_rs::Algorithm::SHA1, 6, 30)
+}
+
+/// [`totp`] with another hash, number of digits and period.
+pub fn totp_with(
+    secret_b32: &str,
+    t: u64,
+    algorithm: totp_rs::Algorithm,
+    digits: u8,
+    period: u64,
+) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret_b32).expect("base32");
     totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
+        .with_algorithm(algorithm)
+        .with_digits(digits)
+        .with_step_duration(period)
         .with_secret(secret)
         .build_noncompliant()
         .generate(t)
@@ -299,4 +322,44 @@ pub fn shows_part(h: &H, part: &str) -> bool {
 /// The text last put on the clipboard, if any.
 pub fn copied(h: &H) -> Option<String> {
     h.state().copied.last().cloned()
+}
+
+/// The accessible name of the widget with the keyboard focus, if one has it.
+pub fn focused(h: &H) -> Option<String> {
+    h.query_by(|n| n.is_focused())
+        .and_then(|n| n.accesskit_node().label())
+}
+
+/// Presses a key (with modifiers) as the keyboard would, lets egui act on it, and returns the
+/// name of the widget that has the focus after it. Shift+Tab takes effect a frame later than
+/// Tab in egui, so every press gets two frames.
+pub fn press(h: &mut H, modifiers: Modifiers, key: Key) -> Option<String> {
+    if modifiers.any() {
+        h.key_press_modifiers(modifiers, key);
+    } else {
+        h.key_press(key);
+    }
+    h.step();
+    h.step();
+    focused(h)
+}
+
+/// Tab (Shift+Tab with `back`) until the focus is on a widget whose name satisfies `want`;
+/// returns the names passed on the way, the last one included. Fails after `limit` presses.
+#[track_caller]
+pub fn tab_to(h: &mut H, back: bool, limit: usize, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let modifiers = if back {
+        Modifiers::SHIFT
+    } else {
+        Modifiers::NONE
+    };
+    let mut seen = Vec::new();
+    for _ in 0..limit {
+        let name = press(h, modifiers, Key::Tab).unwrap_or_default();
+        seen.push(name.clone());
+        if want(&name) {
+            return seen;
+        }
+    }
+    panic!("Tab did not reach the widget; it went through {seen:?}");
 }
