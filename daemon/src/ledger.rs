@@ -15,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use oathkey_protocol::SecretText;
@@ -64,6 +65,10 @@ pub enum LedgerError {
     /// No record with that id.
     #[error("no seed record {0}")]
     Unknown(String),
+    /// A record with that id exists already (ids must never be reused: a second `begin` with
+    /// the same id would hide the first seed).
+    #[error("seed record {0} exists already")]
+    Duplicate(String),
 }
 
 #[derive(Debug)]
@@ -99,6 +104,7 @@ impl Ledger {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| io("securing its directory", e))?;
         }
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -106,6 +112,16 @@ impl Ledger {
             .mode(0o600)
             .open(path)
             .map_err(|e| io("opening", e))?;
+        if !existed {
+            // The new file's name must be durable too, or a crash could lose the whole ledger.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("syncing its directory", e))?;
+        }
         let mode = file
             .metadata()
             .map_err(|e| io("inspecting", e))?
@@ -132,7 +148,22 @@ impl Ledger {
             if line.is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<Line>(line) {
+            // Through a JSON value first: a line damaged into repeating a member (which a
+            // derived parser refuses outright) still gives up its seed, the last value winning.
+            let parsed = serde_json::from_slice::<serde_json::Value>(line)
+                .and_then(serde_json::from_value::<Line>);
+            match parsed {
+                Ok(Line::Begin { mut info, secret }) if records.contains_key(&info.id) => {
+                    // Never written by this daemon (begin refuses a reused id), but a ledger
+                    // edited by hand or merged could hold one: keep both seeds.
+                    let renamed = (1..)
+                        .map(|k| format!("{}-line{}-{k}", info.id, n + 1))
+                        .find(|id| !records.contains_key(id))
+                        .unwrap_or_default();
+                    warn!(path = %path.display(), line = n + 1, id = %info.id, renamed = %renamed, "a second seed record with the same id; kept under another id");
+                    info.id = renamed;
+                    apply(&mut records, Line::Begin { info, secret });
+                }
                 Ok(entry) => apply(&mut records, entry),
                 Err(e) => {
                     warn!(path = %path.display(), line = n + 1, "skipping an unreadable ledger line: {e}")
@@ -168,6 +199,9 @@ impl Ledger {
     /// Records a seed before it is written to a key.
     pub fn begin(&self, info: SeedInfo, secret: SecretText) -> Result<(), LedgerError> {
         let mut inner = self.lock();
+        if inner.records.contains_key(&info.id) {
+            return Err(LedgerError::Duplicate(info.id));
+        }
         let entry = Line::Begin { info, secret };
         self.append(&mut inner, &entry)?;
         apply(&mut inner.records, entry);
@@ -328,7 +362,16 @@ fn apply(records: &mut BTreeMap<String, SeedRecord>, entry: Line) {
 /// A fresh record id: 16 random hex digits.
 pub fn new_id() -> String {
     let mut bytes = [0u8; 8];
-    let _ = getrandom::fill(&mut bytes);
+    if getrandom::fill(&mut bytes).is_err() {
+        // Ids must be unique, not secret: without the OS generator, the clock, the process
+        // and a counter still give distinct ids (and `begin` refuses a reused one anyway).
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        bytes = (nanos ^ (u64::from(std::process::id()) << 40) ^ n.rotate_left(20)).to_be_bytes();
+    }
     data_encoding::HEXLOWER.encode(&bytes)
 }
 
@@ -382,6 +425,54 @@ mod tests {
             0,
             "virtual",
         )
+    }
+
+    #[test]
+    fn a_reused_id_never_hides_a_seed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seeds.ledger");
+        let ledger = Ledger::open(&path).expect("opens");
+        let a = info("0001");
+        ledger
+            .begin(a.clone(), SecretText::new("AAAABBBB".into()))
+            .expect("recorded");
+        let mut again = info("0002");
+        again.id = a.id.clone();
+        assert!(matches!(
+            ledger.begin(again.clone(), SecretText::new("CCCCDDDD".into())),
+            Err(LedgerError::Duplicate(id)) if id == a.id
+        ));
+        assert_eq!(ledger.records().len(), 1);
+        drop(ledger);
+
+        // A ledger holding the same id twice (edited by hand, merged): both seeds come back.
+        let line = serde_json::to_string(&Line::Begin {
+            info: again,
+            secret: SecretText::new("CCCCDDDD".into()),
+        })
+        .expect("encodes");
+        let mut text = std::fs::read_to_string(&path).expect("reads");
+        text.push_str(&line);
+        text.push('\n');
+        std::fs::write(&path, text).expect("writes");
+        let records = Ledger::open(&path).expect("reopens").records();
+        let mut secrets: Vec<_> = records
+            .iter()
+            .map(|r| r.secret.expose().to_string())
+            .collect();
+        secrets.sort();
+        assert_eq!(secrets, ["AAAABBBB", "CCCCDDDD"]);
+        let serials: Vec<_> = records.iter().map(|r| r.info.serial.as_str()).collect();
+        assert!(
+            serials.contains(&"0001") && serials.contains(&"0002"),
+            "{serials:?}"
+        );
+    }
+
+    #[test]
+    fn ids_are_distinct() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 1000);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Replays the fuzz corpora and regressions of the JSON-RPC targets (`rpc_line`, the codec and
-//! the line parser; `rpc_dispatch`, the dispatcher with a virtual key behind it) through the
-//! same checks as the fuzz targets, on the stable toolchain. Seeds named `ok-*` must be taken
+//! the line parser; `rpc_dispatch`, the dispatcher with a virtual key behind it) and of the seed
+//! ledger reader (`seed_ledger`) through the same checks as the fuzz targets, on the stable
+//! toolchain. Seeds named `ok-*` must be taken
 //! as requests and answered without an error; `bad-*` must get JSON-RPC error answers.
 
+#[path = "../../fuzz/checks/ledger.rs"]
+mod ledger;
 #[path = "../../fuzz/checks/replay.rs"]
 mod replay;
 #[path = "../../fuzz/checks/rpc_dispatch.rs"]
@@ -65,4 +68,32 @@ fn rpc_dispatch_corpus_and_regressions() {
             assert!(!admin.is_empty(), "{}: {outcome:?}", input.name);
         }
     }
+}
+
+#[test]
+fn seed_ledger_corpus_and_regressions() {
+    let mut kept = 0;
+    for input in replay::inputs("seed_ledger") {
+        let outcome = ledger::check(&input.bytes);
+        if input.is_ok_seed() {
+            assert_eq!(
+                outcome.records, outcome.begins,
+                "{}: {outcome:?}",
+                input.name
+            );
+            kept += outcome.records;
+        }
+        if input.is_bad_seed() {
+            assert_eq!(outcome.records, 0, "{}: {outcome:?}", input.name);
+        }
+        match input.name.as_str() {
+            "ok-written-by-the-daemon" | "ok-crlf" => {
+                assert_eq!(outcome.records, 3, "{}", input.name)
+            }
+            "ok-same-id-twice" => assert_eq!(outcome.records, 4, "both copies kept"),
+            "ok-torn-last-line" => assert!(outcome.cut > 0, "the torn line is cut"),
+            _ => {}
+        }
+    }
+    assert!(kept > 0, "the seeds hold records");
 }

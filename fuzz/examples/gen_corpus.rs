@@ -826,6 +826,95 @@ fn seedfiles() {
     c.put("bad-not-a-uri", b"https://example.com/\n");
 }
 
+/// Seed ledgers written by the daemon's own `Ledger`, then damaged the ways disks and people do.
+fn ledger() {
+    use oathkey_protocol::SecretText;
+    use oathkey_protocol::types::{Algorithm, OtpKind, SeedState};
+    use oathkeyd::ledger::{Ledger, seed_info};
+
+    let c = Corpus::new("seed_ledger");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("seeds.ledger");
+    let ledger = Ledger::open(&path).expect("opens");
+    let mut ids = Vec::new();
+    for (i, (user, kind, secret)) in [
+        ("alice@contoso.com", OtpKind::Totp, "JBSWY3DPEHPK3PXP"),
+        ("bob@contoso.com", OtpKind::Totp, "GEZDGNBVGY3TQOJQ"),
+        ("carol@contoso.com", OtpKind::Hotp, "MFRGGZDFMZTWQ2LK"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let serial = format!("0000{i}");
+        let info = seed_info(
+            "0754237c",
+            &format!("{serial}:{user}"),
+            &serial,
+            user,
+            kind,
+            Algorithm::Sha1,
+            6,
+            30,
+            0,
+            "oathkey virtual key",
+        );
+        ids.push(info.id.clone());
+        ledger
+            .begin(info, SecretText::new(secret.into()))
+            .expect("begins");
+    }
+    ledger.mark(&ids[0], SeedState::Written, None).expect("marks");
+    ledger.mark(&ids[0], SeedState::Verified, None).expect("marks");
+    ledger
+        .mark(&ids[1], SeedState::Failed, Some("not touched in time".into()))
+        .expect("marks");
+    ledger
+        .mark_exported(&ids[..1], "azure-csv")
+        .expect("exports");
+    drop(ledger);
+    let text = std::fs::read(&path).expect("reads");
+    c.put("ok-written-by-the-daemon", &text);
+    c.put("ok-empty", b"");
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    // A crash in the middle of the last write.
+    let mut torn = text.clone();
+    torn.truncate(text.len() - 20);
+    c.put("ok-torn-last-line", &torn);
+    // The same begin line twice (a hand-merged ledger): both seeds are kept.
+    let mut dup = text.clone();
+    dup.extend_from_slice(lines[0]);
+    dup.push(b'\n');
+    c.put("ok-same-id-twice", &dup);
+    // A damaged line in the middle, CRLF line ends, a NUL block (a filesystem's torn page).
+    let mut damaged = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i == 2 {
+            damaged.extend_from_slice(b"{\"op\":\"begin\",\"id\":");
+        } else {
+            damaged.extend_from_slice(l);
+        }
+        damaged.push(b'\n');
+    }
+    c.put("ok-damaged-line", &damaged);
+    let crlf: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| l.iter().copied().chain(*b"\r\n"))
+        .collect();
+    c.put("ok-crlf", &crlf);
+    let mut nul = text.clone();
+    nul.extend_from_slice(&[0u8; 64]);
+    nul.push(b'\n');
+    nul.extend_from_slice(lines[1]);
+    nul.push(b'\n');
+    c.put("ok-nul-block", &nul);
+    // No record at all: unknown ops, states for unknown ids, binary garbage.
+    c.put("bad-binary", &[0xff, 0xfe, 0x00, b'\n', 0x7b, 0x80, b'\n']);
+    c.put(
+        "bad-unknown-ops",
+        b"{\"op\":\"rename\",\"id\":\"x\"}\n{\"op\":\"state\",\"id\":\"nope\",\"state\":\"verified\",\"reason\":null,\"at\":1}\n[]\nnull\n",
+    );
+}
+
 fn check_names(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("corpus") {
         let target = entry.expect("entry").path();
@@ -843,6 +932,7 @@ fn main() {
     rpc_line();
     rpc_dispatch();
     seedfiles();
+    ledger();
     check_names(&root().join("corpus"));
     // Every ok-/bad- file must pass its check (the replay tests say more).
     for entry in std::fs::read_dir(root().join("corpus/ctaphid_host")).expect("dir") {
