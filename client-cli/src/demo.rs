@@ -90,6 +90,9 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
             "1",
             "--log-level",
             "warn",
+            // Private: not on the session bus, where it would take the real daemon's name.
+            "--dbus",
+            "off",
         ])
         .arg("--socket")
         .arg(&socket)

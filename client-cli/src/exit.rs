@@ -70,6 +70,19 @@ impl Failure {
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         match e {
+            ClientError::NotRunning { path, source }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Self {
+                    code: PERMISSION,
+                    message: format!(
+                        "oathkeyd's socket {} is not open to you (permission denied); ask an \
+                         administrator to add you to the socket's group (socket_group, usually \
+                         `oathkey`), then log in again",
+                        path.display()
+                    ),
+                }
+            }
             ClientError::NotRunning { path, source } => Self {
                 code: NO_DAEMON,
                 message: format!(

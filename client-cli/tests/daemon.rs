@@ -669,3 +669,131 @@ fn claims_end_with_the_connection_and_events_tell_of_touches() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_socket_not_open_to_the_user_is_exit_6_not_no_daemon() {
+    if !common::is_root() {
+        eprintln!("not root: needs setpriv to become another uid; skipped");
+        return;
+    }
+    // The default socket mode lets only the daemon's user (and root) in.
+    let d = Daemon::start(&["--emulate", "1"]);
+    let out = cli_as_nobody(&d, &["keys"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("not open to you") && err.contains("group"),
+        "{err}"
+    );
+    assert!(!err.contains("is it running?"), "{err}");
+}
+
+/// A virtual key served over UDP that waits for `press` lines on its stdin, for at most
+/// `touch_timeout_ms`; returns the emulator and its address.
+fn button_key(touch_timeout_ms: u32) -> (std::process::Child, String) {
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(common::bin("oathkey-emulator"))
+        .args([
+            "serve", "--udp", &addr, "--serial", "0070C4ED", "--touch", "button",
+        ])
+        .args(["--touch-timeout", &touch_timeout_ms.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("emulator starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    common::wait_for_line(&mut out, "listening");
+    // Keep draining its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, addr)
+}
+
+/// Presses the button every 100 ms until `child` ends (the prompt comes just before the key
+/// starts waiting, and a press while nothing waits is lost, as on a real key).
+fn press_until_done(
+    mut child: std::process::Child,
+    press: &mut impl Write,
+) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("waits").is_none() {
+        assert!(Instant::now() < deadline, "still running after the presses");
+        writeln!(press, "press").expect("pressed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("ends")
+}
+
+#[test]
+fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
+    let (mut emulator, addr) = button_key(1500);
+    let d = Daemon::start(&["--udp-key", &addr]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d
+        .client()
+        .call::<_, KeyList>("keys.list", Value::Null)
+        .expect("lists")
+        .keys
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the UDP key was not attached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Registering a touch token needs a touch: pressed when the CLI asks for it.
+    let mut new = Command::new(common::bin("oathkey"))
+        .args([
+            "token",
+            "new",
+            "--user",
+            "touch@contoso.com",
+            "--serial",
+            "T1",
+            "--touch",
+            "--json",
+        ])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut prompt = BufReader::new(new.stderr.take().expect("stderr"));
+    common::wait_for_line(&mut prompt, "Touch your key");
+    let mut press = emulator.stdin.take().expect("stdin");
+    let created = press_until_done(new, &mut press);
+    assert_exit(&created, 0);
+    let token: Value = serde_json::from_slice(&created.stdout).expect("json");
+    let secret = token["secret"].as_str().expect("secret").to_string();
+
+    // Nobody presses: the key gives up, the CLI says so and exits 5.
+    let timed_out = d.cli(&["code", "T1", "--at", "59"]);
+    assert_exit(&timed_out, 5);
+    let err = stderr(&timed_out);
+    assert!(err.contains("Touch your key"), "prompted first: {err}");
+    assert!(err.contains("not touched in time"), "{err}");
+
+    // The key is not stuck: pressed this time, the code is right.
+    let mut read = Command::new(common::bin("oathkey"))
+        .args(["code", "T1", "--at", "59"])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut prompt = BufReader::new(read.stderr.take().expect("stderr"));
+    common::wait_for_line(&mut prompt, "Touch your key");
+    let code = press_until_done(read, &mut press);
+    assert_exit(&code, 0);
+    assert_eq!(
+        stdout(&code).trim(),
+        reference_totp("sha1", 6, 30, &secret, 59)
+    );
+    emulator.kill().expect("killed");
+    let _ = emulator.wait();
+}

@@ -51,10 +51,12 @@ impl Authorizer {
         }
     }
 
-    /// The role of a peer. Root is always an admin; an unknown peer is a reader.
+    /// The role of a peer. Root and the daemon's own user are always admins (the latter can
+    /// read the daemon's state, seed ledger included, anyway: for a user daemon that is the
+    /// user who started it); an unknown peer is a reader.
     pub fn role(&self, uid: Option<u32>, gid: Option<u32>) -> Role {
         let Some(uid) = uid else { return Role::Reader };
-        if uid == 0 {
+        if uid == 0 || uid == Uid::effective().as_raw() {
             return Role::Admin;
         }
         let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
@@ -99,6 +101,12 @@ mod tests {
         assert_eq!(a.role(Some(0), Some(0)), Role::Admin);
         assert_eq!(a.role(None, None), Role::Reader);
         assert_eq!(a.role(Some(65534), Some(65534)), Role::Reader);
+    }
+
+    #[test]
+    fn the_daemons_own_user_is_admin() {
+        let own = Uid::effective().as_raw();
+        assert_eq!(Authorizer::default().role(Some(own), None), Role::Admin);
     }
 
     #[test]

@@ -144,6 +144,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A user daemon beside the system one would fight it for the same keys (the logged-in user
+    // can open them too, for WebAuthn). D-Bus session activation may start one: refuse.
+    let system_socket = std::path::Path::new(oathkey_protocol::paths::SYSTEM_SOCKET);
+    if config.scope == Scope::User && config.hid && oathkeyd::socket::serving(system_socket) {
+        eprintln!(
+            "oathkeyd: the system oathkeyd is running ({}) and owns the keys; use it (oathkey and \
+             oathkey-desktop find it by default), stop it first (systemctl stop oathkeyd), or run \
+             this one with --no-hid for virtual keys only",
+            system_socket.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|e| {
         eprintln!(
             "oathkeyd: bad log filter {:?} ({e}); using info",

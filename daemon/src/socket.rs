@@ -39,6 +39,12 @@ pub enum SocketError {
     },
 }
 
+/// Whether a daemon answers on `path` (a socket that accepts a connection; a stale socket file
+/// left by a crash does not count).
+pub fn serving(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
 /// Holds the lock and removes the socket and lock file when dropped.
 #[derive(Debug)]
 pub struct SocketGuard {
@@ -167,4 +173,21 @@ pub async fn accept(
     listener: &Listener,
 ) -> std::io::Result<interprocess::local_socket::tokio::Stream> {
     listener.accept().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_socket_that_accepts_counts_as_a_running_daemon() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sock");
+        assert!(!serving(&path), "no file");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("binds");
+        assert!(serving(&path), "a listening socket");
+        drop(listener);
+        assert!(path.exists(), "the file a crashed daemon leaves behind");
+        assert!(!serving(&path), "a stale socket file");
+    }
 }
