@@ -786,13 +786,13 @@ fn run_round(daemon: &Daemon, world: &Arc<World>, fds_idle: usize) -> Round {
         fds_after,
         rss_after,
     };
-    eprintln!(
+    report(&format!(
         "load: {} connections at once ({READERS} readers, {SLOW} slow, {NEVER_READ} never reading, {IDLE} idle, {VANISHING} vanishing), {} made in all, for {:.1} s",
         round.connected,
         round.connections_made,
         round.load_time.as_secs_f64()
-    );
-    eprintln!(
+    ));
+    report(&format!(
         "load: {} answers checked right, {} wrong; reader requests {} (p50 {:?}, p99 {:?}, max {:?}); connect retries {}",
         round.right,
         round.wrong.len(),
@@ -801,13 +801,34 @@ fn run_round(daemon: &Daemon, world: &Arc<World>, fds_idle: usize) -> Round {
         percentile(&round.latencies, 0.99),
         round.latencies.last().copied().unwrap_or_default(),
         tally.connect_retries.load(Ordering::Relaxed),
-    );
-    eprintln!("load: error answers by client kind: {:?}", round.errors);
-    eprintln!(
+    ));
+    report(&format!(
+        "load: error answers by client kind: {:?}",
+        round.errors
+    ));
+    report(&format!(
         "load: daemon RSS peak {} KiB, after {} KiB; fds peak {}, after {}",
         round.rss_peak, round.rss_after, round.fds_peak, round.fds_after
-    );
+    ));
     round
+}
+
+/// Where the figures go besides stderr (which `cargo test` hides for a passing test):
+/// `scripts/test` prints this file after the suite.
+fn report_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-report.txt")
+}
+
+fn report(line: &str) {
+    use std::io::Write as _;
+    eprintln!("{line}");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(report_path());
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 #[test]
@@ -815,12 +836,16 @@ fn a_thousand_clients_at_once_get_right_answers_and_leave_nothing_behind() {
     // This process holds a thousand connections and the daemon as many; with room to spare.
     let needed = 2560;
     if !ensure_nofile(needed) {
-        eprintln!(
-            "SKIPPED: the open-files hard limit {:?} is below {needed}; raise it (ulimit -Hn) to run the load test",
+        let why = format!(
+            "the open-files hard limit {:?} is below {needed}; raise it (ulimit -Hn) to run the load test",
             nofile_limits()
         );
+        // A developer's shell may be limited; CI must run it.
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("SKIPPED: {why}");
         return;
     }
+    let _ = std::fs::remove_file(report_path());
     let daemon = Daemon::start("", &["--emulate", "1", "--emulate-report-us", "1000"]);
     let pid = daemon.pid();
     let mut admin = daemon.client();
@@ -851,7 +876,9 @@ fn a_thousand_clients_at_once_get_right_answers_and_leave_nothing_behind() {
     }
     let fds_idle = settle_fds(pid, 0, Duration::from_millis(300));
     let rss_idle = rss_kib(pid);
-    eprintln!("load: daemon idle: RSS {rss_idle} KiB, {fds_idle} fds");
+    report(&format!(
+        "load: daemon idle: RSS {rss_idle} KiB, {fds_idle} fds"
+    ));
 
     // Three rounds: the first warms the allocator up (it keeps freed memory for reuse); later
     // rounds must not need more: anything kept per connection or request would add up.
@@ -888,14 +915,15 @@ fn a_thousand_clients_at_once_get_right_answers_and_leave_nothing_behind() {
             "round {n}: descriptors leaked: {} open after the clients left, {fds_idle} before",
             round.fds_after
         );
-        // A generous bound under load: a thousand clients, a hundred with full queues.
+        // A thousand clients, a hundred with full queues: about 35 MiB above idle measured in
+        // a debug build; the bound leaves room for a busier machine, not for a per-client leak.
         assert!(
-            round.rss_peak < rss_idle + 512 * 1024,
+            round.rss_peak < rss_idle + 128 * 1024,
             "round {n}: RSS peaked at {} KiB (idle {rss_idle} KiB)",
             round.rss_peak
         );
         assert!(
-            round.rss_after < rss_idle + 128 * 1024,
+            round.rss_after < rss_idle + 64 * 1024,
             "round {n}: RSS stays at {} KiB after the clients left (idle {rss_idle} KiB)",
             round.rss_after
         );

@@ -12,28 +12,42 @@ cache=target/hil
 mkdir -p "$cache"
 log() { printf 'hil: %s\n' "$*" >&2; }
 
-need=(qemu-system-x86 busybox-static cpio xz-utils oathtool)
+need=(qemu-system-x86 busybox-static cpio xz-utils zstd oathtool)
 missing=()
 for pkg in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
-    if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update -qq
     "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # --- the kernel -------------------------------------------------------------------------------
-kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-[[ -n $kpkg ]] || { apt-get update -qq && kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'); }
+# The current kernel of the cloud flavour (no version written here). Package lists may be stale:
+# when the version they name cannot be resolved or downloaded, refresh them once and retry.
+resolve_kernel() {
+    apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+fetch_kernel() {
+    rm -rf "$kdir" && mkdir -p "$kdir/root"
+    (cd "$kdir" && apt-get download "$kpkg" >/dev/null 2>&1)
+}
+kpkg=$(resolve_kernel)
+[[ -n $kpkg ]] || { "${SUDO[@]}" apt-get update -qq && kpkg=$(resolve_kernel); }
 [[ -n $kpkg ]] || { log "cannot resolve the kernel package from linux-image-cloud-amd64"; exit 1; }
 kdir=$cache/$kpkg
 if [[ ! -f $kdir/vmlinuz ]]; then
     log "fetching $kpkg"
-    rm -rf "$kdir" && mkdir -p "$kdir/root"
-    (cd "$kdir" && apt-get download "$kpkg" >/dev/null)
+    if ! fetch_kernel; then
+        log "$kpkg is not downloadable; refreshing the package lists"
+        "${SUDO[@]}" apt-get update -qq
+        kpkg=$(resolve_kernel)
+        kdir=$cache/$kpkg
+        fetch_kernel || { log "cannot download $kpkg"; exit 1; }
+    fi
     dpkg -x "$kdir"/"$kpkg"_*.deb "$kdir/root"
     cp "$kdir"/root/boot/vmlinuz-* "$kdir/vmlinuz"
     mkdir -p "$kdir/modules"
@@ -89,6 +103,7 @@ grep -E '^HIL_(OK|FAIL)' "$console.txt" >&2 || true
 failed=0
 if [[ $status -eq 124 ]]; then log "the guest hung (timeout)"; failed=1; fi
 if grep -q "Kernel panic" "$console.txt"; then log "kernel panic"; failed=1; fi
+if grep -q "panicked" "$console.txt"; then log "a process panicked in the guest"; failed=1; fi
 if grep -q '^HIL_FAIL' "$console.txt"; then failed=1; fi
 grep -q '^HIL_RESULT=0$' "$console.txt" || { log "no HIL_RESULT=0"; failed=1; }
 expected=(enumerate seed-and-read touch-button two-keys unplug-during-read replug permissions)
@@ -104,7 +119,7 @@ while read -r _ alg digits period secret t code; do
     fi
     checked=$((checked + 1))
 done < <(grep '^HIL_DATA ' "$console.txt")
-[[ $checked -ge 6 ]] || { log "only $checked codes to check"; failed=1; }
+[[ $checked -ge 10 ]] || { log "only $checked codes to check"; failed=1; }
 if [[ $failed -ne 0 ]]; then
     log "FAILED; the guest's console is in $console.txt"
     exit 1

@@ -4,7 +4,10 @@
 #   - systemd-analyze verify on both units,
 #   - the D-Bus policy loaded by a real dbus-daemon: oathkeyd (root) may own the name, another
 #     uid may not, anyone may call,
-#   - polkit policy structure, udev rules syntax (with self-tests of both checkers),
+#   - the D-Bus system activation file listed by that bus,
+#   - sysusers.d and tmpfiles.d applied to the throwaway root (user, groups, directories),
+#   - polkit policy against polkit's DTD (xmllint) and by structure, udev rules syntax (with
+#     self-tests of both checkers),
 #   - the packages unpacked into a throwaway root, and the installed binaries' --version.
 # Exits non-zero on the first failure. Run as root in CI (setpriv drops to uid 65534).
 set -euo pipefail
@@ -62,6 +65,18 @@ done
 dpkg-deb -I target/debian/oathkey_"${version}"_"${arch}".deb postinst | grep -q systemd-sysusers || fail "postinst missing"
 ok "maintainer scripts"
 
+# --- sysusers.d and tmpfiles.d, applied to the throwaway root --------------------------------
+mkdir -p "$root/etc"
+systemd-sysusers --root="$root" >/dev/null 2>&1 || fail "systemd-sysusers rejects the package's sysusers.d"
+grep -q '^oathkey:x:[0-9]*:[0-9]*:[^:]*:/var/lib/oathkey:/usr/sbin/nologin$' "$root/etc/passwd" \
+    || fail "no oathkey service user: $(cat "$root/etc/passwd")"
+grep -q '^oathkey-admin:' "$root/etc/group" || fail "no oathkey-admin group"
+svc_uid=$(awk -F: '$1 == "oathkey" { print $3 }' "$root/etc/passwd")
+systemd-tmpfiles --root="$root" --create >/dev/null 2>&1 || fail "systemd-tmpfiles rejects the package's tmpfiles.d"
+[[ $(stat -c '%a %u' "$root/var/lib/oathkey") == "700 $svc_uid" ]] || fail "state directory: $(stat -c '%a %u' "$root/var/lib/oathkey")"
+[[ $(stat -c '%a %u' "$root/run/oathkey") == "755 $svc_uid" ]] || fail "runtime directory: $(stat -c '%a %u' "$root/run/oathkey")"
+ok "sysusers.d makes the oathkey user and groups; tmpfiles.d its directories (0700 state, 0755 run)"
+
 # --- systemd ---------------------------------------------------------------------------------
 if command -v systemd-analyze >/dev/null; then
     # verify wants the targets the unit refers to, the commands it runs and its man page.
@@ -103,6 +118,7 @@ cat > "$work/system.conf" <<EOF
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
+  <servicedir>$root/usr/share/dbus-1/system-services</servicedir>
   <include>$root/usr/share/dbus-1/system.d/org.oathkey.Daemon1.conf</include>
 </busconfig>
 EOF
@@ -139,10 +155,24 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 "${caller[@]}" | grep -q '^ao 1 ' || fail "a caller could not list keys through the policy"
 ok "D-Bus policy: oathkeyd owns the name, other users may call"
+busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus ListActivatableNames | grep -q '"org.oathkey.Daemon1"' \
+    || fail "the bus does not list org.oathkey.Daemon1 as activatable from the system activation file"
+grep -q '^SystemdService=oathkeyd.service$' "$root/usr/share/dbus-1/system-services/org.oathkey.Daemon1.service" \
+    || fail "the system activation file does not hand over to oathkeyd.service"
+ok "D-Bus activation file loaded by the bus (activation goes through oathkeyd.service)"
 
 # --- polkit and udev -------------------------------------------------------------------------
 python3 "$here/check_polkit.py" "$root/usr/share/polkit-1/actions/org.oathkey.policy" >/dev/null \
     || fail "polkit policy"
+dtd=/usr/share/polkit-1/policyconfig-1.dtd
+if command -v xmllint >/dev/null && [[ -f $dtd ]]; then
+    xmllint --noout --dtdvalid "$dtd" "$root/usr/share/polkit-1/actions/org.oathkey.policy" \
+        || fail "the polkit policy is not valid against polkit's own DTD ($dtd)"
+    ok "polkit policy valid against $dtd"
+else
+    echo "packaging: xmllint or polkit's DTD missing; policy checked by structure only" >&2
+fi
 printf 'SUBSYSTEM=="hidraw", GROUP=="oathkey"\n' > "$work/bad.rules"
 if python3 "$here/check_udev.py" "$work/bad.rules" 2>/dev/null; then fail "the udev checker accepts rubbish"; fi
 python3 "$here/check_udev.py" "$root/usr/lib/udev/rules.d/70-oathkey.rules" >/dev/null || fail "udev rules"
