@@ -797,3 +797,117 @@ fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
     emulator.kill().expect("killed");
     let _ = emulator.wait();
 }
+
+/// A daemon with a button key (touch timeout `touch_ms`) holding touch token T1; returns the
+/// daemon, the emulator, its stdin and T1's secret.
+fn daemon_with_a_touch_token(
+    config: &str,
+    touch_ms: u32,
+) -> (
+    Daemon,
+    std::process::Child,
+    std::process::ChildStdin,
+    String,
+) {
+    let (mut emulator, addr) = button_key(touch_ms);
+    let d = Daemon::start_with_config(Some(config), &["--udp-key", &addr]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d
+        .client()
+        .call::<_, KeyList>("keys.list", Value::Null)
+        .expect("lists")
+        .keys
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the UDP key was not attached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut press = emulator.stdin.take().expect("stdin");
+    let new = Command::new(common::bin("oathkey"))
+        .args([
+            "token",
+            "new",
+            "--user",
+            "t@contoso.com",
+            "--serial",
+            "T1",
+            "--touch",
+            "--json",
+        ])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let created = press_until_done(new, &mut press);
+    assert_exit(&created, 0);
+    let token: Value = serde_json::from_slice(&created.stdout).expect("json");
+    let secret = token["secret"].as_str().expect("secret").to_string();
+    (d, emulator, press, secret)
+}
+
+/// Starts `oathkey code T1 --at 59` and returns once it waits for the touch.
+fn touch_read(d: &Daemon) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut read = Command::new(common::bin("oathkey"))
+        .args(["code", "T1", "--at", "59"])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut err = BufReader::new(read.stderr.take().expect("stderr"));
+    common::wait_for_line(&mut err, "Touch your key");
+    (read, err)
+}
+
+#[test]
+fn sigint_lets_a_request_in_flight_finish_within_the_grace_time() {
+    let (mut d, mut emulator, mut press, secret) =
+        daemon_with_a_touch_token("shutdown_grace_s = 20\n", 20_000);
+    let socket = d.socket.clone();
+    let (read, _err) = touch_read(&d);
+    d.signal("INT");
+    // Shutting down: new connections are no longer taken, the waiting read is still served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while socket.exists() && UnixStream::connect(&socket).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still taking connections: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let code = press_until_done(read, &mut press);
+    assert_exit(&code, 0);
+    assert_eq!(
+        stdout(&code).trim(),
+        reference_totp("sha1", 6, 30, &secret, 59)
+    );
+    let status = d.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(!socket.exists(), "socket removed");
+    emulator.kill().expect("killed");
+    let _ = emulator.wait();
+}
+
+#[test]
+fn sigterm_cancels_a_request_still_waiting_after_the_grace_time() {
+    let (mut d, mut emulator, _press, _secret) =
+        daemon_with_a_touch_token("shutdown_grace_s = 1\n", 20_000);
+    let socket = d.socket.clone();
+    let (read, mut err) = touch_read(&d);
+    d.signal("TERM");
+    // Nobody touches: after the grace time the read is cancelled with a clear message.
+    let out = read.wait_with_output().expect("ends");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).expect("stderr");
+    assert_exit(&out, 5);
+    assert!(rest.contains("shutting down"), "{rest}");
+    let status = d.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(!socket.exists(), "socket removed");
+    emulator.kill().expect("killed");
+    let _ = emulator.wait();
+}

@@ -861,3 +861,76 @@ async fn next_key_signal(stream: &mut zbus::MessageStream, within: Duration) -> 
         .map(|m| m.to_string())
         .unwrap_or_default()
 }
+
+#[test]
+fn token_and_settings_changes_are_signalled() {
+    let env = start("1");
+    let key = key_paths(&env.bus.address)[0].clone();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (_conn, mut signals) = rt.block_on(async {
+        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
+            .build()
+            .await
+            .expect("bus");
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .path(key.as_str())
+            .build()
+            .expect("rule");
+        let stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
+            .await
+            .expect("stream");
+        (conn, stream)
+    });
+
+    // A token created through the socket: TokensChanged on the key's object.
+    assert_exit(
+        &env.daemon.cli(&[
+            "token",
+            "new",
+            "--user",
+            "sig@contoso.com",
+            "--serial",
+            "S1",
+        ]),
+        0,
+    );
+    rt.block_on(next_message(
+        &mut signals,
+        &["TokensChanged"],
+        Duration::from_secs(5),
+    ));
+    assert_exit(&env.daemon.cli(&["token", "delete", "S1"]), 0);
+    rt.block_on(next_message(
+        &mut signals,
+        &["TokensChanged"],
+        Duration::from_secs(5),
+    ));
+
+    // Key Press turned on: PropertiesChanged carries the new Settings.
+    assert_exit(&env.daemon.cli(&["config", "--key-press", "on"]), 0);
+    let settings = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = next_message(&mut signals, &["PropertiesChanged"], left).await;
+            let (interface, changed, _invalidated): (
+                String,
+                HashMap<String, zbus::OwnedVariant>,
+                Vec<String>,
+            ) = msg.body().deserialize().expect("(sa{sv}as)");
+            if interface == "org.oathkey.Key1"
+                && let Some(v) = changed.get("Settings")
+            {
+                return HashMap::<String, bool>::try_from(v.try_clone().expect("clone"))
+                    .expect("a{sb}");
+            }
+        }
+    });
+    assert_eq!(settings.get("key_press"), Some(&true), "{settings:?}");
+    let live = busctl_json(
+        &env.bus.address,
+        &["get-property", DEST, &key, "org.oathkey.Key1", "Settings"],
+    );
+    assert_eq!(live["data"]["key_press"], true, "{live}");
+}

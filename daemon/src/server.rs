@@ -74,6 +74,9 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         }
     }
+    // No new clients while the others finish: a connect now fails at once (the daemon is going
+    // away) instead of waiting in the backlog of a socket nobody accepts on any more.
+    drop(listener);
     info!(
         clients = conns.len(),
         "shutting down: letting clients finish"
