@@ -46,6 +46,16 @@ fn assets(dir: &std::path::Path) -> Result<(), exit::Failure> {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // --at is global (so it can go anywhere on the line), but only these commands compute codes.
+    if cli.at.is_some()
+        && !matches!(
+            cli.command,
+            cli::Command::Code { .. } | cli::Command::Codes { .. } | cli::Command::Activate(_)
+        )
+    {
+        eprintln!("oathkey: --at applies only to code, codes and activate");
+        return exit::Failure::usage("").exit_code();
+    }
     let result = match &cli.command {
         cli::Command::Demo { periods } => demo::run(*periods, cli.json),
         cli::Command::GenerateAssets { dir } => assets(dir),

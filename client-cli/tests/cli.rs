@@ -281,6 +281,10 @@ fn importing_a_secret_and_usage_errors() {
     let dup = d.cli(&["token", "new", "--user", "y@example.com", "--serial", "R1"]);
     assert_exit(&dup, 9);
     assert_exit(&d.cli(&["frobnicate"]), 2);
+    // --at means nothing to a command that computes no code: refused, not ignored.
+    let at = d.cli(&["keys", "--at", "59"]);
+    assert_exit(&at, 2);
+    assert!(stderr(&at).contains("--at applies only to"), "{}", stderr(&at));
 }
 
 #[test]

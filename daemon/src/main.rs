@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use oathkeyd::config::{Config, FileConfig, Overrides, Scope, default_config_file};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::reload;
@@ -187,7 +187,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&args, config, filter_handle)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e:#}");
+            // Once, on stderr (journald takes it from there), whatever the log filter.
             eprintln!("oathkeyd: {e:#}");
             ExitCode::FAILURE
         }

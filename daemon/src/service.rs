@@ -551,8 +551,14 @@ impl Service {
                     .iter()
                     .map(|(e, c)| format!("{}/{}", e.id, c.name))
                     .collect();
+                let several_keys = matches.iter().any(|(e, _)| e.id != matches[0].0.id);
+                let advice = if several_keys {
+                    "choose the key (`key`, or --key with the CLI) or name the token exactly"
+                } else {
+                    "name the token exactly"
+                };
                 return Err(ServiceError::params(format!(
-                    "{} tokens match: {}; name one exactly",
+                    "{} tokens match: {}; {advice}",
                     names.len(),
                     names.join(", ")
                 )));

@@ -108,6 +108,20 @@ impl Callers {
         }
     }
 
+    /// Whether the sender of a call still has its name on the bus (true when unsure).
+    pub async fn still_on_bus(&self, conn: &zbus::Connection, header: &Header<'_>) -> bool {
+        let Some(sender) = header.sender().map(|s| s.to_string()) else {
+            return true;
+        };
+        match (
+            DBusProxy::new(conn).await,
+            BusName::try_from(sender.as_str()),
+        ) {
+            (Ok(dbus), Ok(name)) => dbus.name_has_owner(name).await.unwrap_or(true),
+            _ => true,
+        }
+    }
+
     /// The caller behind a method call.
     pub async fn caller(
         &self,

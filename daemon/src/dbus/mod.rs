@@ -9,6 +9,7 @@ pub mod callers;
 pub mod error;
 pub mod interfaces;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -112,14 +113,39 @@ async fn pump_events(
     mut events: tokio::sync::broadcast::Receiver<Event>,
 ) {
     let server = conn.object_server();
+    // The keys with an object on the bus, to resynchronise with the registry when events were
+    // lost: a missed KeyAdded would otherwise leave a key off the bus until it is replugged.
+    let mut exported: HashSet<String> = service
+        .registry()
+        .list()
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
     loop {
         let event = match events.recv().await {
             Ok(e) => e,
             Err(RecvError::Lagged(n)) => {
                 warn!(
                     lost = n,
-                    "D-Bus signals dropped: events came faster than the bus took them"
+                    "D-Bus signals dropped: events came faster than the bus took them; resynchronising the key objects"
                 );
+                let now: HashSet<String> = service
+                    .registry()
+                    .list()
+                    .iter()
+                    .map(|e| e.id.clone())
+                    .collect();
+                for id in now.difference(&exported) {
+                    if let Err(e) = key_added(&conn, &service, &callers, id).await {
+                        debug!(key = %id, "no KeyAdded signal: {e}");
+                    }
+                }
+                for id in exported.difference(&now) {
+                    if let Err(e) = key_removed(&conn, id).await {
+                        debug!(key = %id, "no KeyRemoved signal: {e}");
+                    }
+                }
+                exported = now;
                 continue;
             }
             Err(RecvError::Closed) => return,
@@ -127,16 +153,12 @@ async fn pump_events(
         let result: zbus::Result<()> = async {
             match &event {
                 Event::KeyAdded { key } => {
-                    export_key(&conn, &service, &callers, &key.id).await;
-                    let manager = server.interface::<_, Manager>(MANAGER_PATH).await?;
-                    manager
-                        .key_added(key_path(&key.id).as_ref(), &key.id)
-                        .await?;
+                    exported.insert(key.id.clone());
+                    key_added(&conn, &service, &callers, &key.id).await?;
                 }
                 Event::KeyRemoved { key } => {
-                    let manager = server.interface::<_, Manager>(MANAGER_PATH).await?;
-                    manager.key_removed(key_path(key).as_ref(), key).await?;
-                    server.remove::<KeyObject, _>(key_path(key)).await?;
+                    exported.remove(key);
+                    key_removed(&conn, key).await?;
                 }
                 Event::TouchNeeded {
                     key,
@@ -181,6 +203,30 @@ async fn pump_events(
             debug!(?event, "no D-Bus signal for an event: {e}");
         }
     }
+}
+
+/// Exports a key's object and announces it.
+async fn key_added(
+    conn: &zbus::Connection,
+    service: &Arc<Service>,
+    callers: &Arc<Callers>,
+    id: &str,
+) -> zbus::Result<()> {
+    export_key(conn, service, callers, id).await;
+    let manager = conn
+        .object_server()
+        .interface::<_, Manager>(MANAGER_PATH)
+        .await?;
+    manager.key_added(key_path(id).as_ref(), id).await
+}
+
+/// Announces a key's removal and takes its object off the bus.
+async fn key_removed(conn: &zbus::Connection, id: &str) -> zbus::Result<()> {
+    let server = conn.object_server();
+    let manager = server.interface::<_, Manager>(MANAGER_PATH).await?;
+    manager.key_removed(key_path(id).as_ref(), id).await?;
+    server.remove::<KeyObject, _>(key_path(id)).await?;
+    Ok(())
 }
 
 /// Ends the claims of callers that leave the bus (like fprintd's Claim/Release).
