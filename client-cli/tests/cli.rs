@@ -284,7 +284,11 @@ fn importing_a_secret_and_usage_errors() {
     // --at means nothing to a command that computes no code: refused, not ignored.
     let at = d.cli(&["keys", "--at", "59"]);
     assert_exit(&at, 2);
-    assert!(stderr(&at).contains("--at applies only to"), "{}", stderr(&at));
+    assert!(
+        stderr(&at).contains("--at applies only to"),
+        "{}",
+        stderr(&at)
+    );
 }
 
 #[test]

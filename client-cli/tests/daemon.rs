@@ -730,45 +730,7 @@ fn press_until_done(
 
 #[test]
 fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
-    let (mut emulator, addr) = button_key(1500);
-    let d = Daemon::start(&["--udp-key", &addr]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while d
-        .client()
-        .call::<_, KeyList>("keys.list", Value::Null)
-        .expect("lists")
-        .keys
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the UDP key was not attached");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
-    // Registering a touch token needs a touch: pressed when the CLI asks for it.
-    let mut new = Command::new(common::bin("oathkey"))
-        .args([
-            "token",
-            "new",
-            "--user",
-            "touch@contoso.com",
-            "--serial",
-            "T1",
-            "--touch",
-            "--json",
-        ])
-        .env("OATHKEY_SOCKET", &d.socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let mut prompt = BufReader::new(new.stderr.take().expect("stderr"));
-    common::wait_for_line(&mut prompt, "Touch your key");
-    let mut press = emulator.stdin.take().expect("stdin");
-    let created = press_until_done(new, &mut press);
-    assert_exit(&created, 0);
-    let token: Value = serde_json::from_slice(&created.stdout).expect("json");
-    let secret = token["secret"].as_str().expect("secret").to_string();
+    let (d, mut emulator, mut press, secret) = daemon_with_a_touch_token("", 1500);
 
     // Nobody presses: the key gives up, the CLI says so and exits 5.
     let timed_out = d.cli(&["code", "T1", "--at", "59"]);
@@ -778,16 +740,7 @@ fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
     assert!(err.contains("not touched in time"), "{err}");
 
     // The key is not stuck: pressed this time, the code is right.
-    let mut read = Command::new(common::bin("oathkey"))
-        .args(["code", "T1", "--at", "59"])
-        .env("OATHKEY_SOCKET", &d.socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let mut prompt = BufReader::new(read.stderr.take().expect("stderr"));
-    common::wait_for_line(&mut prompt, "Touch your key");
+    let (read, _err) = touch_read(&d);
     let code = press_until_done(read, &mut press);
     assert_exit(&code, 0);
     assert_eq!(

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::log::Log;
 use common::{InProcess, error_name, reference_totp};
 use oathkey_device::ctaphid::Timeouts;
 use oathkey_device::ctaphid::wire::{self, BROADCAST_CID, Packet, cmd};
@@ -42,48 +43,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
-}
-
-/// The driver's log, captured in memory: which recovery paths ran.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    /// Captures the CTAPHID host's log (trace) for the rest of the test binary.
-    fn capture() -> Self {
-        let log = Self::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "oathkey_device::ctaphid::host=trace",
-            ))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init()
-            .expect("the only subscriber");
-        log
-    }
-
-    fn mark(&self) -> usize {
-        self.0.lock().expect("lock").len()
-    }
-
-    /// Whether a line containing `needle` was logged after `mark`.
-    fn logged_since(&self, mark: usize, needle: &str) -> bool {
-        let bytes = self.0.lock().expect("lock");
-        String::from_utf8_lossy(&bytes[mark..]).contains(needle)
-    }
 }
 
 /// A token and its seed.
@@ -422,7 +381,7 @@ fn browser_ping(
 
 #[test]
 fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
-    let log = Log::capture();
+    let log = Log::capture("oathkey_device::ctaphid::host=trace");
     let daemon = InProcess::start(1, "");
     let socket = daemon.socket.clone();
     let registry = daemon.running().service().registry().clone();

@@ -11,48 +11,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 use common::InProcess;
+use common::log::Log;
 use common::needles::{Needles, assert_found, assert_no_secret};
 use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_protocol::types::{CreatedToken, KeyList, Role, SeedRecord};
 use oathkey_protocol::{ClientError, SecretText};
 use secrecy::{SecretSlice, SecretString};
 use serde_json::{Value, json};
-
-/// Everything logged by anything in this process, at every level.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn capture() -> Self {
-        let log = Self::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init()
-            .expect("the only subscriber");
-        log
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
 
 fn random_secret() -> Vec<u8> {
     let mut bytes = vec![0u8; 20];
@@ -104,7 +71,7 @@ fn protocol_methods() -> BTreeSet<String> {
 
 #[test]
 fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
-    let log = Log::capture();
+    let log = Log::capture("trace");
     let daemon = InProcess::start(2, "");
     let service = daemon.running().service().clone();
     let mut events = service.subscribe();

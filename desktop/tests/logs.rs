@@ -8,52 +8,20 @@
 //! Its own test binary: the log subscriber is global to the process.
 
 mod common;
+#[path = "../../daemon/tests/common/log.rs"]
+mod log_capture;
 #[path = "../../daemon/tests/common/needles.rs"]
 mod needles;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use egui_kittest::kittest::{NodeT, Queryable};
+use log_capture::Log;
 use needles::{Needles, assert_found, assert_no_secret};
 use oathkey_desktop::Clock;
 use oathkey_protocol::types::{TokenInfo, method};
 use serde_json::json;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Everything logged in this process, at every level.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn capture() -> Self {
-        let log = Self::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init()
-            .expect("the only subscriber");
-        log
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
 
 fn save_disabled(h: &H) -> bool {
     h.get_by_label("Save").accesskit_node().is_disabled()
@@ -72,7 +40,7 @@ fn type_into(h: &mut H, label: &str, text: &str) {
 
 #[test]
 fn the_admin_flow_logs_no_seed_at_trace_level() {
-    let log = Log::capture();
+    let log = Log::capture("trace");
     let mut daemon = Daemon::start(&[]);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));

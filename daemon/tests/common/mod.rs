@@ -2,6 +2,7 @@
 //! daemon on a private socket.
 #![allow(dead_code)]
 
+pub mod log;
 pub mod needles;
 
 use std::path::PathBuf;
