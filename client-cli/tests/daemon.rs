@@ -864,3 +864,31 @@ fn sigterm_cancels_a_request_still_waiting_after_the_grace_time() {
     emulator.kill().expect("killed");
     let _ = emulator.wait();
 }
+
+#[test]
+fn a_subscription_with_params_it_does_not_take_is_refused() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let mut c = d.client();
+    let refused = c
+        .call::<_, Value>("events.subscribe", json!({"topics": ["key_added"]}))
+        .expect_err("unknown params");
+    let ClientError::Rpc(e) = refused else {
+        panic!("not a JSON-RPC error: {refused}");
+    };
+    assert_eq!(e.code, oathkey_protocol::ErrorCode::InvalidParams.code());
+    // Not subscribed: a token change brings this client nothing.
+    create(&d, None, "quiet@contoso.com", "Q1");
+    assert!(
+        c.next_event(Duration::from_millis(500))
+            .expect("connection fine")
+            .is_none()
+    );
+    // Valid params subscribe it.
+    let _: Value = c.call("events.subscribe", json!({})).expect("subscribed");
+    create(&d, None, "loud@contoso.com", "Q2");
+    assert!(
+        c.next_event(Duration::from_secs(5))
+            .expect("connection fine")
+            .is_some()
+    );
+}

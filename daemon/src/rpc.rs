@@ -45,6 +45,12 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ServiceError> {
     serde_json::to_value(v).map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))
 }
 
+/// Whether `r` subscribes its connection to events (valid params only: a subscription with
+/// params it does not take is refused, like any other method's).
+pub fn is_subscribe(r: &Request) -> bool {
+    r.method == method::EVENTS_SUBSCRIBE && no_params(&r.params).is_ok()
+}
+
 /// Runs one method for `caller`.
 pub async fn call(
     service: &Service,
@@ -81,6 +87,11 @@ pub async fn call(
         method::SEEDS_PURGE => to_value(service.seeds_purge(caller, params(p)?).await?),
         method::VIRTUAL_UNPLUG => to_value(service.virtual_unplug(caller, key(p)?.as_deref())?),
         method::VIRTUAL_PLUG => to_value(service.virtual_plug(caller, key(p)?.as_deref()).await?),
+        // The connection subscribes (the server sees `is_subscribe`); here only the answer.
+        method::EVENTS_SUBSCRIBE => {
+            no_params(&p)?;
+            Ok(Value::Null)
+        }
         method::VIRTUAL_PRESS => to_value(service.virtual_press(caller, key(p)?.as_deref())?),
         other => Err(ServiceError::new(
             ErrorCode::MethodNotFound,

@@ -289,10 +289,10 @@ async fn handle_line(
 ) {
     let parsed = rpc::parse(line);
     let subscribes = |p: &Parsed| match p {
-        Parsed::Single(r) => r.method == method::EVENTS_SUBSCRIBE,
+        Parsed::Single(r) => rpc::is_subscribe(r),
         Parsed::Batch(items) => items
             .iter()
-            .any(|i| matches!(i, Ok(r) if r.method == method::EVENTS_SUBSCRIBE)),
+            .any(|i| matches!(i, Ok(r) if rpc::is_subscribe(r))),
         Parsed::Invalid(_) => false,
     };
     if requests.len() >= limits.max_requests {
@@ -336,10 +336,6 @@ async fn handle_line(
         let work = async {
         let answer: Option<Value> = match parsed {
             Parsed::Invalid(resp) => serde_json::to_value(resp).ok(),
-            Parsed::Single(req) if req.method == method::EVENTS_SUBSCRIBE => req
-                .id
-                .map(|id| serde_json::to_value(Response::ok(id, Value::Null)))
-                .and_then(Result::ok),
             Parsed::Single(req) => rpc::respond(&service, &caller, req)
                 .await
                 .and_then(|r| serde_json::to_value(r).ok()),
@@ -348,11 +344,6 @@ async fn handle_line(
                 for item in items {
                     match item {
                         Err(resp) => answers.push(*resp),
-                        Ok(req) if req.method == method::EVENTS_SUBSCRIBE => {
-                            if let Some(id) = req.id {
-                                answers.push(Response::ok(id, Value::Null));
-                            }
-                        }
                         Ok(req) => answers.extend(rpc::respond(&service, &caller, req).await),
                     }
                 }
