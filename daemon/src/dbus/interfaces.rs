@@ -236,10 +236,11 @@ impl KeyObject {
         self.id.clone()
     }
 
-    /// The secrets app's serial number.
+    /// The secrets app's serial number (8 hex digits): the id without the `-N` the registry
+    /// adds when two keys plugged in at once report the same serial.
     #[zbus(property)]
     fn serial(&self) -> String {
-        self.id.clone()
+        self.id.split('-').next().unwrap_or(&self.id).to_string()
     }
 
     /// Model name.
