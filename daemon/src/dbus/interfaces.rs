@@ -236,8 +236,8 @@ impl KeyObject {
         self.id.clone()
     }
 
-    /// The secrets app's serial number (8 hex digits): the id without the `-N` the registry
-    /// adds when two keys plugged in at once report the same serial.
+    /// The secrets app's serial number.
+    // The id without the `-N` the registry adds when two keys plugged in report one serial.
     #[zbus(property)]
     fn serial(&self) -> String {
         self.id.split('-').next().unwrap_or(&self.id).to_string()
