@@ -151,8 +151,9 @@ pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-/// Guesses the format from the content: `<` and a `KeyContainer` is PSKC, `{` is Graph JSON,
-/// an `otpauth://` first line is otpauth, the Azure header is Azure CSV, and a first row whose
+/// Guesses the format from the content: `<` and a `KeyContainer` is PSKC, `{` is Graph JSON
+/// (unless the file is no JSON and its first line is a privacyIDEA row whose serial starts
+/// with `{`), an `otpauth://` first line is otpauth, the Azure header is Azure CSV, and a first row whose
 /// third field is `totp` or `hotp` is privacyIDEA CSV. `None` when nothing fits.
 pub fn detect(bytes: &[u8]) -> Option<Format> {
     // Enough to see past an XML prolog, comments or a long first line.
@@ -166,13 +167,25 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     if trimmed.starts_with('<') && trimmed.contains("KeyContainer") {
         return Some(Format::Pskc);
     }
-    if trimmed.starts_with('{') {
-        return Some(Format::GraphJson);
-    }
     let first = head
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    let privacyidea_row = |line: &str| {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        fields.len() >= 3
+            && (fields[2].eq_ignore_ascii_case("totp") || fields[2].eq_ignore_ascii_case("hotp"))
+    };
+    if trimmed.starts_with('{') {
+        // Graph JSON, unless it is no JSON at all and reads as a privacyIDEA row whose serial
+        // starts with `{`; broken JSON that is no such row still goes to the Graph reader, which
+        // says where it breaks.
+        let json = serde_json::from_slice::<serde::de::IgnoredAny>(strip_bom(bytes)).is_ok();
+        if json || !first.is_some_and(privacyidea_row) {
+            return Some(Format::GraphJson);
+        }
+    }
+    let first = first?;
     if first
         .get(..10)
         .is_some_and(|p| p.eq_ignore_ascii_case("otpauth://"))
@@ -182,10 +195,7 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     if azure::is_header(first.split(',').map(|f| f.trim().trim_matches('"'))) {
         return Some(Format::AzureCsv);
     }
-    let fields: Vec<&str> = first.split(',').map(str::trim).collect();
-    if fields.len() >= 3
-        && (fields[2].eq_ignore_ascii_case("totp") || fields[2].eq_ignore_ascii_case("hotp"))
-    {
+    if privacyidea_row(first) {
         return Some(Format::PrivacyIdeaCsv);
     }
     // An Azure header gone wrong (a column missing or added, `;` or tabs between the names):
@@ -289,6 +299,13 @@ mod tests {
             Some(Format::PrivacyIdeaCsv)
         );
         assert_eq!(detect(b"<html></html>"), None);
+        // A privacyIDEA serial starting with `{`: no JSON, a privacyIDEA row.
+        assert_eq!(
+            detect(b"{a}12345, 3132333435, TOTP, 6, 30\n"),
+            Some(Format::PrivacyIdeaCsv)
+        );
+        // Broken JSON that is no such row is still Graph JSON, for its reader to explain.
+        assert_eq!(detect(b"{\"value\": [\n"), Some(Format::GraphJson));
         assert_eq!(
             detect(b"<7>, 3132333435, totp, 6, 30\n"),
             Some(Format::PrivacyIdeaCsv)
