@@ -97,9 +97,8 @@ impl Ledger {
             action,
             cause,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
+        let dir = dir_of(path);
+        if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| io("creating its directory", e))?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| io("securing its directory", e))?;
@@ -114,10 +113,6 @@ impl Ledger {
             .map_err(|e| io("opening", e))?;
         if !existed {
             // The new file's name must be durable too, or a crash could lose the whole ledger.
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
             File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io("syncing its directory", e))?;
@@ -290,11 +285,7 @@ impl Ledger {
         if purged == 0 {
             return Ok(0);
         }
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = dir_of(&self.path);
         let mut tmp = tempfile::Builder::new()
             .prefix(".seeds-")
             .tempfile_in(dir)
@@ -334,6 +325,13 @@ impl Ledger {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 fn apply(records: &mut BTreeMap<String, SeedRecord>, entry: Line) {

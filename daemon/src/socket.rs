@@ -124,14 +124,7 @@ pub fn bind(
     })?;
     if path.exists() {
         // A socket file without a lock holder: a daemon of another version, or a stale file.
-        let alive = path
-            .to_fs_name::<GenericFilePath>()
-            .ok()
-            .is_some_and(|name| {
-                use interprocess::local_socket::traits::Stream as _;
-                interprocess::local_socket::Stream::connect(name).is_ok()
-            });
-        if alive {
+        if serving(path) {
             return Err(SocketError::AlreadyRunning {
                 path: path.to_path_buf(),
             });

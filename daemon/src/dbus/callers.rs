@@ -92,11 +92,7 @@ impl Callers {
             .or_insert_with(|| watch::channel(false).0)
             .subscribe();
         // The name may have gone before the watch existed; the bus knows.
-        if let (Ok(dbus), Ok(name)) = (
-            DBusProxy::new(conn).await,
-            BusName::try_from(sender.as_str()),
-        ) && !dbus.name_has_owner(name).await.unwrap_or(true)
-        {
+        if !self.still_on_bus(conn, header).await {
             self.vanished(&sender);
         }
         tokio::select! {

@@ -520,8 +520,6 @@ impl KeyObject {
         // The caller may have left while polkit was asked: its name-owner change came before
         // the claim existed and ended nothing, so the claim would never end. Ask the bus.
         if !self.callers.still_on_bus(conn, &header).await {
-            self.callers
-                .vanished(&header.sender().map(|s| s.to_string()).unwrap_or_default());
             let _ = self.service.release(&caller, Some(&self.id));
             return Err(DbusError::Cancelled("the caller left the bus".into()));
         }
