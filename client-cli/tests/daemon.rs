@@ -227,16 +227,24 @@ fn next_matching(client: &mut oathkey_protocol::Client, pred: impl Fn(&Event) ->
     false
 }
 
-#[test]
-fn a_udp_key_comes_and_goes_with_its_emulator() {
-    let port = {
+/// A virtual key served over UDP by `oathkey-emulator serve` (with `args`) on `addr`; its
+/// button is pressed through its stdin; stopped (as if unplugged) when dropped.
+struct UdpKey {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl UdpKey {
+    /// A free local UDP address.
+    fn free_addr() -> String {
         let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("addr").port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let spawn_emulator = || {
+        format!("127.0.0.1:{}", probe.local_addr().expect("addr").port())
+    }
+
+    fn start(addr: &str, args: &[&str]) -> Self {
         let mut child = Command::new(common::bin("oathkey-emulator"))
-            .args(["serve", "--udp", &addr, "--serial", "00C0FFEE"])
+            .args(["serve", "--udp", addr])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -244,30 +252,70 @@ fn a_udp_key_comes_and_goes_with_its_emulator() {
             .expect("emulator starts");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         common::wait_for_line(&mut out, "listening");
-        child
-    };
-    let mut emulator = spawn_emulator();
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let stdin = child.stdin.take().expect("stdin");
+        Self { child, stdin }
+    }
+
+    /// Presses the button every 100 ms until `cli` ends (the prompt comes just before the key
+    /// starts waiting, and a press while nothing waits is lost, as on a real key).
+    fn press_until_done(&mut self, mut cli: std::process::Child) -> std::process::Output {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while cli.try_wait().expect("waits").is_none() {
+            assert!(Instant::now() < deadline, "still running after the presses");
+            writeln!(self.stdin, "press").expect("pressed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cli.wait_with_output().expect("ends")
+    }
+}
+
+impl Drop for UdpKey {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the daemon lists `n` keys; returns the list.
+fn wait_keys(d: &Daemon, n: usize) -> KeyList {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: KeyList = d.client().call("keys.list", Value::Null).expect("lists");
+        if list.keys.len() == n {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} keys, have {:?}",
+            list.keys
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The daemon exits 0 within 10 s and removes its socket and lock file.
+fn assert_stops_cleanly(d: &mut Daemon) {
+    let status = d.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(!d.socket.exists(), "socket removed");
+    assert!(
+        !d.socket.with_extension("sock.lock").exists(),
+        "lock file removed"
+    );
+}
+
+#[test]
+fn a_udp_key_comes_and_goes_with_its_emulator() {
+    let addr = UdpKey::free_addr();
+    let emulator = UdpKey::start(&addr, &["--serial", "00C0FFEE"]);
     let d = Daemon::start(&["--udp-key", &addr]);
     let mut watcher = d.client();
     watcher
         .call::<_, Value>("events.subscribe", Value::Null)
         .expect("subscribed");
-    let wait_keys = |n: usize| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let list: KeyList = d.client().call("keys.list", Value::Null).expect("lists");
-            if list.keys.len() == n {
-                return list;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} keys, have {:?}",
-                list.keys
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let list = wait_keys(1);
+    let list = wait_keys(&d, 1);
     assert_eq!(list.keys[0].id, "00c0ffee");
     assert_eq!(list.keys[0].source, oathkey_protocol::types::KeySource::Udp);
     let t = create(&d, None, "udp@contoso.com", "U1");
@@ -280,18 +328,15 @@ fn a_udp_key_comes_and_goes_with_its_emulator() {
         reference_totp("sha1", 6, 30, t.secret.expose(), 59)
     );
 
-    emulator.kill().expect("killed");
-    emulator.wait().expect("reaped");
+    drop(emulator);
     assert!(
         next_matching(&mut watcher, |e| matches!(e, Event::KeyRemoved { .. })),
         "removal noticed"
     );
-    wait_keys(0);
+    wait_keys(&d, 0);
     // Back on the same port: attached again (its state was in memory, so no tokens).
-    let mut emulator = spawn_emulator();
-    wait_keys(1);
-    emulator.kill().expect("killed");
-    let _ = emulator.wait();
+    let _emulator = UdpKey::start(&addr, &["--serial", "00C0FFEE"]);
+    wait_keys(&d, 1);
 }
 
 #[test]
@@ -471,15 +516,8 @@ fn sigterm_drains_and_removes_the_socket_and_sighup_reloads() {
     );
 
     // SIGTERM: exit 0, socket and lock removed.
-    let socket = d.socket.clone();
     d.signal("TERM");
-    let status = d.wait(Duration::from_secs(10));
-    assert!(status.success(), "{status}");
-    assert!(!socket.exists(), "socket removed");
-    assert!(
-        !socket.with_extension("sock.lock").exists(),
-        "lock file removed"
-    );
+    assert_stops_cleanly(&mut d);
 }
 
 #[test]
@@ -688,49 +726,9 @@ fn a_socket_not_open_to_the_user_is_exit_6_not_no_daemon() {
     assert!(!err.contains("is it running?"), "{err}");
 }
 
-/// A virtual key served over UDP that waits for `press` lines on its stdin, for at most
-/// `touch_timeout_ms`; returns the emulator and its address.
-fn button_key(touch_timeout_ms: u32) -> (std::process::Child, String) {
-    let port = {
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("addr").port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(common::bin("oathkey-emulator"))
-        .args([
-            "serve", "--udp", &addr, "--serial", "0070C4ED", "--touch", "button",
-        ])
-        .args(["--touch-timeout", &touch_timeout_ms.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    common::wait_for_line(&mut out, "listening");
-    // Keep draining its output so that it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, addr)
-}
-
-/// Presses the button every 100 ms until `child` ends (the prompt comes just before the key
-/// starts waiting, and a press while nothing waits is lost, as on a real key).
-fn press_until_done(
-    mut child: std::process::Child,
-    press: &mut impl Write,
-) -> std::process::Output {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("waits").is_none() {
-        assert!(Instant::now() < deadline, "still running after the presses");
-        writeln!(press, "press").expect("pressed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().expect("ends")
-}
-
 #[test]
 fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
-    let (d, mut emulator, mut press, secret) = daemon_with_a_touch_token("", 1500);
+    let (d, mut key, secret) = daemon_with_a_touch_token("", 1500);
 
     // Nobody presses: the key gives up, the CLI says so and exits 5.
     let timed_out = d.cli(&["code", "T1", "--at", "59"]);
@@ -741,75 +739,52 @@ fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
 
     // The key is not stuck: pressed this time, the code is right.
     let (read, _err) = touch_read(&d);
-    let code = press_until_done(read, &mut press);
+    let code = key.press_until_done(read);
     assert_exit(&code, 0);
     assert_eq!(
         stdout(&code).trim(),
         reference_totp("sha1", 6, 30, &secret, 59)
     );
-    emulator.kill().expect("killed");
-    let _ = emulator.wait();
 }
 
 /// A daemon with a button key (touch timeout `touch_ms`) holding touch token T1; returns the
-/// daemon, the emulator, its stdin and T1's secret.
-fn daemon_with_a_touch_token(
-    config: &str,
-    touch_ms: u32,
-) -> (
-    Daemon,
-    std::process::Child,
-    std::process::ChildStdin,
-    String,
-) {
-    let (mut emulator, addr) = button_key(touch_ms);
-    let d = Daemon::start_with_config(Some(config), &["--udp-key", &addr]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while d
-        .client()
-        .call::<_, KeyList>("keys.list", Value::Null)
-        .expect("lists")
-        .keys
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the UDP key was not attached");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut press = emulator.stdin.take().expect("stdin");
-    let new = Command::new(common::bin("oathkey"))
-        .args([
-            "token",
-            "new",
-            "--user",
-            "t@contoso.com",
+/// daemon, the key and T1's secret.
+fn daemon_with_a_touch_token(config: &str, touch_ms: u32) -> (Daemon, UdpKey, String) {
+    let addr = UdpKey::free_addr();
+    let timeout = touch_ms.to_string();
+    let mut key = UdpKey::start(
+        &addr,
+        &[
             "--serial",
-            "T1",
+            "0070C4ED",
             "--touch",
-            "--json",
-        ])
-        .env("OATHKEY_SOCKET", &d.socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runs");
-    let created = press_until_done(new, &mut press);
+            "button",
+            "--touch-timeout",
+            &timeout,
+        ],
+    );
+    let d = Daemon::start_with_config(Some(config), &["--udp-key", &addr]);
+    wait_keys(&d, 1);
+    let new = d.spawn_cli(&[
+        "token",
+        "new",
+        "--user",
+        "t@contoso.com",
+        "--serial",
+        "T1",
+        "--touch",
+        "--json",
+    ]);
+    let created = key.press_until_done(new);
     assert_exit(&created, 0);
     let token: Value = serde_json::from_slice(&created.stdout).expect("json");
     let secret = token["secret"].as_str().expect("secret").to_string();
-    (d, emulator, press, secret)
+    (d, key, secret)
 }
 
 /// Starts `oathkey code T1 --at 59` and returns once it waits for the touch.
 fn touch_read(d: &Daemon) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
-    let mut read = Command::new(common::bin("oathkey"))
-        .args(["code", "T1", "--at", "59"])
-        .env("OATHKEY_SOCKET", &d.socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let mut read = d.spawn_cli(&["code", "T1", "--at", "59"]);
     let mut err = BufReader::new(read.stderr.take().expect("stderr"));
     common::wait_for_line(&mut err, "Touch your key");
     (read, err)
@@ -817,14 +792,12 @@ fn touch_read(d: &Daemon) -> (std::process::Child, BufReader<std::process::Child
 
 #[test]
 fn sigint_lets_a_request_in_flight_finish_within_the_grace_time() {
-    let (mut d, mut emulator, mut press, secret) =
-        daemon_with_a_touch_token("shutdown_grace_s = 20\n", 20_000);
-    let socket = d.socket.clone();
+    let (mut d, mut key, secret) = daemon_with_a_touch_token("shutdown_grace_s = 20\n", 20_000);
     let (read, _err) = touch_read(&d);
     d.signal("INT");
     // Shutting down: new connections are no longer taken, the waiting read is still served.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while socket.exists() && UnixStream::connect(&socket).is_ok() {
+    while d.socket.exists() && UnixStream::connect(&d.socket).is_ok() {
         assert!(
             Instant::now() < deadline,
             "still taking connections: {}",
@@ -832,24 +805,18 @@ fn sigint_lets_a_request_in_flight_finish_within_the_grace_time() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let code = press_until_done(read, &mut press);
+    let code = key.press_until_done(read);
     assert_exit(&code, 0);
     assert_eq!(
         stdout(&code).trim(),
         reference_totp("sha1", 6, 30, &secret, 59)
     );
-    let status = d.wait(Duration::from_secs(10));
-    assert!(status.success(), "{status}");
-    assert!(!socket.exists(), "socket removed");
-    emulator.kill().expect("killed");
-    let _ = emulator.wait();
+    assert_stops_cleanly(&mut d);
 }
 
 #[test]
 fn sigterm_cancels_a_request_still_waiting_after_the_grace_time() {
-    let (mut d, mut emulator, _press, _secret) =
-        daemon_with_a_touch_token("shutdown_grace_s = 1\n", 20_000);
-    let socket = d.socket.clone();
+    let (mut d, _key, _secret) = daemon_with_a_touch_token("shutdown_grace_s = 1\n", 20_000);
     let (read, mut err) = touch_read(&d);
     d.signal("TERM");
     // Nobody touches: after the grace time the read is cancelled with a clear message.
@@ -858,11 +825,7 @@ fn sigterm_cancels_a_request_still_waiting_after_the_grace_time() {
     err.read_to_string(&mut rest).expect("stderr");
     assert_exit(&out, 5);
     assert!(rest.contains("shutting down"), "{rest}");
-    let status = d.wait(Duration::from_secs(10));
-    assert!(status.success(), "{status}");
-    assert!(!socket.exists(), "socket removed");
-    emulator.kill().expect("killed");
-    let _ = emulator.wait();
+    assert_stops_cleanly(&mut d);
 }
 
 #[test]

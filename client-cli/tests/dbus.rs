@@ -412,18 +412,12 @@ fn hot_plug_signals_and_stable_paths() {
     let env = start("2");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
-            .build()
-            .await
-            .expect("bus");
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
             .interface("org.oathkey.Manager1")
             .build()
             .expect("rule");
-        let mut signals = zbus::MessageStream::for_match_rule(rule, &conn, None)
-            .await
-            .expect("stream");
+        let (_conn, mut signals) = signals_on(&env.bus.address, rule).await;
         let before = key_paths(&env.bus.address);
         let list: oathkey_protocol::types::KeyList = env
             .daemon
@@ -455,6 +449,21 @@ fn hot_plug_signals_and_stable_paths() {
         before.sort();
         assert_eq!(after, before);
     });
+}
+
+/// A new connection to the bus at `address` and the messages on it that match `rule`.
+async fn signals_on(
+    address: &str,
+    rule: zbus::MatchRule<'_>,
+) -> (zbus::Connection, zbus::MessageStream) {
+    let conn = zbus::connection::Builder::address(address)
+        .build()
+        .await
+        .expect("bus");
+    let stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
+        .await
+        .expect("stream");
+    (conn, stream)
 }
 
 async fn next_signal(stream: &mut zbus::MessageStream) -> (String, String, String) {
@@ -496,10 +505,6 @@ fn a_vanished_claimer_loses_its_claim() {
     // Another application watches the Claimed property.
     let watch_rt = tokio::runtime::Runtime::new().expect("runtime");
     let (_watch_conn, mut changes) = watch_rt.block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
-            .build()
-            .await
-            .expect("bus");
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
             .interface("org.freedesktop.DBus.Properties")
@@ -507,10 +512,7 @@ fn a_vanished_claimer_loses_its_claim() {
             .path(key.as_str())
             .build()
             .expect("rule");
-        let stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
-            .await
-            .expect("stream");
-        (conn, stream)
+        signals_on(&env.bus.address, rule).await
     });
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let conn = rt.block_on(async {
@@ -794,18 +796,12 @@ fn a_touch_wait_ends_when_its_dbus_caller_leaves() {
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
-            .build()
-            .await
-            .expect("bus");
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
             .interface("org.oathkey.Key1")
             .build()
             .expect("rule");
-        let mut signals = zbus::MessageStream::for_match_rule(rule, &conn, None)
-            .await
-            .expect("stream");
+        let (_conn, mut signals) = signals_on(&env.bus.address, rule).await;
         // A caller asks for the code and waits; the key waits for its button.
         let mut caller = Command::new("busctl")
             .arg(format!("--address={}", env.bus.address))
@@ -868,19 +864,12 @@ fn token_and_settings_changes_are_signalled() {
     let key = key_paths(&env.bus.address)[0].clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (_conn, mut signals) = rt.block_on(async {
-        let conn = zbus::connection::Builder::address(env.bus.address.as_str())
-            .build()
-            .await
-            .expect("bus");
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
             .path(key.as_str())
             .build()
             .expect("rule");
-        let stream = zbus::MessageStream::for_match_rule(rule, &conn, None)
-            .await
-            .expect("stream");
-        (conn, stream)
+        signals_on(&env.bus.address, rule).await
     });
 
     // A token created through the socket: TokensChanged on the key's object.

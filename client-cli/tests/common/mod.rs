@@ -121,6 +121,19 @@ impl Daemon {
             .expect("oathkey runs")
     }
 
+    /// Starts the CLI against this daemon with its stdout and stderr piped, for a test that
+    /// acts while it runs (presses a key, signals the daemon).
+    pub fn spawn_cli(&self, args: &[&str]) -> std::process::Child {
+        Command::new(bin("oathkey"))
+            .args(args)
+            .env("OATHKEY_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("oathkey runs")
+    }
+
     /// Sends a signal to the daemon.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
