@@ -287,6 +287,18 @@ fn every_kind_of_bad_input_gets_its_typed_error_and_hurts_nobody() {
             json!(3),
         ),
         (br#"{"id":4,"method":"hello"}"#, "InvalidRequest", json!(4)),
+        // A repeated member means two things at once (a filter on the first `method` would
+        // see `hello`); refused, and the token is still there (checked below).
+        (
+            br#"{"jsonrpc":"2.0","id":41,"method":"hello","method":"tokens.delete","params":{"token":"0012345"}}"#,
+            "InvalidRequest",
+            null.clone(),
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":42,"method":"codes.get","params":{"token":"x","token":"0012345"}}"#,
+            "InvalidRequest",
+            null.clone(),
+        ),
         (
             br#"{"jsonrpc":2.0,"id":5,"method":"hello"}"#,
             "InvalidRequest",

@@ -405,6 +405,15 @@ fn a_reader_is_refused_every_admin_method() {
         .call("tokens.list", Value::Null)
         .expect("lists");
     assert_eq!(tokens.len(), 1);
+    // Each refusal is in the daemon's log with who and where.
+    let log = env.daemon.log_text();
+    let denials = log
+        .lines()
+        .filter(|l| {
+            l.contains("denied:") && l.contains("uid=Some(65534)") && l.contains("frontend=dbus")
+        })
+        .count();
+    assert_eq!(denials, 5, "five refusals logged: {log}");
 }
 
 #[test]
@@ -691,6 +700,11 @@ fn polkit_is_asked_for_admin_verbs_where_it_runs() {
                 String::from_utf8_lossy(&out.stderr).contains("org.oathkey.Error.PermissionDenied"),
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
+            );
+            let log = env.daemon.log_text();
+            assert!(
+                log.contains("denied: polkit does not allow org.oathkey.create-token"),
+                "a polkit refusal is logged: {log}"
             );
         }
         assert_eq!(

@@ -13,6 +13,25 @@ pub fn next_conn_id() -> u64 {
     NEXT_CONN.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The frontend a caller came through (for the log of what it was refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Frontend {
+    /// The JSON-RPC socket.
+    #[default]
+    Socket,
+    /// D-Bus.
+    Dbus,
+}
+
+impl std::fmt::Display for Frontend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Frontend::Socket => "socket",
+            Frontend::Dbus => "dbus",
+        })
+    }
+}
+
 /// A connected client as the service core sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -26,9 +45,30 @@ pub struct Caller {
     pub pid: Option<i32>,
     /// The role the rules gave it.
     pub role: Role,
+    /// Where it came from.
+    pub frontend: Frontend,
 }
 
 impl Caller {
+    /// The same caller, as having come through `frontend`.
+    pub fn via(mut self, frontend: Frontend) -> Self {
+        self.frontend = frontend;
+        self
+    }
+
+    /// Logs a refusal of something the caller's role does not allow: who asked, for what,
+    /// through which frontend (never the request's values: they may hold a seed).
+    pub fn log_denied(&self, what: &str) {
+        tracing::warn!(
+            uid = ?self.uid,
+            pid = ?self.pid,
+            conn = self.conn,
+            frontend = %self.frontend,
+            role = ?self.role,
+            "denied: {what}"
+        );
+    }
+
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

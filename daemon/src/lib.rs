@@ -9,7 +9,8 @@
 //!   translate.
 //! - [`ledger`]: the write-ahead seed ledger: every seed is on disk before it goes to a key.
 //! - [`otp`]: the daemon's own TOTP computation (verification after write).
-//! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service.
+//! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service; [`strict_json`] reads its
+//!   lines, refusing objects that repeat a member.
 //! - [`dbus`]: the D-Bus frontend (Linux): the same service on the system or session bus.
 //! - [`socket`], [`server`]: the local socket (permissions, single-instance lock) and the
 //!   connection handling (limits, cancellation on disconnect, events).
@@ -28,6 +29,7 @@ pub mod rpc;
 pub mod server;
 pub mod service;
 pub mod socket;
+pub mod strict_json;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -166,8 +166,17 @@ fn request(value: Value) -> Result<Request, Box<Response>> {
 
 /// Parses one line.
 pub fn parse(line: &str) -> Parsed {
-    let value: Value = match serde_json::from_str(line) {
+    // Strictly: a request that repeats a member (two `method`s, two `token`s) means two
+    // things at once and is refused, not read by its last member.
+    let value: Value = match crate::strict_json::from_str(line) {
         Ok(v) => v,
+        Err(e) if e.is_data() => {
+            return Parsed::Invalid(invalid(
+                Id::Null,
+                ErrorCode::InvalidRequest,
+                &format!("invalid request: {e}"),
+            ));
+        }
         Err(e) => {
             return Parsed::Invalid(invalid(
                 Id::Null,
@@ -222,6 +231,19 @@ mod tests {
         );
         assert_eq!(
             error_code(parse(r#"{"jsonrpc":"2.0","method":"x","id":1.5}"#)),
+            -32600
+        );
+        // A repeated member is refused, wherever it is: the request would mean two things.
+        assert_eq!(
+            error_code(parse(
+                r#"{"jsonrpc":"2.0","id":1,"method":"hello","method":"tokens.delete","params":{"token":"a"}}"#
+            )),
+            -32600
+        );
+        assert_eq!(
+            error_code(parse(
+                r#"{"jsonrpc":"2.0","id":1,"method":"codes.get","params":{"token":"a","token":"b"}}"#
+            )),
             -32600
         );
         assert!(matches!(

@@ -245,6 +245,7 @@ impl Service {
             gid,
             pid,
             role,
+            frontend: Default::default(),
         }
     }
 
@@ -252,6 +253,7 @@ impl Service {
         if caller.is_admin() {
             Ok(())
         } else {
+            caller.log_denied(&format!("{what} needs an admin"));
             Err(ServiceError::new(
                 ErrorCode::PermissionDenied,
                 format!(
@@ -585,10 +587,13 @@ impl Service {
         match at {
             None => Ok(now),
             // Future codes would let a reader use a key's codes after losing access to it.
-            Some(t) if !caller.is_admin() && t.abs_diff(now) > period => Err(ServiceError::new(
-                ErrorCode::PermissionDenied,
-                "only admins may compute codes for times more than one period away from now",
-            )),
+            Some(t) if !caller.is_admin() && t.abs_diff(now) > period => {
+                caller.log_denied("a code for a time more than one period away needs an admin");
+                Err(ServiceError::new(
+                    ErrorCode::PermissionDenied,
+                    "only admins may compute codes for times more than one period away from now",
+                ))
+            }
             // The answer says when the code stops being valid: that second must exist.
             Some(t)
                 if (t / period)

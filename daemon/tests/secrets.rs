@@ -305,6 +305,33 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
         Some(json!({"key": k1, "token": "0012345", "at": 4_000_000_000u64})),
     ));
     assert_eq!(future.map_err(|e| e.code.name()), Err("PermissionDenied"));
+    // Every refusal is in the log: who (uid), what, and through which frontend.
+    let denials: Vec<String> = log
+        .text()
+        .lines()
+        .filter(|l| l.contains("denied:"))
+        .map(str::to_owned)
+        .collect();
+    let admin_only = documented.iter().filter(|(_, a)| *a).count();
+    assert_eq!(
+        denials.len(),
+        admin_only + 1,
+        "one log line per refused admin method and the future code: {denials:#?}"
+    );
+    for line in &denials {
+        assert!(
+            line.contains("WARN")
+                && line.contains("uid=Some(65534)")
+                && line.contains("frontend=socket"),
+            "a denial says who and where: {line}"
+        );
+    }
+    assert!(
+        denials
+            .iter()
+            .any(|l| l.contains("exporting seeds needs an admin")),
+        "and what: {denials:#?}"
+    );
     assert!(
         reader_answers.contains("0012345"),
         "the reader did see the tokens"

@@ -13,7 +13,7 @@ use zbus::message::Header;
 use zbus::names::BusName;
 
 use super::error::DbusError;
-use crate::auth::{Caller, next_conn_id};
+use crate::auth::{Caller, Frontend, next_conn_id};
 use crate::service::Service;
 
 /// Polkit's authority.
@@ -149,7 +149,10 @@ impl Callers {
                 entry
             }
         };
-        Ok(self.service.caller(id, Some(uid), None, None))
+        Ok(self
+            .service
+            .caller(id, Some(uid), None, None)
+            .via(Frontend::Dbus))
     }
 
     /// A bus name vanished: its claims end and its calls in flight are cancelled.
@@ -201,6 +204,13 @@ impl Callers {
         if authorized {
             Ok(())
         } else {
+            let uid = self
+                .known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&sender)
+                .map(|(_, uid)| *uid);
+            tracing::warn!(?uid, sender = %sender, frontend = "dbus", "denied: polkit does not allow {action}");
             Err(DbusError::denied(format!(
                 "polkit does not allow {action} for this caller"
             )))
