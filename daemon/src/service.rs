@@ -786,6 +786,10 @@ impl Service {
             pin_protected: false,
             initial_counter: p.counter,
         };
+        // Everything the key would refuse is refused before the ledger records anything.
+        credential
+            .validate()
+            .map_err(|e| device_error(&entry.id, e))?;
         let secret_text = SecretText::new(BASE32_NOPAD.encode(&secret));
         // Write ahead: the seed is on disk before the key is touched.
         let info = seed_info(

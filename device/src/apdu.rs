@@ -71,6 +71,9 @@ impl StatusWord {
     pub const OK: Self = Self(0x9000);
     /// `63 00`: verification failed (wrong PIN).
     pub const VERIFICATION_FAILED: Self = Self(0x6300);
+    /// `65 00`: the key could not change its persistent state (the secrets app answers it when
+    /// an HOTP counter cannot move on, at its last value).
+    pub const STATE_NOT_CHANGED: Self = Self(0x6500);
     /// `65 81`: memory failure.
     pub const MEMORY_FAILURE: Self = Self(0x6581);
     /// `67 00`: wrong length.
@@ -118,6 +121,7 @@ impl StatusWord {
         match self {
             Self::OK => "success",
             Self::VERIFICATION_FAILED => "verification failed",
+            Self::STATE_NOT_CHANGED => "state not changed",
             Self::MEMORY_FAILURE => "memory failure",
             Self::WRONG_LENGTH => "wrong length",
             Self::SECURITY_STATUS_NOT_SATISFIED => "security status not satisfied",

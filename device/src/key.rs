@@ -221,6 +221,10 @@ impl<T: Transport> Key<T> {
             Err(StatusWord(0x6A81)) => Err(Error::Unsupported(
                 "this key cannot compute that hash algorithm".into(),
             )),
+            Err(StatusWord::STATE_NOT_CHANGED) => Err(Error::Unsupported(format!(
+                "{name:?} gives no more codes: the key cannot move its HOTP counter on (it is at \
+                 its last value); create the token again"
+            ))),
             Err(sw) => Err(touch_error(sw)),
         }
     }

@@ -40,15 +40,45 @@ pub enum LabelError {
         "serial {0:?} must be 1 to 32 characters of A-Z, a-z, 0-9, '-', '_' or '.' (no ':' or '/')"
     )]
     BadSerial(String),
-    /// Empty account or one with control characters.
-    #[error("account must be non-empty text without control characters")]
-    BadAccount,
+    /// Empty account, or one with control or invisible characters (a byte-order mark a
+    /// Notepad file left in front of a name, a zero-width space): the name on the key would
+    /// not be the one people type.
+    #[error("account {0}")]
+    BadAccount(String),
     /// Period out of range.
     #[error("period must be 1 to {MAX_PERIOD} seconds, not {0}")]
     BadPeriod(u32),
     /// The whole name is longer than the key stores.
     #[error("label {0:?} is {1} bytes; a key name holds at most {MAX_NAME_LEN}")]
     TooLong(String, usize),
+}
+
+/// Characters that print as nothing (Unicode format characters, the byte-order mark, the
+/// soft hyphen, bidirectional controls) or as a space that is not one: in a name they make two
+/// names that look alike differ, and a search by the typed name fail.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}'
+            | '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{2000}'..='\u{200F}'
+            | '\u{2028}'..='\u{202F}'
+            | '\u{205F}'..='\u{206F}'
+            | '\u{3000}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 fn valid_serial(serial: &str) -> bool {
@@ -64,8 +94,20 @@ impl TokenLabel {
         if !valid_serial(serial) {
             return Err(LabelError::BadSerial(serial.into()));
         }
-        if account.is_empty() || account.chars().any(char::is_control) {
-            return Err(LabelError::BadAccount);
+        if account.is_empty() {
+            return Err(LabelError::BadAccount("must not be empty".into()));
+        }
+        if let Some((at, c)) = account
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() || is_invisible(*c))
+        {
+            return Err(LabelError::BadAccount(format!(
+                "{account:?} has an invisible or control character (U+{:04X}) at character {}; \
+                 retype it, or save the file it came from as plain UTF-8",
+                u32::from(c),
+                at + 1
+            )));
         }
         if period == 0 || period > MAX_PERIOD {
             return Err(LabelError::BadPeriod(period));
@@ -195,11 +237,27 @@ mod tests {
             TokenLabel::new("a/b", "a", 30),
             Err(LabelError::BadSerial(_))
         ));
-        assert_eq!(TokenLabel::new("s", "", 30), Err(LabelError::BadAccount));
-        assert_eq!(
+        assert!(matches!(
+            TokenLabel::new("s", "", 30),
+            Err(LabelError::BadAccount(_))
+        ));
+        assert!(matches!(
             TokenLabel::new("s", "a\nb", 30),
-            Err(LabelError::BadAccount)
-        );
+            Err(LabelError::BadAccount(_))
+        ));
+        // A byte-order mark (Notepad, Excel) or a zero-width space inside a name is refused with
+        // where it is, so the name on the key is the one people type.
+        for (account, at) in [
+            ("\u{FEFF}alice@contoso.com", "U+FEFF) at character 1"),
+            ("al\u{200B}ice@contoso.com", "U+200B) at character 3"),
+            ("alice@contoso.com\u{00A0}", "U+00A0) at character 18"),
+        ] {
+            let err = TokenLabel::new("s", account, 30).expect_err(account).to_string();
+            assert!(err.contains(at), "{err}");
+        }
+        // Names in other scripts are fine.
+        assert!(TokenLabel::new("s", "jürgen.müller@beispiel.de", 30).is_ok());
+        assert!(TokenLabel::new("s", "用户@例子.中国", 30).is_ok());
         assert_eq!(TokenLabel::new("s", "a", 0), Err(LabelError::BadPeriod(0)));
         let long = "x".repeat(60) + "@example.com";
         assert!(matches!(

@@ -221,6 +221,14 @@ impl NewCredential {
                 self.digits
             )));
         }
+        // The key adds one to an HOTP counter before each code and refuses to wrap it: a token
+        // written with the last value could never give a code.
+        if self.kind == OtpKind::Hotp && self.initial_counter == u32::MAX {
+            return Err(Error::InvalidArgument(format!(
+                "the HOTP counter must be below {}: the key moves it on before every code",
+                u32::MAX
+            )));
+        }
         let secret_len = self.secret.expose_secret().len();
         if secret_len == 0 || secret_len > MAX_SECRET_LEN {
             return Err(Error::InvalidArgument(format!(
@@ -523,6 +531,21 @@ mod tests {
             &cmd.data[cmd.data.len() - 8..],
             &[0x78, 0x04, 0x7A, 4, 1, 2, 3, 4]
         );
+    }
+
+    #[test]
+    fn an_hotp_counter_the_key_could_never_move_on_is_refused() {
+        let mut cred = totp("h", &[1]);
+        cred.kind = OtpKind::Hotp;
+        cred.initial_counter = u32::MAX;
+        let err = cred.to_command().expect_err("the last counter value");
+        assert!(err.to_string().contains("below 4294967295"), "{err}");
+        cred.initial_counter = u32::MAX - 1;
+        assert!(cred.to_command().is_ok(), "one code left is fine");
+        // TOTP carries no counter: the field is not looked at.
+        cred.kind = OtpKind::Totp;
+        cred.initial_counter = u32::MAX;
+        assert!(cred.to_command().is_ok());
     }
 
     #[test]

@@ -488,7 +488,9 @@ fn calculate(ctx: &mut Ctx<'_>, name: &[u8], challenge: &[u8], authorised: bool)
         // The counter moves on before the code is computed from its old value, so a crash
         // never hands out the same code twice.
         let current = cred.counter;
-        cred.counter = current.checked_add(1).ok_or(StatusWord(0x6500))?;
+        cred.counter = current
+            .checked_add(1)
+            .ok_or(StatusWord::STATE_NOT_CHANGED)?;
         ctx.dirty = true;
         u64::from(current).to_be_bytes().to_vec()
     } else {
