@@ -76,3 +76,141 @@ fn a_name_with_an_invisible_character_never_reaches_a_key_or_the_ledger() {
     }
     assert!(seeds(&d).is_empty());
 }
+
+/// Starts `oathkeyd` expecting it to refuse; returns its stderr.
+fn refused_start(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(common::bin("oathkeyd"))
+        .args(["--user", "--no-hid"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("oathkeyd runs");
+    assert!(
+        !out.status.success(),
+        "oathkeyd started but should have refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_directory_is_refused_and_told_who_holds_it() {
+    let first = Daemon::start(&["--emulate", "1"]);
+    let state = first.dir.path().join("state");
+    let other_socket = first.dir.path().join("second.sock");
+    let err = refused_start(&[
+        "--socket".as_ref(),
+        other_socket.as_os_str(),
+        "--state-dir".as_ref(),
+        state.as_os_str(),
+    ]);
+    assert!(err.contains("in use by another oathkeyd"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", first.child.id())) && err.contains("oathkeyd.sock"),
+        "names the holder: {err}"
+    );
+    assert!(!other_socket.exists(), "the refused daemon left no socket");
+    // The first is unharmed and keeps its ledger.
+    assert_exit(
+        &first.cli(&["token", "new", "--user", "alice@contoso.com"]),
+        0,
+    );
+    assert_eq!(seeds(&first).len(), 1);
+}
+
+#[test]
+fn a_state_directory_others_can_write_or_a_planted_link_is_refused() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let socket = base.path().join("d.sock");
+    // A directory anyone can write, as another user would leave it in /tmp.
+    let open = base.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let err = refused_start(&[
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--state-dir".as_ref(),
+        open.as_os_str(),
+    ]);
+    assert!(
+        err.contains("mode 0777") && err.contains("others can write"),
+        "{err}"
+    );
+    assert!(!open.join("seeds.ledger").exists());
+
+    // A ledger planted as a link to a file its planter can read.
+    let private = base.path().join("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    let bait = base.path().join("bait");
+    std::fs::write(&bait, "").expect("bait");
+    std::os::unix::fs::symlink(&bait, private.join("seeds.ledger")).expect("symlink");
+    let err = refused_start(&[
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--state-dir".as_ref(),
+        private.as_os_str(),
+    ]);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(
+        std::fs::read(&bait).expect("bait"),
+        b"",
+        "nothing went into it"
+    );
+}
+
+#[test]
+fn a_state_directory_another_user_prepared_is_refused_by_root() {
+    if !common::is_root() {
+        eprintln!("not root: cannot create another user's directory; skipped");
+        return;
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let socket = base.path().join("d.sock");
+    // What the attacker did: their own directory, world-writable, with the ledger a link to a
+    // file they can read.
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    let bait = base.path().join("bait");
+    std::fs::write(&bait, "").expect("bait");
+    std::os::unix::fs::symlink(&bait, theirs.join("seeds.ledger")).expect("symlink");
+    for path in [&theirs, &bait] {
+        nix::unistd::chown(
+            path.as_path(),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )
+        .expect("chown");
+    }
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let err = refused_start(&[
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--state-dir".as_ref(),
+        theirs.as_os_str(),
+    ]);
+    assert!(err.contains("belongs to uid 65534"), "{err}");
+    assert_eq!(
+        std::fs::read(&bait).expect("bait"),
+        b"",
+        "no seed reached the bait"
+    );
+    // Nor one level down, inside their directory.
+    let err = refused_start(&[
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--state-dir".as_ref(),
+        theirs.join("sub").as_os_str(),
+    ]);
+    assert!(err.contains("another user can replace"), "{err}");
+    assert!(
+        !theirs.join("sub").exists(),
+        "nothing was created in their directory"
+    );
+}

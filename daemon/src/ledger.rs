@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -62,6 +62,9 @@ pub enum LedgerError {
         /// Why.
         cause: std::io::Error,
     },
+    /// The file is a link, or belongs to another user.
+    #[error(transparent)]
+    Unsafe(crate::safe_fs::UnsafePath),
     /// No record with that id.
     #[error("no seed record {0}")]
     Unknown(String),
@@ -103,14 +106,13 @@ impl Ledger {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| io("securing its directory", e))?;
         }
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| io("opening", e))?;
+        let existed = path.symlink_metadata().is_ok();
+        // Never through a link, and only a file of the daemon's own user.
+        let mut file = crate::safe_fs::open_private_file(
+            path,
+            OpenOptions::new().read(true).append(true).create(true),
+        )
+        .map_err(LedgerError::Unsafe)?;
         if !existed {
             // The new file's name must be durable too, or a crash could lose the whole ledger.
             File::open(dir)
@@ -310,11 +312,11 @@ impl Ledger {
             let _ = d.sync_all();
         }
         // Keep appending, to the new file.
-        let file = OpenOptions::new()
-            .append(true)
-            .read(true)
-            .open(&self.path)
-            .map_err(|e| io("reopening", e))?;
+        let file = crate::safe_fs::open_private_file(
+            &self.path,
+            OpenOptions::new().append(true).read(true),
+        )
+        .map_err(LedgerError::Unsafe)?;
         inner.file = file;
         inner.records = keep.into_iter().map(|r| (r.info.id.clone(), r)).collect();
         info!(purged, "exported seeds purged from the ledger");

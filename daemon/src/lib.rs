@@ -14,6 +14,8 @@
 //! - [`dbus`]: the D-Bus frontend (Linux): the same service on the system or session bus.
 //! - [`socket`], [`server`]: the local socket (permissions, single-instance lock) and the
 //!   connection handling (limits, cancellation on disconnect, events).
+//! - [`statedir`], [`safe_fs`]: the state directory, locked by one daemon, and the rules that
+//!   keep another local user from preparing the paths where seeds are written.
 //!
 //! [`start`] brings a daemon up from a [`config::Config`] and returns a [`Running`] daemon that
 //! can be reconfigured (SIGHUP) and shut down (SIGTERM); the binary only adds signal handling,
@@ -26,9 +28,11 @@ pub mod keys;
 pub mod ledger;
 pub mod otp;
 pub mod rpc;
+pub mod safe_fs;
 pub mod server;
 pub mod service;
 pub mod socket;
+pub mod statedir;
 pub mod strict_json;
 
 use std::sync::Arc;
@@ -57,18 +61,21 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     socket: SocketGuard,
+    state: statedir::StateDir,
     dbus: Option<dbus::DbusFrontend>,
 }
 
 /// Starts a daemon: binds the socket (refusing if another daemon holds it), attaches the
 /// configured keys, and serves.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // The state directory first: a daemon that cannot have it never shows a socket.
+    let state = statedir::StateDir::open(&config.state_dir, &config.socket)?;
     let (listener, socket) = socket::bind(
         &config.socket,
         config.socket_mode,
         config.socket_group.as_deref(),
     )?;
-    let ledger_path = config.state_dir.join("seeds.ledger");
+    let ledger_path = state.path().join("seeds.ledger");
     let ledger = tokio::task::spawn_blocking(move || ledger::Ledger::open(&ledger_path))
         .await
         .context("the seed ledger failed to open")??;
@@ -82,7 +89,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (reg, count, dir, pace) = (
         registry.clone(),
         config.emulate,
-        config.state_dir.clone(),
+        state.path().to_path_buf(),
         config.emulate_report_interval,
     );
     tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch, pace))
@@ -149,6 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         server,
         socket,
+        state,
         dbus,
     })
 }
@@ -238,6 +246,8 @@ impl Running {
         self.stop_sources.store(true, Ordering::SeqCst);
         self.udp.stop();
         drop(self.socket);
+        // Last: the ledger is flushed with every write; another daemon may have it now.
+        drop(self.state);
         info!("oathkeyd stopped");
     }
 }

@@ -2,7 +2,7 @@
 //! second daemon refuses to start instead of stealing the socket, and removed on shutdown.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use interprocess::local_socket::tokio::Listener;
@@ -27,6 +27,9 @@ pub enum SocketError {
     /// The socket group does not exist.
     #[error("socket group {0:?} does not exist; create it or change socket_group")]
     NoSuchGroup(String),
+    /// The socket's directory or lock file could have been prepared by another user.
+    #[error(transparent)]
+    Unsafe(#[from] crate::safe_fs::UnsafePath),
     /// A filesystem or socket operation failed.
     #[error("{action} {path}: {cause}")]
     Io {
@@ -107,16 +110,18 @@ pub fn bind(
             chown(dir, None, gid).map_err(|e| io_err("changing the group of", dir)(e.into()))?;
         }
     }
+    // Everything below changes files by name (the lock, a stale socket, the socket's mode and
+    // group): nobody else may be able to swap them in the directory.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::safe_fs::check_ancestors(dir, "the socket")?;
+    }
     let mut lock_name = path.as_os_str().to_owned();
     lock_name.push(".lock");
     let lock_path = PathBuf::from(lock_name);
-    let lock_file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(io_err("opening the lock file", &lock_path))?;
+    let lock_file = crate::safe_fs::open_private_file(
+        &lock_path,
+        OpenOptions::new().create(true).truncate(false).write(true),
+    )?;
     let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| {
         SocketError::AlreadyRunning {
             path: path.to_path_buf(),

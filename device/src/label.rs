@@ -252,7 +252,9 @@ mod tests {
             ("al\u{200B}ice@contoso.com", "U+200B) at character 3"),
             ("alice@contoso.com\u{00A0}", "U+00A0) at character 18"),
         ] {
-            let err = TokenLabel::new("s", account, 30).expect_err(account).to_string();
+            let err = TokenLabel::new("s", account, 30)
+                .expect_err(account)
+                .to_string();
             assert!(err.contains(at), "{err}");
         }
         // Names in other scripts are fine.

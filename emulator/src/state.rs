@@ -210,7 +210,7 @@ impl StateFile {
 
     /// Loads the state, or `None` when the file does not exist yet.
     pub fn load(&self) -> Result<Option<KeyState>, StateError> {
-        let mut text = match fs::read(&self.path) {
+        let mut text = match read_no_link(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(cause) => {
@@ -264,6 +264,23 @@ impl StateFile {
         }
         Ok(())
     }
+}
+
+/// Reads a state file, refusing a symbolic link in its place: the state is a key's secrets, and
+/// a link planted where it lives would hand them (or someone else's file) to the key.
+fn read_no_link(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+    }
+    let mut file = options.open(path)?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    Ok(text)
 }
 
 /// Serde for plain byte fields as lower-case hex.
@@ -322,6 +339,18 @@ mod tests {
         assert_eq!(state.serial, 0xCAFE_F00D);
         assert_eq!(&state.uuid[..4], &[0xCA, 0xFE, 0xF0, 0x0D]);
         assert_eq!(state.settings, Settings::default());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_link_in_place_of_the_state_file_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let other = dir.path().join("other.json");
+        let file = StateFile::new(dir.path().join("key.json"));
+        file.save(&KeyState::new(Some(7))).expect("saved");
+        std::fs::rename(file.path(), &other).expect("moved away");
+        std::os::unix::fs::symlink(&other, file.path()).expect("symlink");
+        assert!(file.load().is_err(), "a link is not read through");
     }
 
     #[test]

@@ -236,6 +236,7 @@ pub fn run(daemon: &Daemon, input: &[u8], role: Role, conn: u64) -> (usize, Vec<
         gid: Some(4242),
         pid: None,
         role,
+        frontend: Default::default(),
     };
     let (mut results, mut errors) = (0, Vec::new());
     let mut tally = |r: Option<Result<(), ErrorCode>>| match r {
