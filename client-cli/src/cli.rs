@@ -330,12 +330,20 @@ pub enum SeedsCommand {
         /// Also records not verified on a key.
         #[arg(long)]
         all: bool,
+        /// Only records whose seed no key holds any more (deleted, replaced, missing from the
+        /// key, never written): tokens to remove from the MFA service they were uploaded to.
+        #[arg(long, conflicts_with = "all")]
+        stale: bool,
     },
     /// Delete seeds from the ledger.
+    #[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
     Purge {
-        /// Delete the seeds already exported to a seed file (the only kind ever deleted).
-        #[arg(long, required = true)]
+        /// Delete the seeds already exported to a seed file.
+        #[arg(long, group = "which")]
         exported: bool,
+        /// Delete the seeds no key holds any more (see `seeds list --stale`), exported or not.
+        #[arg(long, group = "which")]
+        stale: bool,
     },
 }
 

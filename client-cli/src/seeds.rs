@@ -102,6 +102,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         users: (!args.users.is_empty()).then(|| args.users.clone()),
         include_incomplete: args.include_incomplete,
         not_exported: args.new_only,
+        ..SeedsParams::default()
     };
     let labels = Labels {
         manufacturer: args.manufacturer.clone(),
@@ -232,9 +233,10 @@ fn state_name(info: &SeedInfo) -> String {
 /// `oathkey seeds ...`.
 pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failure> {
     match cmd {
-        SeedsCommand::List { all } => {
+        SeedsCommand::List { all, stale } => {
             let params = SeedsParams {
                 include_incomplete: *all,
+                stale: *stale,
                 ..SeedsParams::default()
             };
             let list: Vec<SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
@@ -250,6 +252,8 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
                     "The ledger holds no seeds{}.",
                     if *all {
                         ""
+                    } else if *stale {
+                        " that no key holds"
                     } else {
                         " ready to export (--all shows every record)"
                     }
@@ -277,17 +281,23 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
             }
             Ok(())
         }
-        SeedsCommand::Purge { exported } => {
+        SeedsCommand::Purge { exported, stale } => {
             let purged: usize = ctx.call(
                 method::SEEDS_PURGE,
                 PurgeParams {
                     exported: *exported,
+                    stale: *stale,
                 },
             )?;
             if json {
                 outln!("{}", serde_json::json!({"purged": purged}));
             } else {
-                eprintln!("Purged {purged} exported seed(s) from the ledger.");
+                let which = match (*exported, *stale) {
+                    (true, true) => "exported or stale",
+                    (false, true) => "stale",
+                    _ => "exported",
+                };
+                eprintln!("Purged {purged} {which} seed(s) from the ledger.");
             }
             Ok(())
         }

@@ -214,3 +214,88 @@ fn a_state_directory_another_user_prepared_is_refused_by_root() {
         "nothing was created in their directory"
     );
 }
+
+fn seed_list(d: &Daemon, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["seeds", "list", "--json"];
+    all.extend_from_slice(args);
+    let out = d.cli(&all);
+    assert_exit(&out, 0);
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// A deleted token's record no longer says "verified": it is not exported, not restored by
+/// `provision`, does not clash with a new token of the same serial, and can be cleared.
+#[test]
+fn the_ledger_follows_a_deleted_token() {
+    let d = Daemon::start(&["--emulate", "1"]);
+    let dir = d.dir.path();
+    assert_exit(
+        &d.cli(&[
+            "token", "new", "--user", "alice@contoso.com", "--serial", "0012345",
+        ]),
+        0,
+    );
+    assert_exit(&d.cli(&["token", "delete", "0012345"]), 0);
+    assert!(seed_list(&d, &[]).is_empty(), "nothing exportable is left");
+    let stale = seed_list(&d, &["--stale"]);
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(stale[0]["state"], "deleted");
+    assert_eq!(stale[0]["serial"], "0012345");
+    let csv = dir.join("all.csv");
+    let out = d.cli(&["export", "-o", csv.to_str().expect("utf8")]);
+    assert!(
+        !std::fs::read_to_string(&csv)
+            .unwrap_or_default()
+            .contains("0012345"),
+        "exported a deleted token: {}",
+        stderr(&out)
+    );
+
+    // provision does not "restore" the deleted seed: alice gets a new token.
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "alice@contoso.com\n").expect("users");
+    let tseed = dir.join("tseed.csv");
+    let out = d.cli(&[
+        "provision",
+        "--users",
+        users.to_str().expect("utf8"),
+        "--out",
+        tseed.to_str().expect("utf8"),
+        "--keys-present",
+        "--allow-used-keys",
+    ]);
+    assert_exit(&out, 0);
+    let rows = std::fs::read_to_string(&tseed).expect("tseed.csv");
+    assert!(!rows.contains("0012345"), "restored a deleted seed: {rows}");
+    assert!(!stderr(&out).contains("restored"), "{}", stderr(&out));
+    assert_eq!(rows.lines().count(), 2, "header and alice's new token: {rows}");
+
+    // The serial can be used again, and exporting it finds the one token a key holds.
+    assert_exit(
+        &d.cli(&[
+            "token", "new", "--user", "bob@contoso.com", "--serial", "0012345",
+        ]),
+        0,
+    );
+    let bob = dir.join("bob.csv");
+    let out = d.cli(&[
+        "export",
+        "--serial",
+        "0012345",
+        "-o",
+        bob.to_str().expect("utf8"),
+    ]);
+    assert_exit(&out, 0);
+    let rows = std::fs::read_to_string(&bob).expect("bob.csv");
+    assert!(rows.contains("bob@contoso.com") && !rows.contains("alice@contoso.com"), "{rows}");
+
+    // Stale records are cleared on request; the others stay.
+    let before = seed_list(&d, &["--all"]).len();
+    let out = d.cli(&["seeds", "purge", "--stale"]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("Purged 1 stale"), "{}", stderr(&out));
+    assert!(seed_list(&d, &["--stale"]).is_empty());
+    assert_eq!(seed_list(&d, &["--all"]).len(), before - 1);
+    // Purging needs to be told what.
+    assert_exit(&d.cli(&["seeds", "purge"]), 2);
+}

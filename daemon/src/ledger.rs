@@ -78,6 +78,8 @@ pub enum LedgerError {
 struct Inner {
     file: File,
     records: BTreeMap<String, SeedRecord>,
+    /// The [`Ledger::generation`] of each record's last change in this run (0: before it).
+    changed: BTreeMap<String, u64>,
 }
 
 /// The ledger.
@@ -85,6 +87,21 @@ struct Inner {
 pub struct Ledger {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// Counts this run's changes. A list of a key's tokens proves a record's seed is gone only
+    /// if the record changed before the list began: read on the key's actor just before it
+    /// lists, it orders a list against a write whose record is marked while the list runs.
+    generation: AtomicU64,
+}
+
+/// A record that says its key holds its seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Record id.
+    pub id: String,
+    /// The credential name on the key.
+    pub name: String,
+    /// The generation of the record's last change.
+    pub changed: u64,
 }
 
 fn now() -> u64 {
@@ -170,7 +187,12 @@ impl Ledger {
         info!(path = %path.display(), records = records.len(), "seed ledger opened");
         Ok(Self {
             path: path.to_path_buf(),
-            inner: Mutex::new(Inner { file, records }),
+            inner: Mutex::new(Inner {
+                file,
+                records,
+                changed: BTreeMap::new(),
+            }),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -199,10 +221,58 @@ impl Ledger {
         if inner.records.contains_key(&info.id) {
             return Err(LedgerError::Duplicate(info.id));
         }
+        let id = info.id.clone();
         let entry = Line::Begin { info, secret };
         self.append(&mut inner, &entry)?;
         apply(&mut inner.records, entry);
+        self.changed(&mut inner, id);
         Ok(())
+    }
+
+    fn changed(&self, inner: &mut Inner, id: String) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.changed.insert(id, generation);
+    }
+
+    /// How many changes this run has made (see [`Held`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Records that say `key` holds their seed (written or verified).
+    pub fn held_by(&self, key: &str) -> Vec<Held> {
+        let inner = self.lock();
+        inner
+            .records
+            .values()
+            .filter(|r| r.info.key == key && r.info.state.exportable())
+            .map(|r| Held {
+                id: r.info.id.clone(),
+                name: r.info.name.clone(),
+                changed: inner.changed.get(&r.info.id).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Records of the credential `name` on `key` whose seed the key may hold: pending,
+    /// written, verified, or failed (a mismatch the key could not delete).
+    pub fn maybe_on_key(&self, key: &str, name: &str) -> Vec<String> {
+        self.lock()
+            .records
+            .values()
+            .filter(|r| {
+                r.info.key == key
+                    && r.info.name == name
+                    && matches!(
+                        r.info.state,
+                        SeedState::Pending
+                            | SeedState::Written
+                            | SeedState::Verified
+                            | SeedState::Failed
+                    )
+            })
+            .map(|r| r.info.id.clone())
+            .collect()
     }
 
     /// Records a new state of a seed.
@@ -224,6 +294,7 @@ impl Ledger {
         };
         self.append(&mut inner, &entry)?;
         apply(&mut inner.records, entry);
+        self.changed(&mut inner, id.into());
         Ok(())
     }
 
@@ -269,8 +340,13 @@ impl Ledger {
             .collect()
     }
 
-    /// Deletes exported records by rewriting the ledger atomically without them.
+    /// Deletes exported records (see [`Ledger::purge`]).
     pub fn purge_exported(&self) -> Result<usize, LedgerError> {
+        self.purge(|info| info.exported_at.is_some())
+    }
+
+    /// Deletes the records `pick` picks by rewriting the ledger atomically without them.
+    pub fn purge(&self, pick: impl Fn(&SeedInfo) -> bool) -> Result<usize, LedgerError> {
         let io = |action, cause| LedgerError::Io {
             path: self.path.clone(),
             action,
@@ -280,7 +356,7 @@ impl Ledger {
         let keep: Vec<SeedRecord> = inner
             .records
             .values()
-            .filter(|r| r.info.exported_at.is_none())
+            .filter(|r| !pick(&r.info))
             .cloned()
             .collect();
         let purged = inner.records.len() - keep.len();
@@ -319,7 +395,11 @@ impl Ledger {
         .map_err(LedgerError::Unsafe)?;
         inner.file = file;
         inner.records = keep.into_iter().map(|r| (r.info.id.clone(), r)).collect();
-        info!(purged, "exported seeds purged from the ledger");
+        let Inner {
+            records, changed, ..
+        } = &mut *inner;
+        changed.retain(|id, _| records.contains_key(id));
+        info!(purged, "seeds purged from the ledger");
         Ok(purged)
     }
 

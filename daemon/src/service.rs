@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Authorizer, Caller};
 use crate::keys::sources::attach_virtual;
 use crate::keys::{CancelOnDrop, KeyEntry, Registry};
-use crate::ledger::{Ledger, LedgerError, seed_info};
+use crate::ledger::{Held, Ledger, LedgerError, seed_info};
 use crate::otp;
 
 /// An error for a client: a stable code and a message that says what to do.
@@ -468,13 +468,65 @@ impl Service {
             Some(turn)
         };
         let cancel = CancelOnDrop::new();
-        let tokens = entry
+        let ledger = self.ledger.clone();
+        let (tokens, listed_at) = entry
             .actor
-            .run("list", None, &cancel, |k| k.list(None))
+            .run("list", None, &cancel, move |k| {
+                // Read on the key's own thread, just before it lists: every record changed by
+                // then was written before this list (see `Ledger::generation`).
+                let listed_at = ledger.generation();
+                k.list(None).map(|t| (t, listed_at))
+            })
             .await
             .map_err(|e| device_error(&entry.id, e))?;
         entry.store_tokens(tokens.clone());
+        self.follow_key(&entry.id, &tokens, listed_at).await;
         Ok(tokens)
+    }
+
+    /// Keeps the ledger true to a key's list: a seed the ledger says the key holds, absent from
+    /// a list taken after it was written, is marked missing (deleted by another tool, or the
+    /// key was reset), so it is no longer exported or restored.
+    async fn follow_key(&self, key: &str, present: &[CredentialInfo], listed_at: u64) {
+        let gone: Vec<Held> = self
+            .ledger
+            .held_by(key)
+            .into_iter()
+            .filter(|h| h.changed <= listed_at && !present.iter().any(|c| c.name == h.name))
+            .collect();
+        for held in gone {
+            warn!(key, token = %held.name, "a seed the ledger says is on the key is not there; marked missing");
+            let reason = Some(format!(
+                "not on key {key} when its tokens were listed: deleted by another tool, or the key was reset"
+            ));
+            let id = held.id.clone();
+            if let Err(e) = self
+                .ledger_do(move |l| l.mark(&id, SeedState::Missing, reason))
+                .await
+            {
+                warn!(key, "cannot record a missing seed: {}", e.message);
+            }
+        }
+    }
+
+    /// Marks the other records of `name` on `key` that the key may hold with `state` (the
+    /// credential was deleted, or written again).
+    async fn supersede(&self, key: &str, name: &str, keep: Option<&str>, state: SeedState) {
+        let ids: Vec<String> = self
+            .ledger
+            .maybe_on_key(key, name)
+            .into_iter()
+            .filter(|id| Some(id.as_str()) != keep)
+            .collect();
+        for id in ids {
+            let reason = Some(match state {
+                SeedState::Deleted => format!("deleted from key {key}"),
+                _ => format!("key {key} holds a newer seed under the same name"),
+            });
+            if let Err(e) = self.ledger_do(move |l| l.mark(&id, state, reason)).await {
+                warn!(key, token = %name, "cannot record the token's change: {}", e.message);
+            }
+        }
     }
 
     /// `tokens.list`: one key, or all keys.
@@ -614,6 +666,26 @@ impl Service {
         let (entry, cred) = self
             .find_token(p.key.as_deref(), p.token.as_deref())
             .await?;
+        match self.read_code(caller, &p, entry, cred).await {
+            // The token was in a list the key no longer matches (another tool deleted it):
+            // search once more on a fresh list, which also brings the ledger up to date.
+            Err(e) if e.code == ErrorCode::TokenNotFound => {
+                let (entry, cred) = self
+                    .find_token(p.key.as_deref(), p.token.as_deref())
+                    .await?;
+                self.read_code(caller, &p, entry, cred).await
+            }
+            other => other,
+        }
+    }
+
+    async fn read_code(
+        &self,
+        caller: &Caller,
+        p: &CodeParams,
+        entry: Arc<KeyEntry>,
+        cred: CredentialInfo,
+    ) -> Result<Code> {
         let token = token_info(&entry.id, &cred);
         let touch = touch_wait(cred.touch_required, entry.settings().key_press);
         let cancel = CancelOnDrop::new();
@@ -845,6 +917,8 @@ impl Service {
         let id = seed_id.clone();
         self.ledger_do(move |l| l.mark(&id, SeedState::Written, None))
             .await?;
+        self.supersede(&entry.id, &name, Some(&seed_id), SeedState::Replaced)
+            .await;
 
         if kind == DevKind::Totp {
             self.verify(
@@ -988,6 +1062,10 @@ impl Service {
         for info in unsettled {
             let id = info.id.clone();
             let Some(cred) = present.iter().find(|c| c.name == info.name) else {
+                if info.state != SeedState::Pending {
+                    // Written, then gone: listing the key marked it missing.
+                    continue;
+                }
                 let reason = Some("not on the key: the write never reached it".to_string());
                 let _ = self
                     .ledger_do(move |l| l.mark(&id, SeedState::NotOnKey, reason))
@@ -1038,7 +1116,8 @@ impl Service {
         self.ledger
             .records()
             .into_iter()
-            .filter(|r| p.include_incomplete || r.info.state.exportable())
+            .filter(|r| p.include_incomplete || p.stale || r.info.state.exportable())
+            .filter(|r| !p.stale || r.info.state.stale())
             .filter(|r| !p.not_exported || r.info.exported_at.is_none())
             .filter(|r| {
                 p.serials
@@ -1078,15 +1157,19 @@ impl Service {
             .await
     }
 
-    /// `seeds.purge` (admin): deletes exported seeds; unexported ones are never deleted.
+    /// `seeds.purge` (admin): deletes exported seeds and/or seeds no key holds; a seed a key
+    /// may hold is never deleted before it was exported.
     pub async fn seeds_purge(&self, caller: &Caller, p: PurgeParams) -> Result<usize> {
         Self::require_admin(caller, "purging seeds")?;
-        if !p.exported {
+        if !p.exported && !p.stale {
             return Err(ServiceError::params(
-                "only exported seeds can be purged: pass exported = true",
+                "say which seeds to purge: exported = true (seeds already in a seed file) and/or stale = true (seeds no key holds)",
             ));
         }
-        self.ledger_do(|l| l.purge_exported()).await
+        self.ledger_do(move |l| {
+            l.purge(|info| (p.exported && info.exported_at.is_some()) || (p.stale && info.state.stale()))
+        })
+        .await
     }
 
     /// `tokens.delete` (admin).
@@ -1104,6 +1187,8 @@ impl Service {
             .await;
         entry.invalidate_tokens();
         result.map_err(|e| device_error(&entry.id, e))?;
+        self.supersede(&entry.id, &cred.name, None, SeedState::Deleted)
+            .await;
         info!(key = %entry.id, token = %cred.name, uid = ?caller.uid, "token deleted");
         let _ = self.registry.events().send(Event::TokensChanged {
             key: entry.id.clone(),

@@ -240,3 +240,106 @@ fn unsettled_seeds_are_settled_against_the_key_at_start() {
     assert_eq!(names, ["S1:one@contoso.com"]);
     rt.block_on(daemon.shutdown());
 }
+
+#[test]
+fn a_seed_another_tool_deleted_from_the_key_is_marked_missing_and_no_longer_exported() {
+    use oathkey_protocol::types::{CreateTokenParams, SeedsParams};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flags = Overrides {
+        socket: Some(dir.path().join("s.sock")),
+        state_dir: Some(dir.path().join("state")),
+        emulate: Some(1),
+        no_hid: true,
+        ..Overrides::default()
+    };
+    let config = Config::resolve(Scope::User, FileConfig::default(), &flags).expect("config");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let daemon = rt.block_on(oathkeyd::start(config)).expect("starts");
+    let service = daemon.service();
+    let admin = service.caller(1, Some(0), Some(0), None);
+    let create = |account: &str, serial: &str| {
+        rt.block_on(service.create_token(
+            &admin,
+            CreateTokenParams {
+                account: account.into(),
+                serial: Some(serial.into()),
+                ..serde_json::from_value(serde_json::json!({"account": account}))
+                    .expect("defaults")
+            },
+        ))
+        .expect("created")
+    };
+    let gone = create("gone@contoso.com", "G1");
+    let kept = create("kept@contoso.com", "K1");
+    let state_of = |id: &str| {
+        service
+            .ledger()
+            .records()
+            .into_iter()
+            .find(|r| r.info.id == id)
+            .expect("record")
+            .info
+            .state
+    };
+    assert_eq!(
+        state_of(gone.seed_id.as_deref().expect("id")),
+        SeedState::Verified
+    );
+
+    // Another tool (a second connection to the key, as ykman or nitropy would make) deletes
+    // one token behind the daemon's back.
+    let entry = service.registry().list().into_iter().next().expect("key");
+    let handle = entry.virtual_handle.clone().expect("virtual");
+    let mut other_tool = Key::open(handle.connect().expect("plugged")).expect("opens");
+    other_tool
+        .delete(&gone.token.name, None)
+        .expect("deleted by the other tool");
+
+    // The next time the daemon lists the key (a search that misses looks afresh), the ledger
+    // follows.
+    let missed = rt.block_on(oathkeyd::rpc::call(
+        service,
+        &admin,
+        "codes.get",
+        Some(serde_json::json!({"token": "G1"})),
+    ));
+    assert_eq!(missed.map_err(|e| e.code.name()), Err("TokenNotFound"));
+    assert_eq!(
+        state_of(gone.seed_id.as_deref().expect("id")),
+        SeedState::Missing
+    );
+    assert_eq!(
+        state_of(kept.seed_id.as_deref().expect("id")),
+        SeedState::Verified,
+        "the token still on the key is untouched"
+    );
+    let exportable = service
+        .seeds_export(&admin, SeedsParams::default())
+        .expect("export");
+    assert_eq!(
+        exportable
+            .iter()
+            .map(|r| r.info.serial.as_str())
+            .collect::<Vec<_>>(),
+        ["K1"],
+        "a seed no key holds is not exported"
+    );
+    let stale = service
+        .seeds_list(
+            &admin,
+            SeedsParams {
+                stale: true,
+                ..SeedsParams::default()
+            },
+        )
+        .expect("list");
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].serial, "G1");
+    assert!(
+        stale[0].reason.as_deref().unwrap_or("").contains("another tool"),
+        "{:?}",
+        stale[0].reason
+    );
+    rt.block_on(daemon.shutdown());
+}

@@ -387,6 +387,12 @@ pub enum SeedState {
     Failed,
     /// The key was checked and does not hold it (the write never happened).
     NotOnKey,
+    /// Deleted from its key through oathkey (`tokens.delete`).
+    Deleted,
+    /// Its key holds a newer seed under the same name (the token was written again).
+    Replaced,
+    /// Its key was seen without it: deleted by another tool, or the key was reset.
+    Missing,
 }
 
 impl SeedState {
@@ -395,6 +401,15 @@ impl SeedState {
     /// needed a touch, used up an HOTP code, or was cut short).
     pub fn exportable(self) -> bool {
         matches!(self, SeedState::Verified | SeedState::Written)
+    }
+
+    /// Whether no key holds a seed in this state any more (or ever did): a record kept for
+    /// history, or for removing the token from the MFA service it was uploaded to.
+    pub fn stale(self) -> bool {
+        matches!(
+            self,
+            SeedState::NotOnKey | SeedState::Deleted | SeedState::Replaced | SeedState::Missing
+        )
     }
 }
 
@@ -463,6 +478,10 @@ pub struct SeedsParams {
     /// Only records never exported.
     #[serde(default)]
     pub not_exported: bool,
+    /// Only records whose seed no key holds (see [`SeedState::stale`]); implies
+    /// `include_incomplete`.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Params of `seeds.mark_exported`.
@@ -479,9 +498,13 @@ pub struct MarkExportedParams {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeParams {
-    /// Delete records already exported (the only purge there is: unexported seeds are never
-    /// deleted).
+    /// Delete records already exported.
+    #[serde(default)]
     pub exported: bool,
+    /// Delete records whose seed no key holds (deleted, replaced, missing, never written),
+    /// exported or not. Seeds a key may hold are never deleted unless exported.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// Something that happened, sent as an `event` notification to subscribers.
