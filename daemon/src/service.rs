@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{Authorizer, Caller};
 use crate::keys::sources::attach_virtual;
-use crate::keys::{CancelOnDrop, KeyEntry, Registry};
+use crate::keys::{CancelOnDrop, KeyEntry, Registry, TouchTurn};
 use crate::ledger::{Held, Ledger, LedgerError, seed_info};
 use crate::otp;
 
@@ -105,6 +105,9 @@ pub fn touch_wait(touch_required: Option<bool>, key_press: Option<bool>) -> Touc
 }
 
 type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Requests one reader (uid) may have waiting for a touch on one key.
+pub const READER_TOUCH_WAITS: usize = 1;
 
 /// The daemon's operations.
 #[derive(Debug)]
@@ -471,7 +474,7 @@ impl Service {
         let ledger = self.ledger.clone();
         let (tokens, listed_at) = entry
             .actor
-            .run("list", None, &cancel, move |k| {
+            .run_quick("list", &cancel, move |k| {
                 // Read on the key's own thread, just before it lists: every record changed by
                 // then was written before this list (see `Ledger::generation`).
                 let listed_at = ledger.generation();
@@ -688,6 +691,7 @@ impl Service {
     ) -> Result<Code> {
         let token = token_info(&entry.id, &cred);
         let touch = touch_wait(cred.touch_required, entry.settings().key_press);
+        let _turn = self.touch_turn(caller, &entry, touch)?;
         let cancel = CancelOnDrop::new();
         match token.kind {
             OtpKind::Totp => {
@@ -729,6 +733,32 @@ impl Service {
                 format!("{} is not an OTP token", cred.name),
             )),
         }
+    }
+
+    /// A reader may have one request waiting for a touch per key: each can hold the key for
+    /// the touch timeout, and one user queueing many would hold it for everyone who comes
+    /// after (admins are not limited).
+    fn touch_turn(
+        &self,
+        caller: &Caller,
+        entry: &Arc<KeyEntry>,
+        touch: TouchWait,
+    ) -> Result<Option<TouchTurn>> {
+        if caller.is_admin() || touch == TouchWait::Never {
+            return Ok(None);
+        }
+        entry
+            .touch_turn(caller.uid, READER_TOUCH_WAITS)
+            .map(Some)
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorCode::Busy,
+                    format!(
+                        "you already have a request waiting for a touch on key {}; touch the key (or cancel that request) first",
+                        entry.id
+                    ),
+                )
+            })
     }
 
     fn code_error(&self, entry: &KeyEntry, e: DeviceError) -> ServiceError {
@@ -775,6 +805,14 @@ impl Service {
                     let period = u64::from(token.period);
                     let t = Self::check_time(caller, p.at, period)?;
                     let step = t / period;
+                    let _turn = match self.touch_turn(caller, &entry, wait) {
+                        Ok(turn) => turn,
+                        Err(e) => {
+                            item.error = Some(e.code.name().to_string());
+                            out.push(item);
+                            continue;
+                        }
+                    };
                     let cancel = CancelOnDrop::new();
                     match entry
                         .actor

@@ -4,8 +4,15 @@
 //! future raises if it is dropped (the client went away), so a touch wait ends with the client.
 //! No lock is held while the key works: callers wait on a oneshot channel. Reads of the same
 //! TOTP token for the same time step are coalesced: the first caller's exchange answers all.
+//!
+//! Work comes in two lanes. Quick work (token lists, reads known to need no touch) goes before
+//! work that may wait for a touch, which can hold the key for the whole touch timeout: a
+//! queue of touch waits never delays a read that needs none. A code read that waits for a touch
+//! is also *preempted* when quick work arrives: it is cancelled on the key, the quick work runs,
+//! and the read starts again at the head of its lane (a few times at most, so a stream of quick
+//! reads cannot starve it). Writes and configuration changes are never preempted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -26,6 +33,31 @@ struct Work {
     operation: &'static str,
     token: Option<String>,
     job: Job,
+    lane: Lane,
+    /// Raised with `cancel` when this work was cancelled to let quick work run (not by its
+    /// caller); `None`: never preempted.
+    preempted: Option<Arc<AtomicBool>>,
+    /// A preempted read starting again keeps its place: the head of its lane.
+    front: bool,
+}
+
+/// Which queue work waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Known to finish without a touch: runs first.
+    Quick,
+    /// May wait for a touch (or for a write to settle).
+    Slow,
+}
+
+/// How often one code read may be preempted before it runs to its end.
+const MAX_PREEMPTIONS: u32 = 3;
+
+/// The preemptible work the actor runs now: its flags.
+#[derive(Debug, Default)]
+struct Running {
+    cancel: Option<Arc<AtomicBool>>,
+    preempted: Option<Arc<AtomicBool>>,
 }
 
 /// Raises a cancel flag when dropped: tie it to a request future, and the request is
@@ -98,6 +130,7 @@ pub struct Health {
 pub struct ActorHandle {
     tx: mpsc::Sender<Work>,
     inflight: Inflight,
+    running: Arc<Mutex<Running>>,
 }
 
 impl std::fmt::Debug for ActorHandle {
@@ -117,25 +150,80 @@ impl ActorHandle {
         on_exit: Box<dyn FnOnce() + Send>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Work>();
+        let running = Arc::new(Mutex::new(Running::default()));
+        let actor_running = running.clone();
         std::thread::Builder::new()
             .name(format!("key-{id}"))
             .spawn(move || {
-                actor_loop(&id, key, &rx, &events, health);
+                actor_loop(&id, key, &rx, &events, health, &actor_running);
                 on_exit();
             })?;
         Ok(Self {
             tx,
             inflight: Arc::default(),
+            running,
         })
     }
 
-    /// Runs `f` on the key and returns its result. `operation` and `token` describe the
-    /// request in touch events. A dropped request raises `cancel`.
+    /// Queues work; quick work preempts a touch wait in progress.
+    fn send(&self, work: Work) -> Result<(), DeviceError> {
+        let lane = work.lane;
+        self.tx.send(work).map_err(|_| DeviceError::Removed)?;
+        if lane == Lane::Quick {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            if let (Some(cancel), Some(preempted)) =
+                (running.cancel.take(), running.preempted.take())
+            {
+                preempted.store(true, Ordering::SeqCst);
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the key and returns its result: work that may wait for a touch or change
+    /// the key (never preempted). `operation` and `token` describe the request in touch
+    /// events. A dropped request raises `cancel`.
     pub async fn run<T, F>(
         &self,
         operation: &'static str,
         token: Option<String>,
         cancel: &CancelOnDrop,
+        f: F,
+    ) -> Result<T, DeviceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DynKey) -> Result<T, DeviceError> + Send + 'static,
+    {
+        self.run_in(Lane::Slow, operation, token, cancel, None, false, f)
+            .await
+    }
+
+    /// Like [`Self::run`], for work known to finish without a touch (a token list): it goes
+    /// before queued touch waits.
+    pub async fn run_quick<T, F>(
+        &self,
+        operation: &'static str,
+        cancel: &CancelOnDrop,
+        f: F,
+    ) -> Result<T, DeviceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DynKey) -> Result<T, DeviceError> + Send + 'static,
+    {
+        self.run_in(Lane::Quick, operation, None, cancel, None, false, f)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_in<T, F>(
+        &self,
+        lane: Lane,
+        operation: &'static str,
+        token: Option<String>,
+        cancel: &CancelOnDrop,
+        preempted: Option<Arc<AtomicBool>>,
+        front: bool,
         f: F,
     ) -> Result<T, DeviceError>
     where
@@ -149,16 +237,59 @@ impl ActorHandle {
             let _ = reply.send(result);
             removed
         });
-        self.tx
-            .send(Work {
-                cancel: cancel.flag(),
-                operation,
-                token,
-                job,
-            })
-            .map_err(|_| DeviceError::Removed)?;
+        self.send(Work {
+            cancel: cancel.flag(),
+            operation,
+            token,
+            job,
+            lane,
+            preempted,
+            front,
+        })?;
         // A dropped reply means the actor stopped: the key is gone.
         answer.await.unwrap_or(Err(DeviceError::Removed))
+    }
+
+    /// A code read that waits for a touch: preemptible by quick work, a few times, and then
+    /// started again at the head of its lane.
+    async fn touch_code(
+        &self,
+        name: String,
+        step: u64,
+        touch: TouchWait,
+    ) -> Result<Otp, DeviceError> {
+        let mut attempt = 0;
+        loop {
+            // One flag per attempt: the caller leaving drops this future, and with it the flag
+            // of the attempt under way.
+            let cancel = CancelOnDrop::new();
+            let preempted = (attempt < MAX_PREEMPTIONS).then(|| Arc::new(AtomicBool::new(false)));
+            let read_name = name.clone();
+            let result = self
+                .run_in(
+                    Lane::Slow,
+                    "code",
+                    Some(name.clone()),
+                    &cancel,
+                    preempted.clone(),
+                    attempt > 0,
+                    move |k| k.calculate(&read_name, step, touch, None),
+                )
+                .await;
+            match result {
+                // Cancelled on the key for quick work: whatever the key then answered (a
+                // cancelled wait, or "not touched"), the read starts again. A key that is gone is
+                // gone.
+                Err(e)
+                    if e != DeviceError::Removed
+                        && preempted.is_some_and(|p| p.load(Ordering::SeqCst)) =>
+                {
+                    debug!(token = %name, attempt, "touch wait preempted by quick work; starting it again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The code of a TOTP token for time step `step`; concurrent reads of the same token and
@@ -172,12 +303,9 @@ impl ActorHandle {
         cancel: &CancelOnDrop,
     ) -> Result<Otp, DeviceError> {
         if touch == TouchWait::Expected {
-            let token = Some(name.clone());
-            return self
-                .run("code", token, cancel, move |k| {
-                    k.calculate(&name, step, touch, None)
-                })
-                .await;
+            // The caller's own flag is not used: each attempt has one, dropped with this future.
+            let _ = cancel;
+            return self.touch_code(name, step, touch).await;
         }
         let (tx, rx) = oneshot::channel();
         let first = {
@@ -207,18 +335,60 @@ impl ActorHandle {
                 }
                 removed
             });
-            // Shared reads are never cancelled by one caller leaving.
+            // Shared reads are never cancelled by one caller leaving. A read that may wait for
+            // a touch (the key did not say) waits behind quick work, but is not preempted:
+            // its waiters share it.
             let work = Work {
                 cancel: Arc::default(),
                 operation: "code",
                 token: None,
                 job,
+                lane: if touch == TouchWait::Never {
+                    Lane::Quick
+                } else {
+                    Lane::Slow
+                },
+                preempted: None,
+                front: false,
             };
-            if self.tx.send(work).is_err() {
-                return Err(DeviceError::Removed);
-            }
+            self.send(work)?;
         }
         rx.await.unwrap_or(Err(DeviceError::Removed))
+    }
+}
+
+/// Work waiting for the key, by lane.
+#[derive(Default)]
+struct Lanes {
+    quick: VecDeque<Work>,
+    slow: VecDeque<Work>,
+}
+
+impl Lanes {
+    fn push(&mut self, work: Work) {
+        let lane = match work.lane {
+            Lane::Quick => &mut self.quick,
+            Lane::Slow => &mut self.slow,
+        };
+        if work.front {
+            lane.push_front(work);
+        } else {
+            lane.push_back(work);
+        }
+    }
+
+    fn take_from(&mut self, rx: &mpsc::Receiver<Work>) {
+        while let Ok(work) = rx.try_recv() {
+            self.push(work);
+        }
+    }
+
+    fn next(&mut self) -> Option<Work> {
+        self.quick.pop_front().or_else(|| self.slow.pop_front())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.quick.is_empty() && self.slow.is_empty()
     }
 }
 
@@ -228,12 +398,24 @@ fn actor_loop(
     rx: &mpsc::Receiver<Work>,
     events: &broadcast::Sender<Event>,
     health: Option<Health>,
+    running: &Mutex<Running>,
 ) {
     let mut failed_pings = 0;
+    let mut lanes = Lanes::default();
     loop {
-        let work = match health {
-            Some(h) => match rx.recv_timeout(h.idle) {
-                Ok(work) => work,
+        lanes.take_from(rx);
+        let next = if lanes.is_empty() {
+            None
+        } else {
+            lanes.next()
+        };
+        let work = match (next, health) {
+            (Some(work), _) => work,
+            (None, Some(h)) => match rx.recv_timeout(h.idle) {
+                Ok(work) => {
+                    lanes.push(work);
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     // Idle: make sure the key is still there.
                     key.set_cancel_flag(None);
@@ -254,14 +436,30 @@ fn actor_loop(
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             },
-            None => match rx.recv() {
-                Ok(work) => work,
+            (None, None) => match rx.recv() {
+                Ok(work) => {
+                    lanes.push(work);
+                    continue;
+                }
                 Err(_) => break,
             },
         };
         if work.cancel.load(Ordering::SeqCst) {
             // The client left before its turn; nobody waits for the answer.
             continue;
+        }
+        if let Some(preempted) = &work.preempted {
+            *running.lock().unwrap_or_else(|p| p.into_inner()) = Running {
+                cancel: Some(work.cancel.clone()),
+                preempted: Some(preempted.clone()),
+            };
+            // Quick work that came in just now would have found nothing to preempt.
+            lanes.take_from(rx);
+            if !lanes.quick.is_empty() {
+                *running.lock().unwrap_or_else(|p| p.into_inner()) = Running::default();
+                lanes.slow.push_front(work);
+                continue;
+            }
         }
         key.set_cancel_flag(Some(work.cancel.clone()));
         let touched = Arc::new(AtomicBool::new(false));
@@ -277,6 +475,9 @@ fn actor_loop(
             });
         })));
         let removed = (work.job)(&mut key);
+        if work.preempted.is_some() {
+            *running.lock().unwrap_or_else(|p| p.into_inner()) = Running::default();
+        }
         key.set_touch_hook(None);
         key.set_cancel_flag(None);
         if touched.load(Ordering::SeqCst) {

@@ -5,4 +5,4 @@ pub mod registry;
 pub mod sources;
 
 pub use actor::{ActorHandle, CancelOnDrop, DynKey, Health};
-pub use registry::{KeyEntry, Registry};
+pub use registry::{KeyEntry, Registry, TouchTurn};

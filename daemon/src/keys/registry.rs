@@ -1,7 +1,7 @@
 //! The keys the daemon owns: who they are, their actors, claims, cached token lists, and the
 //! added/removed events. Locks here are short and never held across an await or a key exchange.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -43,6 +43,32 @@ pub struct KeyEntry {
     /// clients that find it expired at the same moment wait for one LIST instead of each
     /// queueing their own (an async lock: it is held across that exchange on purpose).
     refilling: tokio::sync::Mutex<()>,
+    /// Readers' requests that may wait for a touch on this key, per uid: each can hold the key
+    /// for the touch timeout, so one user may not queue many of them.
+    touch_waits: Mutex<HashMap<Option<u32>, usize>>,
+}
+
+/// A reader's right to wait for a touch on a key; given back when dropped.
+#[derive(Debug)]
+pub struct TouchTurn {
+    entry: Arc<KeyEntry>,
+    uid: Option<u32>,
+}
+
+impl Drop for TouchTurn {
+    fn drop(&mut self) {
+        let mut waits = self
+            .entry
+            .touch_waits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = waits.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                waits.remove(&self.uid);
+            }
+        }
+    }
 }
 
 impl KeyEntry {
@@ -90,6 +116,21 @@ impl KeyEntry {
     /// Forgets the token list (after a change).
     pub fn invalidate_tokens(&self) {
         self.facts().tokens = None;
+    }
+
+    /// A turn to wait for a touch for a reader with `uid`, unless that uid already has `limit`
+    /// such requests on this key.
+    pub fn touch_turn(self: &Arc<Self>, uid: Option<u32>, limit: usize) -> Option<TouchTurn> {
+        let mut waits = self.touch_waits.lock().unwrap_or_else(|p| p.into_inner());
+        let n = waits.entry(uid).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(TouchTurn {
+            entry: self.clone(),
+            uid,
+        })
     }
 
     /// The connection holding a claim.
@@ -225,6 +266,7 @@ impl Registry {
                 ..KeyFacts::default()
             }),
             refilling: tokio::sync::Mutex::new(()),
+            touch_waits: Mutex::default(),
         });
         inner.unavailable.remove(&device.path);
         inner.parked.remove(&id);
