@@ -231,7 +231,12 @@ fn the_ledger_follows_a_deleted_token() {
     let dir = d.dir.path();
     assert_exit(
         &d.cli(&[
-            "token", "new", "--user", "alice@contoso.com", "--serial", "0012345",
+            "token",
+            "new",
+            "--user",
+            "alice@contoso.com",
+            "--serial",
+            "0012345",
         ]),
         0,
     );
@@ -268,12 +273,21 @@ fn the_ledger_follows_a_deleted_token() {
     let rows = std::fs::read_to_string(&tseed).expect("tseed.csv");
     assert!(!rows.contains("0012345"), "restored a deleted seed: {rows}");
     assert!(!stderr(&out).contains("restored"), "{}", stderr(&out));
-    assert_eq!(rows.lines().count(), 2, "header and alice's new token: {rows}");
+    assert_eq!(
+        rows.lines().count(),
+        2,
+        "header and alice's new token: {rows}"
+    );
 
     // The serial can be used again, and exporting it finds the one token a key holds.
     assert_exit(
         &d.cli(&[
-            "token", "new", "--user", "bob@contoso.com", "--serial", "0012345",
+            "token",
+            "new",
+            "--user",
+            "bob@contoso.com",
+            "--serial",
+            "0012345",
         ]),
         0,
     );
@@ -287,7 +301,10 @@ fn the_ledger_follows_a_deleted_token() {
     ]);
     assert_exit(&out, 0);
     let rows = std::fs::read_to_string(&bob).expect("bob.csv");
-    assert!(rows.contains("bob@contoso.com") && !rows.contains("alice@contoso.com"), "{rows}");
+    assert!(
+        rows.contains("bob@contoso.com") && !rows.contains("alice@contoso.com"),
+        "{rows}"
+    );
 
     // Stale records are cleared on request; the others stay.
     let before = seed_list(&d, &["--all"]).len();
@@ -298,4 +315,105 @@ fn the_ledger_follows_a_deleted_token() {
     assert_eq!(seed_list(&d, &["--all"]).len(), before - 1);
     // Purging needs to be told what.
     assert_exit(&d.cli(&["seeds", "purge"]), 2);
+}
+
+/// A hostile reader (uid 65534) that opens connections and sits on them: it gets its share and
+/// no more, root is served all along, and its idle connections are closed.
+#[test]
+fn one_reader_cannot_lock_everyone_out_with_idle_connections() {
+    if !common::is_root() {
+        eprintln!("not root: the test needs setpriv to become another uid; skipped");
+        return;
+    }
+    let d = Daemon::start_with_config(
+        Some(
+            "socket_mode = \"0666\"\nmax_clients = 64\nmax_clients_per_user = 8\n\
+             admin_reserved_clients = 16\nidle_timeout_s = 5\n",
+        ),
+        &["--emulate", "1"],
+    );
+    assert_exit(
+        &d.cli(&[
+            "token",
+            "new",
+            "--user",
+            "alice@contoso.com",
+            "--serial",
+            "A1",
+        ]),
+        0,
+    );
+    // The attacker: 20 connections, reporting which were refused at once, then holding the
+    // rest until each is closed by the daemon.
+    let script = r#"
+import socket, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+conns, held, refused = [], [], []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    conns.append(s)
+# Refusals are written at once; give the daemon a moment to get through the accepts.
+time.sleep(1)
+for s in conns:
+    s.settimeout(0.05)
+    try:
+        refused.append(s.recv(4096).decode())
+    except socket.timeout:
+        held.append(s)
+print("held", len(held), flush=True)
+print("refused", len(refused), refused[0].strip() if refused else "", flush=True)
+for s in held:
+    s.settimeout(30)
+closed = 0
+for s in held:
+    if s.recv(1) == b"":
+        closed += 1
+print("closed", closed, flush=True)
+"#;
+    let mut attacker = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            // Debian's, not a shim in root's home that another uid cannot run.
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(&d.socket)
+        .arg("20")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        attacker.stdout.take().expect("stdout"),
+    ));
+    let mut next = || lines.next().expect("a line").expect("text");
+    assert_eq!(next(), "held 8", "the reader got its share");
+    let refused = next();
+    assert!(
+        refused.starts_with("refused 12 ")
+            && refused.contains("Busy")
+            && refused.contains("your user already holds 8"),
+        "{refused}"
+    );
+    // Meanwhile root is served, and so is another reader.
+    assert_exit(&d.cli(&["code", "A1"]), 0);
+    let other_reader = std::process::Command::new("setpriv")
+        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
+        .arg(common::bin("oathkey"))
+        .args(["code", "A1"])
+        .env("OATHKEY_SOCKET", &d.socket)
+        .output()
+        .expect("oathkey");
+    assert_exit(&other_reader, 0);
+    // The held connections do nothing: the daemon closes them.
+    assert_eq!(next(), "closed 8", "idle reader connections are closed");
+    assert!(attacker.wait().expect("exits").success());
+    assert!(
+        d.log_text().contains("refusing a connection"),
+        "the refusals are logged"
+    );
 }

@@ -44,6 +44,12 @@ pub struct FileConfig {
     pub dbus: Option<String>,
     /// Most clients connected at once.
     pub max_clients: Option<usize>,
+    /// Most connections one reader (uid) may hold.
+    pub max_clients_per_user: Option<usize>,
+    /// Connections kept for admins (readers never take the last ones).
+    pub admin_reserved_clients: Option<usize>,
+    /// Seconds a reader's connection may sit idle (no request, no subscription).
+    pub idle_timeout_s: Option<u64>,
     /// Most requests one client may have in flight.
     pub max_requests_per_client: Option<usize>,
     /// Seconds a client may leave a line unfinished before it is disconnected.
@@ -165,6 +171,12 @@ pub struct Config {
     pub dbus: DbusMode,
     /// Client limit.
     pub max_clients: usize,
+    /// Per-reader connection limit.
+    pub max_clients_per_user: usize,
+    /// Connections kept for admins.
+    pub admin_reserved_clients: usize,
+    /// Idle reader connections are closed after this long.
+    pub idle_timeout: Duration,
     /// Per-client in-flight limit.
     pub max_requests_per_client: usize,
     /// Partial-line timeout.
@@ -276,6 +288,9 @@ impl Config {
                 .unwrap_or_else(|| "auto".into())
                 .parse()?,
             max_clients: file.max_clients.unwrap_or(1024).max(1),
+            max_clients_per_user: file.max_clients_per_user.unwrap_or(32).max(1),
+            admin_reserved_clients: file.admin_reserved_clients.unwrap_or(32),
+            idle_timeout: Duration::from_secs(file.idle_timeout_s.unwrap_or(120).max(1)),
             max_requests_per_client: file.max_requests_per_client.unwrap_or(64).max(1),
             stalled_line_timeout: Duration::from_secs(
                 file.stalled_line_timeout_s.unwrap_or(30).max(1),
@@ -336,6 +351,9 @@ mod tests {
         assert_eq!(c.log_level, "info");
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/oathkey"));
         assert_eq!(c.max_clients, 1024);
+        assert_eq!(c.max_clients_per_user, 32);
+        assert_eq!(c.admin_reserved_clients, 32);
+        assert_eq!(c.idle_timeout, Duration::from_secs(120));
     }
 
     #[test]

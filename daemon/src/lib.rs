@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and command-line overrides.
-//! - [`auth`]: callers and their roles (reader, admin) from peer credentials.
+//! - [`auth`]: callers and their roles (reader, admin) from peer credentials; [`budget`]: how
+//!   many connections each may hold.
 //! - [`keys`]: the key registry, one actor (thread) per key, and the key sources (hidapi
 //!   hot-plug polling, in-process virtual keys, UDP virtual keys).
 //! - [`service`]: the service core: every operation with its authorization. Frontends only
@@ -22,6 +23,7 @@
 //! so tests run the same code in-process.
 
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod dbus;
 pub mod keys;
@@ -129,6 +131,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let limits = Limits {
         max_clients: config.max_clients,
+        max_clients_per_user: config.max_clients_per_user,
+        admin_reserved: config.admin_reserved_clients,
+        idle_timeout: config.idle_timeout,
         max_requests: config.max_requests_per_client,
         max_line: oathkey_protocol::codec::MAX_LINE,
         stalled_line: config.stalled_line_timeout,
@@ -226,6 +231,9 @@ impl Running {
         }
         if new.max_clients != self.config.max_clients
             || new.max_requests_per_client != self.config.max_requests_per_client
+            || new.max_clients_per_user != self.config.max_clients_per_user
+            || new.admin_reserved_clients != self.config.admin_reserved_clients
+            || new.idle_timeout != self.config.idle_timeout
         {
             restart.push("client limits".to_string());
         }

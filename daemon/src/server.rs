@@ -13,11 +13,12 @@ use oathkey_protocol::jsonrpc::{ErrorObject, Id, Notification, Response};
 use oathkey_protocol::types::{Event, method};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::auth::Caller;
+use crate::budget::{Budget, BudgetLimits, Refused};
 use crate::rpc::{self, Parsed};
 use crate::service::Service;
 
@@ -26,6 +27,12 @@ use crate::service::Service;
 pub struct Limits {
     /// Most clients at once.
     pub max_clients: usize,
+    /// Most connections one reader (uid) may hold.
+    pub max_clients_per_user: usize,
+    /// Connections kept for admins.
+    pub admin_reserved: usize,
+    /// How long a reader's connection may sit with nothing in flight and no subscription.
+    pub idle_timeout: Duration,
     /// Most requests one client may have in flight.
     pub max_requests: usize,
     /// Longest line.
@@ -46,7 +53,12 @@ pub async fn serve(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_clients));
+    let budget = Budget::new(BudgetLimits {
+        max_clients: limits.max_clients,
+        per_user: limits.max_clients_per_user,
+        admin_reserved: limits.admin_reserved,
+    });
+    let mut warned = RefusalLog::default();
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -59,15 +71,20 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    warn!("too many clients ({}); refusing one", limits.max_clients);
-                    tokio::spawn(refuse(stream));
-                    continue;
+                let (uid, gid, pid) = peer(&stream);
+                let caller = service.caller(crate::auth::next_conn_id(), uid, gid, pid);
+                let slot = match budget.admit(uid, caller.role) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        warned.refused(&caller, &refused);
+                        tokio::spawn(refuse(stream, refused.to_string()));
+                        continue;
+                    }
                 };
                 let (service, shutdown) = (service.clone(), shutdown.clone());
                 conns.spawn(async move {
-                    connection(stream, service, limits, shutdown).await;
-                    drop(permit);
+                    connection(stream, caller, service, limits, shutdown).await;
+                    drop(slot);
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -90,11 +107,24 @@ pub async fn serve(
     }
 }
 
-async fn refuse(stream: Stream) {
-    let answer = Response::err(
-        Id::Null,
-        ErrorObject::new(ErrorCode::Busy, "too many clients; try again later"),
-    );
+/// Logs refused connections without letting one user flood the log: a refusal per uid is
+/// logged once, then again only after 10 s.
+#[derive(Debug, Default)]
+struct RefusalLog(std::collections::HashMap<Option<u32>, tokio::time::Instant>);
+
+impl RefusalLog {
+    fn refused(&mut self, caller: &Caller, why: &Refused) {
+        let now = tokio::time::Instant::now();
+        self.0
+            .retain(|_, at| now.duration_since(*at) < Duration::from_secs(10));
+        if self.0.insert(caller.uid, now).is_none() {
+            warn!(uid = ?caller.uid, pid = ?caller.pid, role = ?caller.role, "refusing a connection: {why}");
+        }
+    }
+}
+
+async fn refuse(stream: Stream, why: String) {
+    let answer = Response::err(Id::Null, ErrorObject::new(ErrorCode::Busy, why));
     if let Ok(line) = encode_line(&answer) {
         let _ = (&stream).write_all(line.as_bytes()).await;
     }
@@ -142,14 +172,14 @@ enum End {
 
 async fn connection(
     stream: Stream,
+    caller: Caller,
     service: Arc<Service>,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let conn = crate::auth::next_conn_id();
-    let (uid, gid, pid) = peer(&stream);
-    let caller = Arc::new(service.caller(conn, uid, gid, pid));
-    debug!(conn, ?uid, ?pid, role = ?caller.role, "client connected");
+    let conn = caller.conn;
+    let caller = Arc::new(caller);
+    debug!(conn, uid = ?caller.uid, pid = ?caller.pid, role = ?caller.role, "client connected");
     let stream = Arc::new(stream);
     let (out, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let writer_stream = stream.clone();
@@ -167,11 +197,20 @@ async fn connection(
     let mut events: Option<tokio::task::JoinHandle<()>> = None;
     let mut chunk = vec![0u8; 8192];
     let mut partial_since: Option<tokio::time::Instant> = None;
+    let mut last_active = tokio::time::Instant::now();
     let mut reader = &*stream;
     let end = loop {
         let stall_deadline = partial_since.map(|t| t + limits.stalled_line);
+        // A reader's connection that holds nothing (no request, no subscription, no half
+        // line) is closed after a while: idle connections must not pile up against the budget.
+        let idle_deadline = (!caller.is_admin()
+            && requests.is_empty()
+            && events.is_none()
+            && partial_since.is_none())
+        .then(|| last_active + limits.idle_timeout);
         tokio::select! {
             read = reader.read(&mut chunk) => {
+                last_active = tokio::time::Instant::now();
                 let n = match read {
                     Ok(0) => break End::Eof,
                     Ok(n) => n,
@@ -217,9 +256,15 @@ async fn connection(
                     (true, false) => Some(partial_since.unwrap_or_else(tokio::time::Instant::now)),
                 };
             }
-            Some(_) = requests.join_next(), if !requests.is_empty() => {}
+            Some(_) = requests.join_next(), if !requests.is_empty() => {
+                last_active = tokio::time::Instant::now();
+            }
             _ = async { tokio::time::sleep_until(stall_deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if stall_deadline.is_some() => {
                 debug!(conn, "client left a line unfinished for too long; closing");
+                break End::Broken;
+            }
+            _ = async { tokio::time::sleep_until(idle_deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if idle_deadline.is_some() => {
+                debug!(conn, "reader idle for too long; closing");
                 break End::Broken;
             }
             _ = shutdown.changed() => break End::Shutdown,

@@ -1205,7 +1205,9 @@ impl Service {
             ));
         }
         self.ledger_do(move |l| {
-            l.purge(|info| (p.exported && info.exported_at.is_some()) || (p.stale && info.state.stale()))
+            l.purge(|info| {
+                (p.exported && info.exported_at.is_some()) || (p.stale && info.state.stale())
+            })
         })
         .await
     }

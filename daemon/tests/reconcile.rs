@@ -264,8 +264,7 @@ fn a_seed_another_tool_deleted_from_the_key_is_marked_missing_and_no_longer_expo
             CreateTokenParams {
                 account: account.into(),
                 serial: Some(serial.into()),
-                ..serde_json::from_value(serde_json::json!({"account": account}))
-                    .expect("defaults")
+                ..serde_json::from_value(serde_json::json!({"account": account})).expect("defaults")
             },
         ))
         .expect("created")
@@ -337,7 +336,11 @@ fn a_seed_another_tool_deleted_from_the_key_is_marked_missing_and_no_longer_expo
     assert_eq!(stale.len(), 1);
     assert_eq!(stale[0].serial, "G1");
     assert!(
-        stale[0].reason.as_deref().unwrap_or("").contains("another tool"),
+        stale[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("another tool"),
         "{:?}",
         stale[0].reason
     );

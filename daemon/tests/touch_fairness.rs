@@ -123,7 +123,12 @@ fn a_reader_cannot_stall_a_key_with_touch_waits() {
     }
     // codes.all with touch tokens says so per token, and still reads the others.
     let all: Vec<Value> = serde_json::from_value(
-        call(&reader, "codes.all", json!({"include_touch": true, "at": t})).expect("codes.all"),
+        call(
+            &reader,
+            "codes.all",
+            json!({"include_touch": true, "at": t}),
+        )
+        .expect("codes.all"),
     )
     .expect("entries");
     let by_serial = |serial: &str| {

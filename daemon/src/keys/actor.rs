@@ -404,11 +404,7 @@ fn actor_loop(
     let mut lanes = Lanes::default();
     loop {
         lanes.take_from(rx);
-        let next = if lanes.is_empty() {
-            None
-        } else {
-            lanes.next()
-        };
+        let next = if lanes.is_empty() { None } else { lanes.next() };
         let work = match (next, health) {
             (Some(work), _) => work,
             (None, Some(h)) => match rx.recv_timeout(h.idle) {
