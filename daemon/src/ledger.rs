@@ -105,7 +105,7 @@ pub struct Held {
 }
 
 fn now() -> u64 {
-    crate::service::unix_now()
+    crate::clock::unix_now()
 }
 
 impl Ledger {

@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod clock;
 pub mod config;
 pub mod dbus;
 pub mod keys;
@@ -97,28 +98,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tokio::task::spawn_blocking(move || start_virtual_keys(&reg, count, &dir, touch, pace))
         .await
         .context("virtual keys failed to start")??;
-    // Settle what an earlier run left unsettled before anyone can ask, so that a client never
-    // sees a seed as pending that is in fact on a key. This never waits for a touch.
-    for entry in registry.list() {
-        service.reconcile(&entry.id).await;
-    }
-
-    // From here on, keys that (re)appear are settled as they come (the virtual keys above were
-    // settled already; subscribing only now keeps them from being settled twice).
-    let mut added = registry.events().subscribe();
-    let reconciler = service.clone();
-    tokio::spawn(async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match added.recv().await {
-                Ok(oathkey_protocol::types::Event::KeyAdded { key }) => {
-                    reconciler.reconcile(&key.id).await;
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+    service.settle_and_follow().await;
 
     let stop_sources = Arc::new(AtomicBool::new(false));
     #[cfg(feature = "hid")]

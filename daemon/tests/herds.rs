@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, TouchWait, Transport};
 use oathkey_emulator::{Config as VirtualConfig, VirtualKeyHandle};
-use oathkeyd::keys::{ActorHandle, CancelOnDrop, DynKey};
+use oathkeyd::keys::{ActorHandle, DynKey};
 use secrecy::SecretSlice;
 use serde_json::{Value, json};
 
@@ -60,12 +60,7 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
                 for _ in 0..150 {
                     // Step 1 is t = 59 s: RFC 6238's first SHA-1 test vector, 287082.
                     match actor
-                        .code(
-                            "C1:c@contoso.com".into(),
-                            1,
-                            TouchWait::Never,
-                            &CancelOnDrop::new(),
-                        )
+                        .code("C1:c@contoso.com".into(), 1, TouchWait::Never)
                         .await
                     {
                         Ok(otp) if otp.code == "287082" => right.fetch_add(1, Ordering::Relaxed),

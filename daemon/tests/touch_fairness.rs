@@ -84,7 +84,7 @@ fn a_reader_cannot_stall_a_key_with_touch_waits() {
     let touchy = create(json!({"account": "touch@contoso.com", "serial": "T1", "touch": true}));
 
     let mut events = service.subscribe();
-    let t = oathkeyd::service::unix_now();
+    let t = oathkeyd::clock::unix_now();
     // The reader's first touch read waits for the button.
     let first = {
         let (service, reader) = (service.clone(), reader.clone());

@@ -60,20 +60,20 @@ struct Running {
     preempted: Option<Arc<AtomicBool>>,
 }
 
-/// Raises a cancel flag when dropped: tie it to a request future, and the request is
-/// cancelled when the future is dropped before it finished. (Raising it after the request
-/// finished is harmless: the actor only looks at it while the request runs.)
+/// Raises a cancel flag when dropped: owned by a request future, so the request is cancelled
+/// when the future is dropped before it finished. (Raising it after the request finished is
+/// harmless: the actor only looks at it while the request runs.)
 #[derive(Debug, Default)]
-pub struct CancelOnDrop(Arc<AtomicBool>);
+struct CancelOnDrop(Arc<AtomicBool>);
 
 impl CancelOnDrop {
     /// A fresh flag.
-    pub fn new() -> Self {
+    fn new() -> Self {
         Self::default()
     }
 
     /// The flag the actor watches.
-    pub fn flag(&self) -> Arc<AtomicBool> {
+    fn flag(&self) -> Arc<AtomicBool> {
         self.0.clone()
     }
 }
@@ -183,35 +183,31 @@ impl ActorHandle {
 
     /// Runs `f` on the key and returns its result: work that may wait for a touch or change
     /// the key (never preempted). `operation` and `token` describe the request in touch
-    /// events. A dropped request raises `cancel`.
+    /// events. Dropping the returned future cancels the work (a touch wait ends at once).
     pub async fn run<T, F>(
         &self,
         operation: &'static str,
         token: Option<String>,
-        cancel: &CancelOnDrop,
         f: F,
     ) -> Result<T, DeviceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DynKey) -> Result<T, DeviceError> + Send + 'static,
     {
-        self.run_in(Lane::Slow, operation, token, cancel, None, false, f)
+        let cancel = CancelOnDrop::new();
+        self.run_in(Lane::Slow, operation, token, &cancel, None, false, f)
             .await
     }
 
     /// Like [`Self::run`], for work known to finish without a touch (a token list): it goes
     /// before queued touch waits.
-    pub async fn run_quick<T, F>(
-        &self,
-        operation: &'static str,
-        cancel: &CancelOnDrop,
-        f: F,
-    ) -> Result<T, DeviceError>
+    pub async fn run_quick<T, F>(&self, operation: &'static str, f: F) -> Result<T, DeviceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DynKey) -> Result<T, DeviceError> + Send + 'static,
     {
-        self.run_in(Lane::Quick, operation, None, cancel, None, false, f)
+        let cancel = CancelOnDrop::new();
+        self.run_in(Lane::Quick, operation, None, &cancel, None, false, f)
             .await
     }
 
@@ -300,11 +296,8 @@ impl ActorHandle {
         name: String,
         step: u64,
         touch: TouchWait,
-        cancel: &CancelOnDrop,
     ) -> Result<Otp, DeviceError> {
         if touch == TouchWait::Expected {
-            // The caller's own flag is not used: each attempt has one, dropped with this future.
-            let _ = cancel;
             return self.touch_code(name, step, touch).await;
         }
         let (tx, rx) = oneshot::channel();

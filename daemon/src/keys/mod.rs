@@ -4,5 +4,5 @@ pub mod actor;
 pub mod registry;
 pub mod sources;
 
-pub use actor::{ActorHandle, CancelOnDrop, DynKey, Health};
+pub use actor::{ActorHandle, DynKey, Health};
 pub use registry::{KeyEntry, Registry, TouchTurn};
