@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use oathkey_protocol::types::{
     Algorithm, CreateTokenParams, CreatedToken, Event, KeyList, KeyParams, MarkExportedParams,
-    OtpKind, SeedRecord, SeedState, SeedsParams, SetConfigParams, method,
+    OtpKind, SeedState, SeedsParams, SetConfigParams, method,
 };
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
 use serde_json::Value;
@@ -371,7 +371,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             include_incomplete: true,
             ..SeedsParams::default()
         };
-        let all: Vec<oathkey_protocol::types::SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
+        let all = ctx.client().seeds_list(&params)?;
         let unsettled: Vec<_> = all
             .iter()
             .filter(|s| {
@@ -404,7 +404,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         not_exported: true,
         ..SeedsParams::default()
     };
-    let recorded: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+    let recorded = ctx.client().seeds_export(&params)?;
     for seed in recorded {
         if !remaining
             .iter()

@@ -142,7 +142,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             // what was written is known to be kept: output redirected into a file, or
             // --mark-exported. A pipe (`oathkey export | head`) or a terminal may drop it, and
             // `seeds purge --exported` would then delete a seed that was never saved.
-            let seeds: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+            let seeds: Vec<SeedRecord> = ctx.client().seeds_export(&params)?;
             let records = seeds
                 .iter()
                 .map(|r| oathkey_seedfile::export::to_token_record(r, &labels))
