@@ -185,6 +185,17 @@ fn parse_digits(s: &str) -> Result<u8, String> {
     }
 }
 
+/// A code as people type it: digits, maybe grouped with spaces ("123 456"), 6 or 8 of them.
+/// Anything else cannot be a code, which is bad usage rather than a code not accepted.
+fn parse_code(s: &str) -> Result<String, String> {
+    let code: String = s.chars().filter(|c| *c != ' ').collect();
+    if code.bytes().all(|b| b.is_ascii_digit()) && matches!(code.len(), 6 | 8) {
+        Ok(code)
+    } else {
+        Err("a code is 6 or 8 digits (spaces are ignored)".into())
+    }
+}
+
 fn parse_period(s: &str) -> Result<u32, String> {
     match s {
         "30" => Ok(30),
@@ -364,11 +375,13 @@ pub struct ActivateArgs {
     /// The token's serial.
     #[arg(long)]
     pub serial: String,
-    /// The code the key shows.
-    #[arg(long)]
+    /// The code the key shows: 6 or 8 digits (spaces are ignored).
+    #[arg(long, value_parser = parse_code)]
     pub code: String,
-    /// How many steps on each side of now are accepted (Azure: 1).
-    #[arg(long, default_value_t = 1)]
+    /// How many steps on each side of now are accepted (Azure: 1; at most 100, the most
+    /// `check_code` searches: a larger window is refused rather than searched as 100).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(0..=oathkey_seedfile::activate::MAX_WINDOW))]
     pub window: u64,
     /// The seed file's format (default: detected).
     #[arg(long, value_enum)]

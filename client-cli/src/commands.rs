@@ -297,7 +297,9 @@ fn wink(ctx: &mut Ctx) -> Result<(), Failure> {
 
 fn events(ctx: &mut Ctx, count: Option<u64>, timeout: Option<u64>) -> Result<(), Failure> {
     ctx.subscribe()?;
-    let deadline = timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+    // A timeout beyond what the clock can count has no end: no deadline, rather than a panic.
+    let deadline = timeout
+        .and_then(|t| std::time::Instant::now().checked_add(std::time::Duration::from_secs(t)));
     let mut seen = 0;
     while count.is_none_or(|c| seen < c) {
         let left = match deadline {

@@ -278,7 +278,8 @@ fn next_key(
     user: &str,
     bar: &ProgressBar,
 ) -> Result<Option<String>, Failure> {
-    let deadline = wait.map(|w| Instant::now() + w);
+    // A wait beyond what the clock can count has no end: no deadline, rather than a panic.
+    let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     let mut asked = false;
     loop {
         let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;

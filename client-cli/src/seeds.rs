@@ -409,7 +409,7 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
         });
     };
     let t = at.unwrap_or_else(unix_now);
-    let result = oathkey_seedfile::check_code(record, args.code.trim(), t, args.window);
+    let result = oathkey_seedfile::check_code(record, &args.code, t, args.window);
     if json {
         outln!(
             "{}",
