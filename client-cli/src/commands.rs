@@ -179,6 +179,29 @@ fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Fails as `code` does (exit 4) when no key is plugged in: the daemon lists the tokens of
+/// every key, and no key gives the same empty list as keys without tokens, which would tell
+/// the user (or a script reading `--json`) something false. With `--key`, the daemon itself
+/// refuses a key that is not there.
+fn some_key(ctx: &mut Ctx) -> Result<(), Failure> {
+    if ctx.key.is_some() {
+        return Ok(());
+    }
+    let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+    if !list.keys.is_empty() {
+        return Ok(());
+    }
+    let unusable: Vec<String> = list
+        .unavailable
+        .iter()
+        .map(|u| format!("; {} is unusable: {}", u.path, u.reason))
+        .collect();
+    Err(Failure {
+        code: crate::exit::NOT_FOUND,
+        message: format!("no key is plugged in{}", unusable.concat()),
+    })
+}
+
 fn kind(k: OtpKind) -> &'static str {
     match k {
         OtpKind::Totp => "TOTP",
@@ -198,6 +221,9 @@ fn algorithm(a: Option<Algorithm>) -> &'static str {
 
 fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
     let tokens: Vec<TokenInfo> = ctx.call(method::TOKENS_LIST, ctx.key_params())?;
+    if tokens.is_empty() {
+        some_key(ctx)?;
+    }
     if ctx.json {
         return ctx.print_json(&tokens);
     }
@@ -249,6 +275,9 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
         include_touch,
     };
     let entries: Vec<CodeEntry> = ctx.call(method::CODES_ALL, params)?;
+    if entries.is_empty() {
+        some_key(ctx)?;
+    }
     if ctx.json {
         return ctx.print_json(&entries);
     }

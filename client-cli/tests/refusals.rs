@@ -183,3 +183,41 @@ fn waits_beyond_any_clock_do_not_panic() {
     assert_exit(&run, 0);
     assert!(!stderr(&run).contains("panicked"), "{}", stderr(&run));
 }
+
+/// With no key plugged in, `tokens` and `codes` said "No tokens. Create one..." with exit 0,
+/// while `code` said no key is plugged in (exit 4). They all say it now, `--json` too: an
+/// empty list would tell a script that a key holds no tokens. `keys` lists keys, so an empty
+/// list (exit 0) is its right answer.
+#[test]
+fn no_key_plugged_in_is_said_the_same_by_every_command_that_needs_one() {
+    let d = Daemon::start(&["--emulate", "0"]);
+    for args in [
+        &["code"][..],
+        &["tokens"],
+        &["codes"],
+        &["--json", "tokens"],
+        &["--json", "codes"],
+        &["codes", "--include-touch"],
+    ] {
+        let run = d.cli(args);
+        assert_exit(&run, 4);
+        assert!(stdout(&run).is_empty(), "{args:?}: {}", stdout(&run));
+        assert!(
+            stderr(&run).contains("no key is plugged in"),
+            "{args:?}: {}",
+            stderr(&run)
+        );
+        assert!(!stderr(&run).contains("No tokens"), "{}", stderr(&run));
+    }
+    let keys = d.cli(&["keys"]);
+    assert_exit(&keys, 0);
+    assert!(
+        stderr(&keys).contains("No key is plugged in"),
+        "{}",
+        stderr(&keys)
+    );
+    let keys = d.cli(&["--json", "keys"]);
+    assert_exit(&keys, 0);
+    let list: serde_json::Value = serde_json::from_slice(&keys.stdout).expect("json");
+    assert_eq!(list["keys"], serde_json::json!([]));
+}
