@@ -423,6 +423,10 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         touch: args.touch,
         counter: args.counter,
     };
+    // The seed is printed: into a file only if it is private, checked before the key is touched.
+    crate::output::private_stdout(
+        "print the seed to a terminal, or export it later with `oathkey export -o FILE`",
+    )?;
     ctx.subscribe()?;
     let created: CreatedToken = ctx.call(method::TOKENS_CREATE, params)?;
     if ctx.json {

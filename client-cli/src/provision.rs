@@ -316,15 +316,37 @@ fn next_key(
     }
 }
 
-/// Waits until `key` is unplugged.
-fn wait_removed(ctx: &mut Ctx, key: &str, bar: &ProgressBar) -> Result<(), Failure> {
+/// Waits until `key` is unplugged, for at most `wait` (`--wait`, none: as long as it takes).
+fn wait_removed(
+    ctx: &mut Ctx,
+    key: &str,
+    wait: Option<Duration>,
+    bar: &ProgressBar,
+) -> Result<(), Failure> {
     bar.suspend(|| eprintln!("Remove key {key} and insert the next one."));
+    let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     loop {
         let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
         if !list.keys.iter().any(|k| k.id == key) {
             return Ok(());
         }
-        if let Some(Event::KeyRemoved { key: gone }) = ctx.next_event(Duration::from_secs(1))?
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(Duration::from_secs(1)),
+                _ => {
+                    return Err(Failure {
+                        code: NOT_FOUND,
+                        message: format!(
+                            "key {key} was not removed within {} s; the users seeded so far are in the seed file: run the command again to go on",
+                            wait.unwrap_or_default().as_secs()
+                        ),
+                    });
+                }
+            },
+            None => Duration::from_secs(1),
+        };
+        // Removals arrive as events; the list is read again at least every second.
+        if let Some(Event::KeyRemoved { key: gone }) = ctx.next_event(left)?
             && gone == key
         {
             return Ok(());
@@ -344,6 +366,14 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
     // Refuse up front what Azure's upload would refuse, for every user, before any key is
     // touched: a row refused after its key was seeded leaves a token without a row.
     check_rows(args, &numbered)?;
+    // The same for the seed file: a key seeded for a row that cannot be written is the failure
+    // this command exists to prevent.
+    if let Some(problem) = crate::output::seed_file_problem(&args.out, WriteMode::Append) {
+        return Err(Failure {
+            code: BAD_FILE,
+            message: format!("{problem}; no key was touched"),
+        });
+    }
     let users: Vec<String> = numbered.into_iter().map(|(_, user)| user).collect();
     let algorithm = seed_algorithm(args.hash);
     let done = done_users(&args.out, args.force)?;
@@ -504,7 +534,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             )
         });
         if !args.keys_present && i + 1 < total {
-            wait_removed(ctx, &key, &bar)?;
+            wait_removed(ctx, &key, wait, &bar)?;
         }
     }
     bar.finish_and_clear();

@@ -63,18 +63,6 @@ pub fn warn_forced(file: &str, problems: &[oathkey_seedfile::Problem]) {
     }
 }
 
-/// Whether standard output is a regular file (`oathkey export > seeds.csv`), as opposed to a
-/// pipe, a terminal or a device: only then is what was written to it known to be kept.
-fn stdout_is_a_file() -> bool {
-    use std::os::fd::AsFd;
-    std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_file())
-}
-
 /// Maps a seed-file write failure to a message and exit code.
 pub fn write_failure(e: oathkey_seedfile::FileError) -> Failure {
     Failure {
@@ -108,6 +96,11 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         model: args.model.clone(),
     };
     let fmt = format(args.format);
+    // Every output is checked before anything is written or marked exported.
+    let refuse = |problem: String| Failure {
+        code: BAD_FILE,
+        message: format!("{problem}; nothing was exported"),
+    };
     let records = match &args.output {
         Some(path) => {
             let mode = if args.append {
@@ -117,6 +110,22 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             } else {
                 WriteMode::CreateNew
             };
+            if let Some(problem) = crate::output::seed_file_problem(path, mode) {
+                return Err(refuse(problem));
+            }
+            if let Some(dir) = &args.qr_dir {
+                // The serials the export will write (the same selection, without secrets).
+                let serials: Vec<String> = ctx
+                    .client()
+                    .seeds_list(&params)?
+                    .into_iter()
+                    .map(|s| s.serial)
+                    .collect();
+                let pngs = serials.iter().map(|s| (s.as_str(), qr_path(dir, s)));
+                if let Some(problem) = crate::output::qr_dir_problem(dir, pngs) {
+                    return Err(refuse(problem));
+                }
+            }
             let done = oathkey_seedfile::export::export_to_file(
                 ctx.client(),
                 params,
@@ -142,12 +151,23 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             // what was written is known to be kept: output redirected into a file, or
             // --mark-exported. A pipe (`oathkey export | head`) or a terminal may drop it, and
             // `seeds purge --exported` would then delete a seed that was never saved.
+            let to_file = crate::output::private_stdout(
+                "write the seeds with -o FILE, which oathkey creates 0600",
+            )?;
             let seeds: Vec<SeedRecord> = ctx.client().seeds_export(&params)?;
             let records = seeds
                 .iter()
                 .map(|r| oathkey_seedfile::export::to_token_record(r, &labels))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(export_failure)?;
+            if let Some(dir) = &args.qr_dir {
+                let pngs = records
+                    .iter()
+                    .map(|r| (r.serial.as_str(), qr_path(dir, &r.serial)));
+                if let Some(problem) = crate::output::qr_dir_problem(dir, pngs) {
+                    return Err(refuse(problem));
+                }
+            }
             if !records.is_empty() {
                 let rendered = oathkey_seedfile::render_checked(fmt, &records, args.force).map_err(|e| match e {
                     oathkey_seedfile::RenderError::Rejected(p) => Failure {
@@ -157,7 +177,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                     other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
                 warn_forced("standard output", &rendered.forced);
-                let mark = args.mark_exported || stdout_is_a_file();
+                let mark = args.mark_exported || to_file;
                 out!("{}", &*rendered.text);
                 if mark {
                     oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
@@ -184,6 +204,22 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where a token's QR code goes: `DIR/SERIAL.png`, with characters a file name should not
+/// hold replaced by `_`.
+fn qr_path(dir: &Path, serial: &str) -> std::path::PathBuf {
+    let safe: String = serial
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.png"))
+}
+
 fn write_qr_codes(dir: &Path, records: &[TokenRecord]) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -196,18 +232,7 @@ fn write_qr_codes(dir: &Path, records: &[TokenRecord]) -> Result<(), Failure> {
         let uri = oathkey_seedfile::otpauth_uri(r, Some(&r.manufacturer));
         let png = oathkey_seedfile::qr_png(&uri)
             .map_err(|e| anyhow::anyhow!("QR code for {}: {e}", r.serial))?;
-        let safe: String = r
-            .serial
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{safe}.png"));
+        let path = qr_path(dir, &r.serial);
         // A QR code is the seed in another form: 0600, and never over an existing file.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
