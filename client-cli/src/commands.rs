@@ -112,6 +112,16 @@ impl Ctx {
         }
     }
 
+    /// With `--json`, prints what a command did as JSON (standard output stays empty
+    /// without it: messages go to standard error).
+    pub fn print_summary<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
+        if self.json {
+            self.print_json(value)
+        } else {
+            Ok(())
+        }
+    }
+
     fn print_json<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Failure::from(anyhow::Error::from(e)))?;

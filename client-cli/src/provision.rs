@@ -15,6 +15,7 @@ use oathkey_protocol::types::{
     OtpKind, SeedState, SeedsParams, SetConfigParams, method,
 };
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Hash, ProvisionArgs};
@@ -354,6 +355,34 @@ fn wait_removed(
     }
 }
 
+/// A token `provision` wrote a row for.
+#[derive(Debug, Serialize)]
+struct Row {
+    user: String,
+    key: String,
+    serial: String,
+}
+
+/// What `provision --json` prints on standard output when it ends well: what it did, never a
+/// seed (the seeds are in the seed file and the daemon's ledger).
+#[derive(Debug, Serialize)]
+struct Summary {
+    /// The seed file written to.
+    seed_file: String,
+    /// Its format.
+    format: String,
+    /// Users seeded in this run.
+    seeded: Vec<Row>,
+    /// Users whose token an earlier, interrupted run had created: rows written from the ledger.
+    restored: Vec<Row>,
+    /// Users skipped because they are in the seed file already.
+    already_in_file: usize,
+    /// Users skipped because an earlier run's token for them is not settled yet.
+    unsettled: Vec<Row>,
+    /// Users left for the next run because no more keys were plugged in (`--keys-present`).
+    left: usize,
+}
+
 /// `oathkey provision`.
 pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
     let numbered = read_users(&args.users)?;
@@ -382,6 +411,15 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         .filter(|u| !done.contains(&u.to_ascii_lowercase()))
         .cloned()
         .collect();
+    let mut summary = Summary {
+        seed_file: args.out.display().to_string(),
+        format: Format::AzureCsv.to_string(),
+        seeded: Vec::new(),
+        restored: Vec::new(),
+        already_in_file: users.len() - remaining.len(),
+        unsettled: Vec::new(),
+        left: 0,
+    };
     if remaining.len() < users.len() {
         eprintln!(
             "{} of {} users are already in {}; skipping them.",
@@ -420,6 +458,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
                     s.user, s.serial, s.key
                 );
                 remaining.retain(|u| !u.eq_ignore_ascii_case(&s.user));
+                summary.unsettled.push(Row {
+                    user: s.user.clone(),
+                    key: s.key.clone(),
+                    serial: s.serial.clone(),
+                });
             }
             break;
         }
@@ -457,6 +500,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             seed.info.user, seed.info.serial
         );
         remaining.retain(|u| !u.eq_ignore_ascii_case(&seed.info.user));
+        summary.restored.push(Row {
+            user: seed.info.user.clone(),
+            key: seed.info.key.clone(),
+            serial: seed.info.serial.clone(),
+        });
     }
 
     let bar = progress(remaining.len() as u64);
@@ -481,7 +529,8 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
                 "No more keys plugged in; {} user(s) left for the next run.",
                 total - i
             );
-            return Ok(());
+            summary.left = total - i;
+            return ctx.print_summary(&summary);
         };
         bar.set_message(format!("{user} on key {key}"));
         let _: Value = ctx.call(
@@ -525,6 +574,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             )?;
         }
         seeded.insert(key.clone());
+        summary.seeded.push(Row {
+            user: user.clone(),
+            key: key.clone(),
+            serial: created.serial.clone(),
+        });
         bar.inc(1);
         bar.suspend(|| {
             eprintln!(
@@ -542,7 +596,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         "Done: {total} key(s) seeded; upload {} to Azure (Entra ID > Protection > Authentication methods > OATH tokens).",
         args.out.display()
     );
-    Ok(())
+    ctx.print_summary(&summary)
 }
 
 /// Applies the settings asked for and creates the user's token on `key`.

@@ -101,6 +101,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         code: BAD_FILE,
         message: format!("{problem}; nothing was exported"),
     };
+    let mut forced = Vec::new();
     let records = match &args.output {
         Some(path) => {
             let mode = if args.append {
@@ -144,6 +145,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                     path.display()
                 );
             }
+            forced = done.forced;
             done.records
         }
         None => {
@@ -193,15 +195,28 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
     };
     if records.is_empty() {
         eprintln!("No seeds match; nothing written.");
-        return Ok(());
-    }
-    if let Some(dir) = &args.qr_dir {
+    } else if let Some(dir) = &args.qr_dir {
         write_qr_codes(dir, &records).map_err(|f| Failure {
             code: BAD_FILE,
             message: f.message,
         })?;
     }
-    Ok(())
+    // With -o, `--json` says what was written. Without, standard output is the seed file.
+    match &args.output {
+        Some(path) => ctx.print_summary(&serde_json::json!({
+            "file": path,
+            "format": fmt.to_string(),
+            "exported": records.len(),
+            "serials": records.iter().map(|r| &r.serial).collect::<Vec<_>>(),
+            "forced": forced
+                .iter()
+                .map(|p| serde_json::json!({"line": p.line, "serial": p.serial, "reason": p.reason}))
+                .collect::<Vec<_>>(),
+            "qr_dir": args.qr_dir.as_ref().filter(|_| !records.is_empty()),
+            "qr_codes": if args.qr_dir.is_some() { records.len() } else { 0 },
+        })),
+        None => Ok(()),
+    }
 }
 
 /// Where a token's QR code goes: `DIR/SERIAL.png`, with characters a file name should not

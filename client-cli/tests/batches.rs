@@ -360,3 +360,90 @@ fn seeds_go_to_standard_output_only_when_it_is_private() {
         assert!(!exported(&d, "P2"));
     }
 }
+
+/// `--json` everywhere, as the README says: provision and export printed nothing on standard
+/// output. They print what they did (users, keys, serials, counts, files), never a seed.
+#[test]
+fn provision_and_export_print_a_json_summary_without_seeds() {
+    let d = Daemon::start(&["--emulate", "2"]);
+    let dir = d.dir.path();
+    let users = dir.join("users.txt");
+    std::fs::write(
+        &users,
+        "lea@contoso.com\nmax@contoso.com\nned@contoso.com\n",
+    )
+    .expect("written");
+    let out = dir.join("tseed.csv");
+    let run = d.cli(&[
+        "--json",
+        "provision",
+        "--users",
+        users.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--keys-present",
+    ]);
+    assert_exit(&run, 0);
+    let summary: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", stdout(&run)));
+    let rows = read(Format::AzureCsv, &out);
+    assert_eq!(summary["seed_file"], out.to_str().expect("utf8"));
+    assert_eq!(summary["format"], "azure-csv");
+    assert_eq!(summary["already_in_file"], 0);
+    assert_eq!(summary["left"], 1, "two keys for three users");
+    let seeded = summary["seeded"].as_array().expect("a list");
+    assert_eq!(seeded.len(), 2);
+    for row in &rows {
+        assert!(
+            seeded.iter().any(|s| s["user"] == row.user.as_str()
+                && s["serial"] == row.serial.as_str()
+                && s["key"].is_string()),
+            "{row:?} in {summary}"
+        );
+        let secret = data_encoding::BASE32_NOPAD.encode(row.secret.expose());
+        assert!(!stdout(&run).contains(&secret), "no seed in the summary");
+    }
+
+    let seeds = dir.join("seeds.xml");
+    let run = d.cli(&[
+        "--json",
+        "export",
+        "--format",
+        "pskc",
+        "-o",
+        seeds.to_str().expect("utf8"),
+    ]);
+    assert_exit(&run, 0);
+    let summary: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", stdout(&run)));
+    assert_eq!(summary["file"], seeds.to_str().expect("utf8"));
+    assert_eq!(summary["format"], "pskc");
+    assert_eq!(summary["exported"], 2);
+    let mut serials: Vec<&str> = summary["serials"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    serials.sort_unstable();
+    let mut want: Vec<&str> = rows.iter().map(|r| r.serial.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(serials, want);
+    for row in &rows {
+        let secret = data_encoding::BASE32_NOPAD.encode(row.secret.expose());
+        assert!(!stdout(&run).contains(&secret), "no seed in the summary");
+    }
+    // Nothing matches: an empty summary, still JSON.
+    let none = dir.join("none.csv");
+    let run = d.cli(&[
+        "--json",
+        "export",
+        "--new-only",
+        "-o",
+        none.to_str().expect("utf8"),
+    ]);
+    assert_exit(&run, 0);
+    let summary: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["exported"], 0);
+    assert!(!none.exists());
+}
