@@ -82,8 +82,8 @@ pub enum Command {
     },
     /// Run the main job on a virtual key: a private daemon, a seeded token, live codes.
     Demo {
-        /// How many code periods to show live.
-        #[arg(long, default_value_t = 2)]
+        /// How many codes to show live, one per 30 s period: the current one and those after.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
         periods: u32,
     },
 }
