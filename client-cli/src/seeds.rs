@@ -449,6 +449,18 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
         });
     };
     let t = at.unwrap_or_else(unix_now);
+    // Every step of the window must be a time: one past 2^64 s would be skipped while the
+    // message below counts it. `code --at` refuses such a time as well.
+    if record.kind == oathkey_seedfile::Kind::Totp
+        && u64::from(record.period)
+            .checked_mul(args.window + 1)
+            .and_then(|span| t.checked_add(span))
+            .is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--at {t} is out of range: the window's steps after it do not fit in 64 bits"
+        )));
+    }
     let result = oathkey_seedfile::check_code(record, &args.code, t, args.window);
     if json {
         outln!(
@@ -475,9 +487,10 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
         None => Err(Failure {
             code: REJECTED,
             message: format!(
-                "code not accepted for serial {}: it matches none of the {} steps around now (is this machine's clock right? compare with `oathkey code {}`)",
+                "code not accepted for serial {}: it matches none of the {} steps around {} (is this machine's clock right? compare with `oathkey code {}`)",
                 args.serial,
                 2 * args.window + 1,
+                at.map_or_else(|| "now".to_string(), |t| t.to_string()),
                 args.serial
             ),
         }),

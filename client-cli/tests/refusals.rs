@@ -151,6 +151,20 @@ fn activate_refuses_what_it_cannot_check_as_usage() {
         "{}",
         stderr(&run)
     );
+    // A time whose window does not fit in 64 bits was "not accepted" (exit 11) after checking
+    // fewer steps than it said; `code --at` refuses such a time as bad usage, and so does this.
+    let run = activate(&[
+        "--seed-file",
+        file,
+        "--serial",
+        "0012345",
+        "--code",
+        "000000",
+        "--at",
+        "18446744073709551600",
+    ]);
+    assert_exit(&run, 2);
+    assert!(stderr(&run).contains("--at"), "{}", stderr(&run));
 }
 
 /// Waits given in seconds far beyond any clock (`--timeout`, `--wait`) panicked adding them
