@@ -283,15 +283,18 @@ impl Client {
             format: format.into(),
         };
         match self.call(method::SEEDS_MARK_EXPORTED, params) {
-            Err(ClientError::RequestTooLarge { .. }) if ids.len() > 1 => {
-                let (a, b) = ids.split_at(ids.len() / 2);
-                Ok(self.mark_exported(a, format)? + self.mark_exported(b, format)?)
+            Err(ClientError::RequestTooLarge { size, limit, .. }) if ids.len() > 1 => {
+                let mut marked = 0;
+                for part in ids.chunks(part_len(ids.len(), size, limit)) {
+                    marked += self.mark_exported(part, format)?;
+                }
+                Ok(marked)
             }
             other => other,
         }
     }
 
-    /// Asks for a seed selection, halving its longer list while the request is too long (only
+    /// Asks for a seed selection, splitting its longer list while the request is too long (only
     /// the requests that fit are sent); every record found goes into `found` by id.
     fn select<R: DeserializeOwned>(
         &mut self,
@@ -307,29 +310,46 @@ impl Client {
                 }
                 Ok(())
             }
-            Err(ClientError::RequestTooLarge { .. }) if let Some((a, b)) = halves(&params) => {
-                self.select(method, a, id, found)?;
-                self.select(method, b, id, found)
+            Err(ClientError::RequestTooLarge { size, limit, .. })
+                if let Some(parts) = split(&params, size, limit) =>
+            {
+                for part in parts {
+                    self.select(method, part, id, found)?;
+                }
+                Ok(())
             }
             Err(e) => Err(e),
         }
     }
 }
 
-/// The selection split in two along its longer list, if that list has two items or more.
-fn halves(p: &SeedsParams) -> Option<(SeedsParams, SeedsParams)> {
+/// The length of the parts a list of `len` items is cut into when its request is `size` bytes
+/// and may be `limit`: as many parts as the size asks for and one more, so that most parts fit
+/// at once (one that does not is cut again), and at least two, so that each cut makes progress.
+fn part_len(len: usize, size: usize, limit: usize) -> usize {
+    let parts = (size.div_ceil(limit.max(1)) + 1).clamp(2, len.max(2));
+    len.div_ceil(parts).max(1)
+}
+
+/// The selection cut into parts along its longer list, if that list has two items or more.
+fn split(p: &SeedsParams, size: usize, limit: usize) -> Option<Vec<SeedsParams>> {
     let len = |l: &Option<Vec<String>>| l.as_ref().map_or(0, Vec::len);
-    let (mut first, mut second) = (p.clone(), p.clone());
-    let (list, first_list, second_list) = if len(&p.serials) >= len(&p.users) {
-        (&p.serials, &mut first.serials, &mut second.serials)
-    } else {
-        (&p.users, &mut first.users, &mut second.users)
-    };
+    let serials = len(&p.serials) >= len(&p.users);
+    let list = if serials { &p.serials } else { &p.users };
     let list = list.as_deref().filter(|l| l.len() >= 2)?;
-    let (a, b) = list.split_at(list.len() / 2);
-    *first_list = Some(a.to_vec());
-    *second_list = Some(b.to_vec());
-    Some((first, second))
+    let parts = list
+        .chunks(part_len(list.len(), size, limit))
+        .map(|chunk| {
+            let mut part = p.clone();
+            if serials {
+                part.serials = Some(chunk.to_vec());
+            } else {
+                part.users = Some(chunk.to_vec());
+            }
+            part
+        })
+        .collect();
+    Some(parts)
 }
 
 /// An answer that is not to the request waited for. The daemon answers with a null id what it
