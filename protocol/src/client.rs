@@ -243,7 +243,10 @@ impl Client {
     fn refusal_after(&mut self, write_error: std::io::Error) -> ClientError {
         let deadline = Instant::now() + Duration::from_millis(500);
         while let Ok(message) = self.read_message(Some(deadline)) {
-            if let Incoming::Response(r) = message {
+            if let Incoming::Response(r) = message
+                && r.id == Id::Null
+                && r.error.is_some()
+            {
                 return unrequested(r);
             }
         }
