@@ -156,7 +156,10 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
     let end_step = unix_now() / 30 + u64::from(periods);
     let mut codes = Vec::new();
     let mut last = None;
-    while !interrupted.load(Ordering::SeqCst) && !(live && unix_now() / 30 >= end_step) {
+    let over = |interrupted: &AtomicBool| {
+        interrupted.load(Ordering::SeqCst) || (live && unix_now() / 30 >= end_step)
+    };
+    while !over(&interrupted) {
         let code = commands::fetch_code(&mut ctx, &created.token.name)?;
         let until = code.valid_until.unwrap_or(0);
         let left = until.saturating_sub(unix_now());
