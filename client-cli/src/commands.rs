@@ -99,6 +99,22 @@ impl Ctx {
         Ok(self.client.next_event(timeout)?)
     }
 
+    /// Refuses as the daemon would (exit 6) when `hello` said we are a reader, for commands
+    /// that check their outputs before calling the daemon: "not allowed" is the answer that
+    /// matters then, not a file that could not have been written anyway. The daemon still
+    /// decides.
+    pub fn require_admin(&self, what: &str) -> Result<(), Failure> {
+        if self.role_is_reader() {
+            return Err(Failure {
+                code: crate::exit::PERMISSION,
+                message: format!(
+                    "{what} needs an admin; ask your administrator (admins are root and the configured admin users and groups)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether the daemon said we are a reader.
     pub fn role_is_reader(&self) -> bool {
         self.client
@@ -434,6 +450,7 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         counter: args.counter,
     };
     // The seed is printed: into a file only if it is private, checked before the key is touched.
+    ctx.require_admin("creating a token")?;
     crate::output::private_stdout(
         "print the seed to a terminal, or export it later with `oathkey export -o FILE`",
     )?;

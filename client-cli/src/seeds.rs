@@ -96,6 +96,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         model: args.model.clone(),
     };
     let fmt = format(args.format);
+    ctx.require_admin("exporting seeds")?;
     // Every output is checked before anything is written or marked exported.
     let refuse = |problem: String| Failure {
         code: BAD_FILE,
