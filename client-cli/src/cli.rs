@@ -82,8 +82,8 @@ pub enum Command {
     },
     /// Run the main job on a virtual key: a private daemon, a seeded token, live codes.
     Demo {
-        /// How many code periods to show live.
-        #[arg(long, default_value_t = 2)]
+        /// How many codes to show live, one per 30 s period: the current one and those after.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
         periods: u32,
     },
 }
@@ -182,6 +182,17 @@ fn parse_digits(s: &str) -> Result<u8, String> {
         "6" => Ok(6),
         "8" => Ok(8),
         _ => Err("digits must be 6 or 8".into()),
+    }
+}
+
+/// A code as people type it: digits, maybe grouped with spaces ("123 456"), 6 or 8 of them.
+/// Anything else cannot be a code, which is bad usage rather than a code not accepted.
+fn parse_code(s: &str) -> Result<String, String> {
+    let code: String = s.chars().filter(|c| *c != ' ').collect();
+    if code.bytes().all(|b| b.is_ascii_digit()) && matches!(code.len(), 6 | 8) {
+        Ok(code)
+    } else {
+        Err("a code is 6 or 8 digits (spaces are ignored)".into())
     }
 }
 
@@ -372,11 +383,13 @@ pub struct ActivateArgs {
     /// The token's serial.
     #[arg(long)]
     pub serial: String,
-    /// The code the key shows.
-    #[arg(long)]
+    /// The code the key shows: 6 or 8 digits (spaces are ignored).
+    #[arg(long, value_parser = parse_code)]
     pub code: String,
-    /// How many steps on each side of now are accepted (Azure: 1).
-    #[arg(long, default_value_t = 1)]
+    /// How many steps on each side of now are accepted (Azure: 1; at most 100, the most
+    /// `check_code` searches: a larger window is refused rather than searched as 100).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(0..=oathkey_seedfile::activate::MAX_WINDOW))]
     pub window: u64,
     /// The seed file's format (default: detected).
     #[arg(long, value_enum)]

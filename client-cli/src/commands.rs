@@ -99,6 +99,22 @@ impl Ctx {
         Ok(self.client.next_event(timeout)?)
     }
 
+    /// Refuses as the daemon would (exit 6) when `hello` said we are a reader, for commands
+    /// that check their outputs before calling the daemon: "not allowed" is the answer that
+    /// matters then, not a file that could not have been written anyway. The daemon still
+    /// decides.
+    pub fn require_admin(&self, what: &str) -> Result<(), Failure> {
+        if self.role_is_reader() {
+            return Err(Failure {
+                code: crate::exit::PERMISSION,
+                message: format!(
+                    "{what} needs an admin; ask your administrator (admins are root and the configured admin users and groups)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether the daemon said we are a reader.
     pub fn role_is_reader(&self) -> bool {
         self.client
@@ -109,6 +125,16 @@ impl Ctx {
     fn key_params(&self) -> KeyParams {
         KeyParams {
             key: self.key.clone(),
+        }
+    }
+
+    /// With `--json`, prints what a command did as JSON (standard output stays empty
+    /// without it: messages go to standard error).
+    pub fn print_summary<T: Serialize>(&self, value: &T) -> Result<(), Failure> {
+        if self.json {
+            self.print_json(value)
+        } else {
+            Ok(())
         }
     }
 
@@ -179,6 +205,29 @@ fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Fails as `code` does (exit 4) when no key is plugged in: the daemon lists the tokens of
+/// every key, and no key gives the same empty list as keys without tokens, which would tell
+/// the user (or a script reading `--json`) something false. With `--key`, the daemon itself
+/// refuses a key that is not there.
+fn some_key(ctx: &mut Ctx) -> Result<(), Failure> {
+    if ctx.key.is_some() {
+        return Ok(());
+    }
+    let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+    if !list.keys.is_empty() {
+        return Ok(());
+    }
+    let unusable: Vec<String> = list
+        .unavailable
+        .iter()
+        .map(|u| format!("; {} is unusable: {}", u.path, u.reason))
+        .collect();
+    Err(Failure {
+        code: crate::exit::NOT_FOUND,
+        message: format!("no key is plugged in{}", unusable.concat()),
+    })
+}
+
 fn kind(k: OtpKind) -> &'static str {
     match k {
         OtpKind::Totp => "TOTP",
@@ -198,6 +247,9 @@ fn algorithm(a: Option<Algorithm>) -> &'static str {
 
 fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
     let tokens: Vec<TokenInfo> = ctx.call(method::TOKENS_LIST, ctx.key_params())?;
+    if tokens.is_empty() {
+        some_key(ctx)?;
+    }
     if ctx.json {
         return ctx.print_json(&tokens);
     }
@@ -249,6 +301,9 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
         include_touch,
     };
     let entries: Vec<CodeEntry> = ctx.call(method::CODES_ALL, params)?;
+    if entries.is_empty() {
+        some_key(ctx)?;
+    }
     if ctx.json {
         return ctx.print_json(&entries);
     }
@@ -297,7 +352,9 @@ fn wink(ctx: &mut Ctx) -> Result<(), Failure> {
 
 fn events(ctx: &mut Ctx, count: Option<u64>, timeout: Option<u64>) -> Result<(), Failure> {
     ctx.subscribe()?;
-    let deadline = timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+    // A timeout beyond what the clock can count has no end: no deadline, rather than a panic.
+    let deadline = timeout
+        .and_then(|t| std::time::Instant::now().checked_add(std::time::Duration::from_secs(t)));
     let mut seen = 0;
     while count.is_none_or(|c| seen < c) {
         let left = match deadline {
@@ -392,6 +449,11 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         touch: args.touch,
         counter: args.counter,
     };
+    // The seed is printed: into a file only if it is private, checked before the key is touched.
+    ctx.require_admin("creating a token")?;
+    crate::output::private_stdout(
+        "print the seed to a terminal, or export it later with `oathkey export -o FILE`",
+    )?;
     ctx.subscribe()?;
     let created: CreatedToken = ctx.call(method::TOKENS_CREATE, params)?;
     if ctx.json {

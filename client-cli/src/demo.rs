@@ -147,44 +147,53 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
         &secret[..secret.len().min(4)],
         secret.len()
     ));
-    if json {
-        let summary =
-            serde_json::json!({"key": key, "token": created.token, "serial": created.serial});
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    }
     say(format!(
-        "Live codes from the key through oathkeyd ({periods} periods; Ctrl-C stops):"
+        "Live codes from the key through oathkeyd (one per 30 s period, {periods} in all; Ctrl-C stops):"
     ));
+    // `periods` codes: the current one, then each new one as its period starts. On a terminal
+    // the last one counts down to the end of its period; otherwise the demo ends as it shows.
     let live = std::io::stdout().is_terminal() && !json;
     let end_step = unix_now() / 30 + u64::from(periods);
-    let mut last = String::new();
-    while !interrupted.load(Ordering::SeqCst) {
+    let mut codes = Vec::new();
+    let mut last = None;
+    let over = |interrupted: &AtomicBool| {
+        interrupted.load(Ordering::SeqCst) || (live && unix_now() / 30 >= end_step)
+    };
+    while !over(&interrupted) {
         let code = commands::fetch_code(&mut ctx, &created.token.name)?;
         let until = code.valid_until.unwrap_or(0);
         let left = until.saturating_sub(unix_now());
-        if code.code != last {
-            if live && !last.is_empty() {
+        // A new period, told by its end rather than its code (two periods may share a code).
+        if last != Some(until) {
+            if live && last.is_some() {
                 outln!();
             }
             if !live && !json {
                 outln!("  {}  (valid {left} s more)", code.code);
             }
-            last = code.code.clone();
+            last = Some(until);
+            codes.push(serde_json::json!({"code": code.code, "valid_until": until}));
         }
         if live {
             out!("\r  {}  {:>2} s left ", code.code, left);
             let _ = std::io::stdout().flush();
         }
-        if unix_now() / 30 >= end_step {
+        if !live && codes.len() >= periods as usize {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     if live {
         outln!();
+    }
+    if json {
+        let summary = serde_json::json!({
+            "key": key, "token": created.token, "serial": created.serial, "codes": codes,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     }
     say("Stopping the private daemon; its state, seed included, is deleted.".into());
     drop(ctx);

@@ -96,6 +96,11 @@ impl From<ClientError> for Failure {
                 code: NO_DAEMON,
                 message: e.to_string(),
             },
+            // A request too long to send is a usage problem, as when the daemon refuses one.
+            ClientError::RequestTooLarge { .. } => Self {
+                code: USAGE,
+                message: e.to_string(),
+            },
             ClientError::Rpc(err) => Self {
                 code: err.kind().map_or(FAILURE, for_code),
                 message: err.message.clone(),

@@ -6,6 +6,7 @@
 //! - `demo`: the self-contained demo on a virtual key.
 //! - `exit`: exit codes (documented in docs/exit-codes.md).
 //! - `out`: standard output that ends quietly on a closed pipe.
+//! - `output`: output files checked before work that cannot be undone; private standard output.
 //! - `provision`: the seed-one-key-per-user loop.
 //! - `seeds`: export, the ledger, seed-file checks and activation checks.
 //! - `table`: aligned text tables.
@@ -15,6 +16,7 @@ mod commands;
 mod demo;
 mod exit;
 mod out;
+mod output;
 mod provision;
 mod seeds;
 mod table;

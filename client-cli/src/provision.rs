@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use oathkey_protocol::types::{
     Algorithm, CreateTokenParams, CreatedToken, Event, KeyList, KeyParams, MarkExportedParams,
-    OtpKind, SeedRecord, SeedState, SeedsParams, SetConfigParams, method,
+    OtpKind, SeedState, SeedsParams, SetConfigParams, method,
 };
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Hash, ProvisionArgs};
@@ -278,7 +279,8 @@ fn next_key(
     user: &str,
     bar: &ProgressBar,
 ) -> Result<Option<String>, Failure> {
-    let deadline = wait.map(|w| Instant::now() + w);
+    // A wait beyond what the clock can count has no end: no deadline, rather than a panic.
+    let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     let mut asked = false;
     loop {
         let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
@@ -315,20 +317,70 @@ fn next_key(
     }
 }
 
-/// Waits until `key` is unplugged.
-fn wait_removed(ctx: &mut Ctx, key: &str, bar: &ProgressBar) -> Result<(), Failure> {
+/// Waits until `key` is unplugged, for at most `wait` (`--wait`, none: as long as it takes).
+fn wait_removed(
+    ctx: &mut Ctx,
+    key: &str,
+    wait: Option<Duration>,
+    bar: &ProgressBar,
+) -> Result<(), Failure> {
     bar.suspend(|| eprintln!("Remove key {key} and insert the next one."));
+    let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     loop {
         let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
         if !list.keys.iter().any(|k| k.id == key) {
             return Ok(());
         }
-        if let Some(Event::KeyRemoved { key: gone }) = ctx.next_event(Duration::from_secs(1))?
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(Duration::from_secs(1)),
+                _ => {
+                    return Err(Failure {
+                        code: NOT_FOUND,
+                        message: format!(
+                            "key {key} was not removed within {} s; the users seeded so far are in the seed file: run the command again to go on",
+                            wait.unwrap_or_default().as_secs()
+                        ),
+                    });
+                }
+            },
+            None => Duration::from_secs(1),
+        };
+        // Removals arrive as events; the list is read again at least every second.
+        if let Some(Event::KeyRemoved { key: gone }) = ctx.next_event(left)?
             && gone == key
         {
             return Ok(());
         }
     }
+}
+
+/// A token `provision` wrote a row for.
+#[derive(Debug, Serialize)]
+struct Row {
+    user: String,
+    key: String,
+    serial: String,
+}
+
+/// What `provision --json` prints on standard output when it ends well: what it did, never a
+/// seed (the seeds are in the seed file and the daemon's ledger).
+#[derive(Debug, Serialize)]
+struct Summary {
+    /// The seed file written to.
+    seed_file: String,
+    /// Its format.
+    format: String,
+    /// Users seeded in this run.
+    seeded: Vec<Row>,
+    /// Users whose token an earlier, interrupted run had created: rows written from the ledger.
+    restored: Vec<Row>,
+    /// Users skipped because they are in the seed file already.
+    already_in_file: usize,
+    /// Users skipped because an earlier run's token for them is not settled yet.
+    unsettled: Vec<Row>,
+    /// Users left for the next run because no more keys were plugged in (`--keys-present`).
+    left: usize,
 }
 
 /// `oathkey provision`.
@@ -343,6 +395,14 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
     // Refuse up front what Azure's upload would refuse, for every user, before any key is
     // touched: a row refused after its key was seeded leaves a token without a row.
     check_rows(args, &numbered)?;
+    // The same for the seed file: a key seeded for a row that cannot be written is the failure
+    // this command exists to prevent.
+    if let Some(problem) = crate::output::seed_file_problem(&args.out, WriteMode::Append) {
+        return Err(Failure {
+            code: BAD_FILE,
+            message: format!("{problem}; no key was touched"),
+        });
+    }
     let users: Vec<String> = numbered.into_iter().map(|(_, user)| user).collect();
     let algorithm = seed_algorithm(args.hash);
     let done = done_users(&args.out, args.force)?;
@@ -351,6 +411,15 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         .filter(|u| !done.contains(&u.to_ascii_lowercase()))
         .cloned()
         .collect();
+    let mut summary = Summary {
+        seed_file: args.out.display().to_string(),
+        format: Format::AzureCsv.to_string(),
+        seeded: Vec::new(),
+        restored: Vec::new(),
+        already_in_file: users.len() - remaining.len(),
+        unsettled: Vec::new(),
+        left: 0,
+    };
     if remaining.len() < users.len() {
         eprintln!(
             "{} of {} users are already in {}; skipping them.",
@@ -371,7 +440,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             include_incomplete: true,
             ..SeedsParams::default()
         };
-        let all: Vec<oathkey_protocol::types::SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
+        let all = ctx.client().seeds_list(&params)?;
         let unsettled: Vec<_> = all
             .iter()
             .filter(|s| {
@@ -389,6 +458,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
                     s.user, s.serial, s.key
                 );
                 remaining.retain(|u| !u.eq_ignore_ascii_case(&s.user));
+                summary.unsettled.push(Row {
+                    user: s.user.clone(),
+                    key: s.key.clone(),
+                    serial: s.serial.clone(),
+                });
             }
             break;
         }
@@ -404,7 +478,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         not_exported: true,
         ..SeedsParams::default()
     };
-    let recorded: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+    let recorded = ctx.client().seeds_export(&params)?;
     for seed in recorded {
         if !remaining
             .iter()
@@ -426,6 +500,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             seed.info.user, seed.info.serial
         );
         remaining.retain(|u| !u.eq_ignore_ascii_case(&seed.info.user));
+        summary.restored.push(Row {
+            user: seed.info.user.clone(),
+            key: seed.info.key.clone(),
+            serial: seed.info.serial.clone(),
+        });
     }
 
     let bar = progress(remaining.len() as u64);
@@ -450,7 +529,8 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
                 "No more keys plugged in; {} user(s) left for the next run.",
                 total - i
             );
-            return Ok(());
+            summary.left = total - i;
+            return ctx.print_summary(&summary);
         };
         bar.set_message(format!("{user} on key {key}"));
         let _: Value = ctx.call(
@@ -494,6 +574,11 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             )?;
         }
         seeded.insert(key.clone());
+        summary.seeded.push(Row {
+            user: user.clone(),
+            key: key.clone(),
+            serial: created.serial.clone(),
+        });
         bar.inc(1);
         bar.suspend(|| {
             eprintln!(
@@ -503,7 +588,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             )
         });
         if !args.keys_present && i + 1 < total {
-            wait_removed(ctx, &key, &bar)?;
+            wait_removed(ctx, &key, wait, &bar)?;
         }
     }
     bar.finish_and_clear();
@@ -511,7 +596,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         "Done: {total} key(s) seeded; upload {} to Azure (Entra ID > Protection > Authentication methods > OATH tokens).",
         args.out.display()
     );
-    Ok(())
+    ctx.print_summary(&summary)
 }
 
 /// Applies the settings asked for and creates the user's token on `key`.

@@ -63,18 +63,6 @@ pub fn warn_forced(file: &str, problems: &[oathkey_seedfile::Problem]) {
     }
 }
 
-/// Whether standard output is a regular file (`oathkey export > seeds.csv`), as opposed to a
-/// pipe, a terminal or a device: only then is what was written to it known to be kept.
-fn stdout_is_a_file() -> bool {
-    use std::os::fd::AsFd;
-    std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_file())
-}
-
 /// Maps a seed-file write failure to a message and exit code.
 pub fn write_failure(e: oathkey_seedfile::FileError) -> Failure {
     Failure {
@@ -109,6 +97,13 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
         model: args.model.clone(),
     };
     let fmt = format(args.format);
+    ctx.require_admin("exporting seeds")?;
+    // Every output is checked before anything is written or marked exported.
+    let refuse = |problem: String| Failure {
+        code: BAD_FILE,
+        message: format!("{problem}; nothing was exported"),
+    };
+    let mut forced = Vec::new();
     let records = match &args.output {
         Some(path) => {
             let mode = if args.append {
@@ -118,6 +113,22 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             } else {
                 WriteMode::CreateNew
             };
+            if let Some(problem) = crate::output::seed_file_problem(path, mode) {
+                return Err(refuse(problem));
+            }
+            if let Some(dir) = &args.qr_dir {
+                // The serials the export will write (the same selection, without secrets).
+                let serials: Vec<String> = ctx
+                    .client()
+                    .seeds_list(&params)?
+                    .into_iter()
+                    .map(|s| s.serial)
+                    .collect();
+                let pngs = serials.iter().map(|s| (s.as_str(), qr_path(dir, s)));
+                if let Some(problem) = crate::output::qr_dir_problem(dir, pngs) {
+                    return Err(refuse(problem));
+                }
+            }
             let done = oathkey_seedfile::export::export_to_file(
                 ctx.client(),
                 params,
@@ -136,6 +147,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                     path.display()
                 );
             }
+            forced = done.forced;
             done.records
         }
         None => {
@@ -143,12 +155,23 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
             // what was written is known to be kept: output redirected into a file, or
             // --mark-exported. A pipe (`oathkey export | head`) or a terminal may drop it, and
             // `seeds purge --exported` would then delete a seed that was never saved.
-            let seeds: Vec<SeedRecord> = ctx.call(method::SEEDS_EXPORT, params)?;
+            let to_file = crate::output::private_stdout(
+                "write the seeds with -o FILE, which oathkey creates 0600",
+            )?;
+            let seeds: Vec<SeedRecord> = ctx.client().seeds_export(&params)?;
             let records = seeds
                 .iter()
                 .map(|r| oathkey_seedfile::export::to_token_record(r, &labels))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(export_failure)?;
+            if let Some(dir) = &args.qr_dir {
+                let pngs = records
+                    .iter()
+                    .map(|r| (r.serial.as_str(), qr_path(dir, &r.serial)));
+                if let Some(problem) = crate::output::qr_dir_problem(dir, pngs) {
+                    return Err(refuse(problem));
+                }
+            }
             if !records.is_empty() {
                 let rendered = oathkey_seedfile::render_checked(fmt, &records, args.force).map_err(|e| match e {
                     oathkey_seedfile::RenderError::Rejected(p) => Failure {
@@ -158,7 +181,7 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
                     other => Failure { code: BAD_FILE, message: other.to_string() },
                 })?;
                 warn_forced("standard output", &rendered.forced);
-                let mark = args.mark_exported || stdout_is_a_file();
+                let mark = args.mark_exported || to_file;
                 out!("{}", &*rendered.text);
                 if mark {
                     oathkey_seedfile::export::mark_exported(ctx.client(), &seeds, fmt)
@@ -174,15 +197,44 @@ pub fn export(ctx: &mut Ctx, args: &ExportArgs) -> Result<(), Failure> {
     };
     if records.is_empty() {
         eprintln!("No seeds match; nothing written.");
-        return Ok(());
-    }
-    if let Some(dir) = &args.qr_dir {
+    } else if let Some(dir) = &args.qr_dir {
         write_qr_codes(dir, &records).map_err(|f| Failure {
             code: BAD_FILE,
             message: f.message,
         })?;
     }
-    Ok(())
+    // With -o, `--json` says what was written. Without, standard output is the seed file.
+    match &args.output {
+        Some(path) => ctx.print_summary(&serde_json::json!({
+            "file": path,
+            "format": fmt.to_string(),
+            "exported": records.len(),
+            "serials": records.iter().map(|r| &r.serial).collect::<Vec<_>>(),
+            "forced": forced
+                .iter()
+                .map(|p| serde_json::json!({"line": p.line, "serial": p.serial, "reason": p.reason}))
+                .collect::<Vec<_>>(),
+            "qr_dir": args.qr_dir.as_ref().filter(|_| !records.is_empty()),
+            "qr_codes": if args.qr_dir.is_some() { records.len() } else { 0 },
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Where a token's QR code goes: `DIR/SERIAL.png`, with characters a file name should not
+/// hold replaced by `_`.
+fn qr_path(dir: &Path, serial: &str) -> std::path::PathBuf {
+    let safe: String = serial
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.png"))
 }
 
 fn write_qr_codes(dir: &Path, records: &[TokenRecord]) -> Result<(), Failure> {
@@ -197,18 +249,7 @@ fn write_qr_codes(dir: &Path, records: &[TokenRecord]) -> Result<(), Failure> {
         let uri = oathkey_seedfile::otpauth_uri(r, Some(&r.manufacturer));
         let png = oathkey_seedfile::qr_png(&uri)
             .map_err(|e| anyhow::anyhow!("QR code for {}: {e}", r.serial))?;
-        let safe: String = r
-            .serial
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{safe}.png"));
+        let path = qr_path(dir, &r.serial);
         // A QR code is the seed in another form: 0600, and never over an existing file.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -419,7 +460,19 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
         });
     };
     let t = at.unwrap_or_else(unix_now);
-    let result = oathkey_seedfile::check_code(record, args.code.trim(), t, args.window);
+    // Every step of the window must be a time: one past 2^64 s would be skipped while the
+    // message below counts it. `code --at` refuses such a time as well.
+    if record.kind == oathkey_seedfile::Kind::Totp
+        && u64::from(record.period)
+            .checked_mul(args.window + 1)
+            .and_then(|span| t.checked_add(span))
+            .is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--at {t} is out of range: the window's steps after it do not fit in 64 bits"
+        )));
+    }
+    let result = oathkey_seedfile::check_code(record, &args.code, t, args.window);
     if json {
         outln!(
             "{}",
@@ -445,9 +498,10 @@ pub fn activate(args: &ActivateArgs, at: Option<u64>, json: bool) -> Result<(), 
         None => Err(Failure {
             code: REJECTED,
             message: format!(
-                "code not accepted for serial {}: it matches none of the {} steps around now (is this machine's clock right? compare with `oathkey code {}`)",
+                "code not accepted for serial {}: it matches none of the {} steps around {} (is this machine's clock right? compare with `oathkey code {}`)",
                 args.serial,
                 2 * args.window + 1,
+                at.map_or_else(|| "now".to_string(), |t| t.to_string()),
                 args.serial
             ),
         }),

@@ -309,9 +309,9 @@ fn no_daemon_is_exit_3_with_advice() {
 
 #[test]
 fn the_demo_runs_on_its_own() {
-    // A fresh environment: no socket variable, no daemon. --periods 0 keeps it short. As the
-    // user running the tests, and (when that is root) as an ordinary user with no groups: the
-    // private daemon's own user may seed its key.
+    // A fresh environment: no socket variable, no daemon. --periods 1 (one code) keeps it
+    // short. As the user running the tests, and (when that is root) as an ordinary user with
+    // no groups: the private daemon's own user may seed its key.
     let mut runs = vec![Command::new(common::bin("oathkey"))];
     if common::is_root() {
         let mut c = Command::new("setpriv");
@@ -323,7 +323,7 @@ fn the_demo_runs_on_its_own() {
     }
     for mut run in runs {
         check_demo(
-            run.args(["demo", "--periods", "0"])
+            run.args(["demo", "--periods", "1"])
                 .env_remove("OATHKEY_SOCKET")
                 .env_remove("XDG_RUNTIME_DIR")
                 .stdin(std::process::Stdio::null())

@@ -119,9 +119,10 @@ impl Drop for Backend {
     }
 }
 
-/// Whether an error means the connection itself is gone (rather than one call failing).
+/// Whether an error means the connection itself is gone (rather than one call failing). A
+/// request too long to send was never sent: the connection is as good as before.
 fn connection_gone(e: &ClientError) -> bool {
-    !matches!(e, ClientError::Rpc(_))
+    !matches!(e, ClientError::Rpc(_) | ClientError::RequestTooLarge { .. })
 }
 
 fn quick_call<P: Serialize, R: DeserializeOwned>(

@@ -11,7 +11,7 @@ use oathkey_seedfile::export::ExportError;
 pub struct DaemonError {
     /// The stable name: the daemon's `error.data.name` (`TouchTimeout`, `AlreadyExists`...),
     /// or one of this app's: `NotRunning`, `PermissionDenied`, `ConnectionLost`, `Version`,
-    /// `Protocol`, `Timeout`, `File`.
+    /// `Protocol`, `Timeout`, `RequestTooLarge` (too long to send), `File`.
     pub name: String,
     /// The message for people.
     pub message: String,
@@ -85,6 +85,7 @@ impl From<ClientError> for DaemonError {
             e @ ClientError::Version { .. } => Self::new("Version", e.to_string()),
             e @ ClientError::Protocol(_) => Self::new("Protocol", e.to_string()),
             e @ ClientError::Timeout(_) => Self::new("Timeout", e.to_string()),
+            e @ ClientError::RequestTooLarge { .. } => Self::new("RequestTooLarge", e.to_string()),
         }
     }
 }

@@ -23,12 +23,21 @@ struct Args {
     /// oathkeyd's socket (default: $OATHKEY_SOCKET, a user daemon's socket, then the system one).
     #[arg(long, value_name = "PATH", env = "OATHKEY_SOCKET")]
     socket: Option<PathBuf>,
-    /// Zoom factor, such as 1.5 or 2 (Ctrl +/- changes it while running).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    /// Zoom factor from 0.5 to 3, such as 1.5 or 2 (Ctrl +/- changes it while running).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
     scale: f32,
     /// Colour theme (default: as the system says).
     #[arg(long, value_enum, default_value_t = Theme::System)]
     theme: Theme,
+}
+
+/// The zoom the window offers (Ctrl +/- stays within it); a factor outside it is refused
+/// rather than quietly taken as the nearest end.
+fn parse_scale(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(f) if (0.5..=3.0).contains(&f) => Ok(f),
+        _ => Err("the zoom factor is a number from 0.5 to 3".into()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,7 +61,7 @@ fn main() -> anyhow::Result<()> {
 
     let socket = oathkey_desktop::app::socket_path(args.socket);
     let mut state = AppState::new(socket.clone(), Clock::System);
-    state.prefs.zoom = args.scale.clamp(0.5, 3.0);
+    state.prefs.zoom = args.scale;
     state.prefs.theme = match args.theme {
         Theme::System => ThemePreference::System,
         Theme::Light => ThemePreference::Light,
@@ -81,4 +90,25 @@ fn main() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("cannot open the window")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--scale` outside the zoom the window offers was silently taken as 0.5 or 3; it is
+    /// refused when the command line is read, as `oathkey activate --window` is.
+    #[test]
+    fn a_scale_out_of_range_is_refused_not_clamped() {
+        for ok in ["0.5", "1", "1.5", "3"] {
+            let args = Args::try_parse_from(["oathkey-desktop", "--scale", ok]).expect(ok);
+            assert_eq!(args.scale.to_string(), ok);
+        }
+        for bad in ["0.49", "5", "0", "-1", "NaN", "inf"] {
+            let err = Args::try_parse_from(["oathkey-desktop", &format!("--scale={bad}")])
+                .expect_err(bad);
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            assert!(err.to_string().contains("0.5 to 3"), "{bad}: {err}");
+        }
+    }
 }

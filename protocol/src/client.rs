@@ -1,7 +1,7 @@
 //! A small blocking client: connect, check the version with `hello`, call methods, read events.
 //! Used by the CLI, the desktop app and the tests.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::PROTOCOL_VERSION;
-use crate::codec::{LineBuffer, encode_line};
-use crate::jsonrpc::{ErrorObject, Id, Incoming, Request};
-use crate::types::{Event, Hello, method};
+use crate::codec::{LineBuffer, MAX_LINE, encode_line};
+use crate::jsonrpc::{ErrorObject, Id, Incoming, Request, Response};
+use crate::types::{Event, Hello, MarkExportedParams, SeedInfo, SeedRecord, SeedsParams, method};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,19 @@ pub enum ClientError {
     /// No answer in time.
     #[error("oathkeyd did not answer within {0:?}")]
     Timeout(Duration),
+    /// The request would be longer than the daemon reads ([`MAX_LINE`]); nothing was sent.
+    #[error(
+        "the {method} request would be {size} bytes, over oathkeyd's limit of {limit} bytes per \
+         request; ask for less at a time"
+    )]
+    RequestTooLarge {
+        /// The method.
+        method: String,
+        /// The request line's length, newline excluded.
+        size: usize,
+        /// The daemon's limit.
+        limit: usize,
+    },
 }
 
 /// A connection to oathkeyd.
@@ -130,7 +143,19 @@ impl Client {
         let params = (!params.is_null()).then_some(params);
         let line = encode_line(&Request::new(id, method, params))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.stream.write_all(line.as_bytes())?;
+        // The daemon would answer a longer line with an error and close the connection (or
+        // close it while we still write, a broken pipe): say what it is, and send nothing.
+        let size = line.len() - 1;
+        if size > MAX_LINE {
+            return Err(ClientError::RequestTooLarge {
+                method: method.into(),
+                size,
+                limit: MAX_LINE,
+            });
+        }
+        if let Err(e) = self.stream.write_all(line.as_bytes()) {
+            return Err(self.refusal_after(e));
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             match self.read_message(deadline)? {
@@ -139,12 +164,7 @@ impl Client {
                     return serde_json::from_value(value)
                         .map_err(|e| ClientError::Protocol(format!("{method}: {e}")));
                 }
-                Incoming::Response(r) => {
-                    return Err(ClientError::Protocol(format!(
-                        "answer for unknown request {:?}",
-                        r.id
-                    )));
-                }
+                Incoming::Response(r) => return Err(unrequested(r)),
                 Incoming::Notification(n) => {
                     if let Some(event) = decode_event(&n.method, n.params) {
                         on_event(&event);
@@ -168,12 +188,7 @@ impl Client {
                         return Ok(Some(event));
                     }
                 }
-                Ok(Incoming::Response(r)) => {
-                    return Err(ClientError::Protocol(format!(
-                        "unexpected answer {:?}",
-                        r.id
-                    )));
-                }
+                Ok(Incoming::Response(r)) => return Err(unrequested(r)),
                 Err(ClientError::Timeout(_)) => return Ok(None),
                 Err(e) => return Err(e),
             }
@@ -221,10 +236,396 @@ impl Client {
             }
         }
     }
+
+    /// The error to report when writing a request failed: the daemon may have refused the
+    /// connection (too many clients) or a line and closed before or while we wrote, and what
+    /// it said then is waiting to be read; otherwise the write error itself.
+    fn refusal_after(&mut self, write_error: std::io::Error) -> ClientError {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while let Ok(message) = self.read_message(Some(deadline)) {
+            if let Incoming::Response(r) = message
+                && r.id == Id::Null
+                && r.error.is_some()
+            {
+                return unrequested(r);
+            }
+        }
+        ClientError::Io(write_error)
+    }
+
+    /// `seeds.list` for a selection of any size (see [`Client::seeds_export`]).
+    pub fn seeds_list(&mut self, params: &SeedsParams) -> Result<Vec<SeedInfo>, ClientError> {
+        let mut found = BTreeMap::new();
+        self.select(
+            method::SEEDS_LIST,
+            params.clone(),
+            |r: &SeedInfo| &r.id,
+            &mut found,
+        )?;
+        Ok(found.into_values().collect())
+    }
+
+    /// `seeds.export` for a selection of any size: `serials` and `users` lists longer than one
+    /// request line are asked for in parts (a selection is a filter, so the parts' answers
+    /// together are the whole answer), merged as the daemon orders them, by record id.
+    pub fn seeds_export(&mut self, params: &SeedsParams) -> Result<Vec<SeedRecord>, ClientError> {
+        let mut found = BTreeMap::new();
+        self.select(
+            method::SEEDS_EXPORT,
+            params.clone(),
+            |r: &SeedRecord| &r.info.id,
+            &mut found,
+        )?;
+        Ok(found.into_values().collect())
+    }
+
+    /// `seeds.mark_exported` for any number of ids, in requests that fit; the number marked.
+    pub fn mark_exported(&mut self, ids: &[String], format: &str) -> Result<usize, ClientError> {
+        let params = MarkExportedParams {
+            ids: ids.to_vec(),
+            format: format.into(),
+        };
+        match self.call(method::SEEDS_MARK_EXPORTED, params) {
+            Err(ClientError::RequestTooLarge { size, limit, .. }) if ids.len() > 1 => {
+                let mut marked = 0;
+                for part in ids.chunks(part_len(ids.len(), size, limit)) {
+                    marked += self.mark_exported(part, format)?;
+                }
+                Ok(marked)
+            }
+            other => other,
+        }
+    }
+
+    /// Asks for a seed selection, splitting its longer list while the request is too long (only
+    /// the requests that fit are sent); every record found goes into `found` by id.
+    fn select<R: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: SeedsParams,
+        id: fn(&R) -> &String,
+        found: &mut BTreeMap<String, R>,
+    ) -> Result<(), ClientError> {
+        match self.call::<_, Vec<R>>(method, &params) {
+            Ok(records) => {
+                for r in records {
+                    found.insert(id(&r).clone(), r);
+                }
+                Ok(())
+            }
+            Err(ClientError::RequestTooLarge { size, limit, .. })
+                if let Some(parts) = split(&params, size, limit) =>
+            {
+                for part in parts {
+                    self.select(method, part, id, found)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The length of the parts a list of `len` items is cut into when its request is `size` bytes
+/// and may be `limit`: as many parts as the size asks for and one more, so that most parts fit
+/// at once (one that does not is cut again), and at least two, so that each cut makes progress.
+fn part_len(len: usize, size: usize, limit: usize) -> usize {
+    let parts = (size.div_ceil(limit.max(1)) + 1).clamp(2, len.max(2));
+    len.div_ceil(parts).max(1)
+}
+
+/// The selection cut into parts along its longer list, if that list has two items or more.
+fn split(p: &SeedsParams, size: usize, limit: usize) -> Option<Vec<SeedsParams>> {
+    let len = |l: &Option<Vec<String>>| l.as_ref().map_or(0, Vec::len);
+    let serials = len(&p.serials) >= len(&p.users);
+    let list = if serials { &p.serials } else { &p.users };
+    let list = list.as_deref().filter(|l| l.len() >= 2)?;
+    let parts = list
+        .chunks(part_len(list.len(), size, limit))
+        .map(|chunk| {
+            let mut part = p.clone();
+            if serials {
+                part.serials = Some(chunk.to_vec());
+            } else {
+                part.users = Some(chunk.to_vec());
+            }
+            part
+        })
+        .collect();
+    Some(parts)
+}
+
+/// An answer that is not to the request waited for. The daemon answers with a null id what it
+/// could not tie to a request: refusing the connection (too many clients) or a line (too
+/// long, not JSON). Such an error is the answer to our request, the daemon's own error;
+/// anything else is a protocol violation.
+fn unrequested(r: Response) -> ClientError {
+    match (r.id, r.error) {
+        (Id::Null, Some(error)) => ClientError::Rpc(error),
+        (id, _) => ClientError::Protocol(format!("answer for unknown request {id:?}")),
+    }
 }
 
 fn decode_event(method_name: &str, params: Value) -> Option<Event> {
     (method_name == method::EVENT)
         .then(|| serde_json::from_value(params).ok())
         .flatten()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread::JoinHandle;
+
+    use super::*;
+    use crate::ErrorCode;
+
+    /// A socket path of its own for each fake daemon.
+    fn socket_path() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        std::env::temp_dir().join(format!(
+            "oathkey-protocol-test-{}-{}.sock",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ))
+    }
+
+    /// A fake daemon serving one connection with `serve`; the thread returns what it read.
+    fn fake(
+        serve: impl FnOnce(UnixStream) -> Vec<String> + Send + 'static,
+    ) -> (PathBuf, JoinHandle<Vec<String>>) {
+        let path = socket_path();
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("binds");
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accepts");
+            serve(stream)
+        });
+        (path, handle)
+    }
+
+    fn hello_answer(id: &Value) -> String {
+        let hello =
+            serde_json::json!({"protocol": PROTOCOL_VERSION, "daemon": "fake", "role": "admin"});
+        format!(
+            "{}\n",
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "result": hello})
+        )
+    }
+
+    /// The daemon refuses a connection over its client limit with one `Busy` line whose id is
+    /// null (it read no request), then closes: that is the answer to `hello`, not a protocol
+    /// violation, so the caller can tell "busy" (exit 7) from a broken daemon.
+    #[test]
+    fn a_refusal_with_a_null_id_is_the_daemons_error() {
+        let (path, server) = fake(|mut stream| {
+            let line = format!(
+                "{}\n",
+                serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": ErrorCode::Busy.code(), "message": "too many clients; try again later", "data": {"name": "Busy"}}})
+            );
+            stream.write_all(line.as_bytes()).expect("writes");
+            Vec::new()
+        });
+        let err = Client::connect(&path).expect_err("refused");
+        server.join().expect("server ends");
+        let _ = std::fs::remove_file(&path);
+        match err {
+            ClientError::Rpc(e) => {
+                assert_eq!(e.kind(), Some(ErrorCode::Busy));
+                assert_eq!(e.message, "too many clients; try again later");
+            }
+            other => panic!("expected the daemon's Busy, got {other:?}"),
+        }
+    }
+
+    /// The same after the connection was set up (here a line the daemon found too long), also
+    /// when the daemon has closed the connection before the request is written: the write
+    /// fails, and what the daemon said before closing is the answer, not "broken pipe".
+    #[test]
+    fn a_null_id_error_after_hello_is_the_daemons_error() {
+        let (path, server) = fake(|stream| {
+            let mut reader = BufReader::new(stream.try_clone().expect("clones"));
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("reads hello");
+            let request: Value = serde_json::from_str(&line).expect("json");
+            let mut stream = stream;
+            stream
+                .write_all(hello_answer(&request["id"]).as_bytes())
+                .expect("writes");
+            let refusal = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": ErrorCode::RequestTooLarge.code(), "message": "request line longer than 65536 bytes; closing", "data": {"name": "RequestTooLarge"}}});
+            stream
+                .write_all(format!("{refusal}\n").as_bytes())
+                .expect("writes");
+            vec![line]
+        });
+        let mut client = Client::connect(&path).expect("connects");
+        // The fake has answered, refused and closed before the request is written.
+        server.join().expect("server ends");
+        let err = client
+            .call::<_, Value>("keys.list", Value::Null)
+            .expect_err("refused");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            matches!(&err, ClientError::Rpc(e) if e.kind() == Some(ErrorCode::RequestTooLarge)),
+            "{err:?}"
+        );
+    }
+
+    /// A small model of the daemon: answers `hello`, filters `records` for `seeds.list`
+    /// (serials and users as the daemon does), counts known ids for `seeds.mark_exported`, and
+    /// refuses a line over [`MAX_LINE`] as the daemon does (a null-id error, then it closes).
+    /// Returns the length of every line it read.
+    fn mini_daemon(records: Vec<SeedInfo>) -> (PathBuf, JoinHandle<Vec<String>>) {
+        fake(move |stream| {
+            let mut reader = BufReader::new(stream.try_clone().expect("clones"));
+            let mut stream = stream;
+            let mut seen = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).expect("reads") == 0 {
+                    return seen;
+                }
+                let line = line.trim_end_matches('\n').to_string();
+                seen.push(line.clone());
+                if line.len() > MAX_LINE {
+                    let refusal = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": ErrorCode::RequestTooLarge.code(), "message": "too long", "data": {"name": "RequestTooLarge"}}});
+                    let _ = stream.write_all(format!("{refusal}\n").as_bytes());
+                    return seen;
+                }
+                let request: Value = serde_json::from_str(&line).expect("json");
+                let id = &request["id"];
+                let result = match request["method"].as_str().expect("method") {
+                    "hello" => {
+                        stream
+                            .write_all(hello_answer(id).as_bytes())
+                            .expect("writes");
+                        continue;
+                    }
+                    "seeds.list" => {
+                        let p: SeedsParams =
+                            serde_json::from_value(request["params"].clone()).expect("params");
+                        let selected: Vec<&SeedInfo> = records
+                            .iter()
+                            .filter(|r| p.serials.as_ref().is_none_or(|s| s.contains(&r.serial)))
+                            .filter(|r| {
+                                p.users.as_ref().is_none_or(|u| {
+                                    u.iter().any(|u| u.eq_ignore_ascii_case(&r.user))
+                                })
+                            })
+                            .collect();
+                        serde_json::to_value(selected).expect("encodes")
+                    }
+                    "seeds.mark_exported" => {
+                        let p: MarkExportedParams =
+                            serde_json::from_value(request["params"].clone()).expect("params");
+                        let known = p
+                            .ids
+                            .iter()
+                            .filter(|id| records.iter().any(|r| &&r.id == id))
+                            .count();
+                        serde_json::json!(known)
+                    }
+                    _ => Value::Null,
+                };
+                let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result});
+                stream
+                    .write_all(format!("{answer}\n").as_bytes())
+                    .expect("writes");
+            }
+        })
+    }
+
+    fn record(n: usize) -> SeedInfo {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{n:016x}"), "key": "k", "name": format!("S{n}:user{n}@contoso.com"),
+            "serial": format!("S{n}"), "user": format!("user{n}@contoso.com"), "kind": "totp",
+            "algorithm": "sha1", "digits": 6, "period": 30, "counter": 0, "state": "verified",
+            "reason": null, "created_at": 0, "exported_at": null, "model": null
+        }))
+        .expect("a SeedInfo")
+    }
+
+    /// A request longer than the daemon takes is refused before anything is sent, with its
+    /// size and the limit; one of exactly the limit is sent.
+    #[test]
+    fn an_overlong_request_is_refused_before_it_is_sent() {
+        let (path, server) = mini_daemon(Vec::new());
+        let mut client = Client::connect(&path).expect("connects");
+        let empty = encode_line(&Request::new(2, "x", Some(serde_json::json!({"a": ""}))))
+            .expect("encodes")
+            .len()
+            - 1;
+        let fits = "a".repeat(MAX_LINE - empty);
+        let _: Value = client
+            .call("x", serde_json::json!({"a": fits}))
+            .expect("a line of exactly the limit is sent");
+        let over = "a".repeat(MAX_LINE - empty + 1);
+        match client.call::<_, Value>("x", serde_json::json!({"a": over})) {
+            Err(ClientError::RequestTooLarge {
+                method,
+                size,
+                limit,
+            }) => {
+                assert_eq!(method, "x");
+                assert_eq!(size, MAX_LINE + 1);
+                assert_eq!(limit, MAX_LINE);
+            }
+            other => panic!("expected RequestTooLarge, got {other:?}"),
+        }
+        // The connection is still good: nothing was sent.
+        let _: Value = client.call("y", Value::Null).expect("still connected");
+        drop(client);
+        let seen = server.join().expect("server ends");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(seen.len(), 3, "hello, the line at the limit, y");
+        assert!(seen.iter().all(|l| l.len() <= MAX_LINE));
+        let err = ClientError::RequestTooLarge {
+            method: "seeds.list".into(),
+            size: 70_000,
+            limit: MAX_LINE,
+        };
+        assert!(err.to_string().contains("70000") && err.to_string().contains("65536"));
+    }
+
+    /// A selection of any size is asked for in requests that fit, and the answer is the one a
+    /// single request would give: every match once, ordered by record id.
+    #[test]
+    fn seed_selections_of_any_size_are_split_into_requests_that_fit() {
+        let records: Vec<SeedInfo> = (0..50).map(record).collect();
+        let (path, server) = mini_daemon(records);
+        let mut client = Client::connect(&path).expect("connects");
+        // 20,000 users (the same 250 over and over, in two letter cases, and unknown ones)
+        // and 10,000 serials: each list alone is longer than one line.
+        let users: Vec<String> = (0..20_000)
+            .map(|n| match n % 3 {
+                0 => format!("user{}@contoso.com", n % 250),
+                1 => format!("USER{}@CONTOSO.COM", n % 250),
+                _ => format!("nobody{n}@contoso.com"),
+            })
+            .collect();
+        let serials: Vec<String> = (0..10_000).map(|n| format!("S{}", n % 40)).collect();
+        let params = SeedsParams {
+            serials: Some(serials),
+            users: Some(users),
+            ..SeedsParams::default()
+        };
+        let found = client.seeds_list(&params).expect("listed");
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        let want: Vec<String> = (0..40).map(|n| format!("{n:016x}")).collect();
+        assert_eq!(ids, want);
+        // Marking 30,000 ids (most unknown) counts the known ones once each.
+        let mut ids: Vec<String> = (0..30_000).map(|n| format!("{:016x}", n + 1_000)).collect();
+        ids.extend((0..50).map(|n| format!("{n:016x}")));
+        assert_eq!(client.mark_exported(&ids, "azure-csv").expect("marked"), 50);
+        drop(client);
+        let seen = server.join().expect("server ends");
+        let _ = std::fs::remove_file(&path);
+        assert!(seen.len() > 3, "split into several requests");
+        assert!(
+            seen.iter().all(|l| l.len() <= MAX_LINE),
+            "every request fits"
+        );
+    }
 }

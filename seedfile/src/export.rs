@@ -9,9 +9,7 @@
 use std::path::Path;
 
 use oathkey_protocol::client::{Client, ClientError};
-use oathkey_protocol::types::{
-    Algorithm as PAlgorithm, MarkExportedParams, OtpKind, SeedRecord, SeedsParams, method,
-};
+use oathkey_protocol::types::{Algorithm as PAlgorithm, OtpKind, SeedRecord, SeedsParams};
 
 use crate::{Algorithm, FileError, Format, Kind, Problem, Secret, TokenRecord, WriteMode};
 
@@ -103,7 +101,7 @@ pub fn export_to_file(
     force: bool,
     labels: &Labels,
 ) -> Result<Exported, ExportError> {
-    let seeds: Vec<SeedRecord> = client.call(method::SEEDS_EXPORT, params)?;
+    let seeds = client.seeds_export(&params)?;
     if seeds.is_empty() {
         return Ok(Exported {
             records: Vec::new(),
@@ -126,11 +124,5 @@ pub fn mark_exported(
     format: Format,
 ) -> Result<usize, ExportError> {
     let ids: Vec<String> = seeds.iter().map(|r| r.info.id.clone()).collect();
-    Ok(client.call(
-        method::SEEDS_MARK_EXPORTED,
-        MarkExportedParams {
-            ids,
-            format: format.to_string(),
-        },
-    )?)
+    Ok(client.mark_exported(&ids, &format.to_string())?)
 }
