@@ -41,7 +41,7 @@ fn a_daemon_with_no_room_for_another_client_is_busy_exit_7() {
         assert_exit(&run, 7);
         assert!(stdout(&run).is_empty(), "{args:?}");
         assert!(
-            stderr(&run).contains("too many clients; try again later"),
+            stderr(&run).contains("too many clients (2); try again later"),
             "{args:?}: {}",
             stderr(&run)
         );
