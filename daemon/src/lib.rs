@@ -120,11 +120,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown_grace: config.shutdown_grace,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut stop = shutdown_rx;
     let server = tokio::spawn(server::serve(
         listener,
         service.clone(),
         limits,
-        shutdown_rx,
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        },
     ));
     let dbus = start_dbus(&service, &config).await?;
     info!(

@@ -45,16 +45,36 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ServiceError> {
     serde_json::to_value(v).map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))
 }
 
-/// Whether `r` subscribes its connection to events (valid params only: a subscription with
-/// params it does not take is refused, like any other method's).
-pub fn is_subscribe(r: &Request) -> bool {
-    r.method == method::EVENTS_SUBSCRIBE && no_params(&r.params).is_ok()
+/// What a frontend's connection does for the methods that concern the connection itself.
+pub trait Session: Send + Sync {
+    /// `events.subscribe`: start sending this connection `event` notifications.
+    fn subscribe(&self);
 }
 
-/// Runs one method for `caller`.
+/// A caller with no connection of its own (in-process callers, tests): subscribing does
+/// nothing.
+#[derive(Debug)]
+pub struct NoSession;
+
+impl Session for NoSession {
+    fn subscribe(&self) {}
+}
+
+/// Runs one method for `caller`, outside any connection.
 pub async fn call(
     service: &Service,
     caller: &Caller,
+    name: &str,
+    p: Option<Value>,
+) -> Result<Value, ServiceError> {
+    call_in(service, caller, &NoSession, name, p).await
+}
+
+/// Runs one method for `caller` on its connection's `session`.
+pub async fn call_in(
+    service: &Service,
+    caller: &Caller,
+    session: &dyn Session,
     name: &str,
     p: Option<Value>,
 ) -> Result<Value, ServiceError> {
@@ -87,9 +107,9 @@ pub async fn call(
         method::SEEDS_PURGE => to_value(service.seeds_purge(caller, params(p)?).await?),
         method::VIRTUAL_UNPLUG => to_value(service.virtual_unplug(caller, key(p)?.as_deref())?),
         method::VIRTUAL_PLUG => to_value(service.virtual_plug(caller, key(p)?.as_deref()).await?),
-        // The connection subscribes (the server sees `is_subscribe`); here only the answer.
         method::EVENTS_SUBSCRIBE => {
             no_params(&p)?;
+            session.subscribe();
             Ok(Value::Null)
         }
         method::VIRTUAL_PRESS => to_value(service.virtual_press(caller, key(p)?.as_deref())?),
@@ -197,9 +217,20 @@ pub fn parse(line: &str) -> Parsed {
     }
 }
 
-/// Runs a request; `None` for notifications (requests without an id get no answer).
+/// Runs a request outside any connection; `None` for notifications (requests without an id
+/// get no answer).
 pub async fn respond(service: &Service, caller: &Caller, req: Request) -> Option<Response> {
-    let result = call(service, caller, &req.method, req.params).await;
+    respond_in(service, caller, &NoSession, req).await
+}
+
+/// Runs a request on a connection's `session`; `None` for notifications.
+pub async fn respond_in(
+    service: &Service,
+    caller: &Caller,
+    session: &dyn Session,
+    req: Request,
+) -> Option<Response> {
+    let result = call_in(service, caller, session, &req.method, req.params).await;
     let id = req.id?;
     Some(match result {
         Ok(v) => Response::ok(id, v),
