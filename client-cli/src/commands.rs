@@ -6,15 +6,14 @@ use std::path::PathBuf;
 
 use oathkey_protocol::SecretText;
 use oathkey_protocol::client::Client;
+use oathkey_protocol::methods::{self as m, Method, NoParams};
 use oathkey_protocol::paths::client_socket;
 use oathkey_protocol::types::{
     Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
-    KeyInfo, KeyList, KeyParams, OtpKind, SetConfigParams, Settings, TokenInfo, TokenParams,
-    method,
+    KeyInfo, KeyList, KeyParams, NoCode, OtpKind, SetConfigParams, Settings, TokenInfo,
+    TokenParams,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::cli::{Cli, Command, ConfigArgs, Hash, NewToken, TokenCommand};
 use crate::exit::Failure;
@@ -51,23 +50,10 @@ impl Ctx {
         })
     }
 
-    /// Calls a method (for the demo).
-    pub fn client_call<P: Serialize, R: DeserializeOwned>(
-        &mut self,
-        name: &str,
-        params: P,
-    ) -> Result<R, Failure> {
-        self.call(name, params)
-    }
-
-    /// Calls a method; touch prompts for our key go to stderr meanwhile.
-    pub fn call<P: Serialize, R: DeserializeOwned>(
-        &mut self,
-        name: &str,
-        params: P,
-    ) -> Result<R, Failure> {
+    /// Calls method `M`; touch prompts for our key go to stderr meanwhile.
+    pub fn call<M: Method>(&mut self, params: M::Params) -> Result<M::Result, Failure> {
         let key = self.key.clone();
-        let result = self.client.call_with(name, params, None, |event| {
+        let result = self.client.request_with::<M>(params, None, |event| {
             if let Event::TouchNeeded { key: k, token, .. } = event
                 && key
                     .as_deref()
@@ -84,8 +70,7 @@ impl Ctx {
 
     /// Starts receiving events (for touch prompts) before a call that may wait for a touch.
     pub fn subscribe(&mut self) -> Result<(), Failure> {
-        self.client
-            .call::<_, Value>(method::EVENTS_SUBSCRIBE, Value::Null)?;
+        self.client.request::<m::EventsSubscribe>(NoParams)?;
         Ok(())
     }
 
@@ -176,7 +161,7 @@ fn yes_no(v: bool) -> &'static str {
 }
 
 fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
-    let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+    let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
     if ctx.json {
         return ctx.print_json(&list);
     }
@@ -213,7 +198,7 @@ fn some_key(ctx: &mut Ctx) -> Result<(), Failure> {
     if ctx.key.is_some() {
         return Ok(());
     }
-    let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+    let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
     if !list.keys.is_empty() {
         return Ok(());
     }
@@ -246,7 +231,7 @@ fn algorithm(a: Option<Algorithm>) -> &'static str {
 }
 
 fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
-    let tokens: Vec<TokenInfo> = ctx.call(method::TOKENS_LIST, ctx.key_params())?;
+    let tokens: Vec<TokenInfo> = ctx.call::<m::TokensList>(ctx.key_params())?;
     if tokens.is_empty() {
         some_key(ctx)?;
     }
@@ -282,7 +267,7 @@ fn code(ctx: &mut Ctx, token: Option<String>) -> Result<(), Failure> {
         token,
         at: ctx.at,
     };
-    let code: Code = ctx.call(method::CODES_GET, params)?;
+    let code: Code = ctx.call::<m::CodesGet>(params)?;
     if ctx.json {
         return ctx.print_json(&code);
     }
@@ -300,7 +285,7 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
         at: ctx.at,
         include_touch,
     };
-    let entries: Vec<CodeEntry> = ctx.call(method::CODES_ALL, params)?;
+    let entries: Vec<CodeEntry> = ctx.call::<m::CodesAll>(params)?;
     if entries.is_empty() {
         some_key(ctx)?;
     }
@@ -320,13 +305,9 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
                 e.valid_until
                     .map_or("-".into(), |u| format!("{}s", u.saturating_sub(now))),
             ),
-            (None, Some(err)) if err == "TouchRequired" => {
-                ("(touch: --include-touch)".into(), "-".into())
-            }
-            (None, Some(err)) if err == "HotpNotRead" => {
-                ("(HOTP: oathkey code)".into(), "-".into())
-            }
-            (None, Some(err)) => (format!("({err})"), "-".into()),
+            (None, Some(NoCode::TouchRequired)) => ("(touch: --include-touch)".into(), "-".into()),
+            (None, Some(NoCode::HotpNotRead)) => ("(HOTP: oathkey code)".into(), "-".into()),
+            (None, Some(why)) => (format!("({})", why.name()), "-".into()),
             (None, None) => ("-".into(), "-".into()),
         };
         t.row([
@@ -342,7 +323,7 @@ fn codes(ctx: &mut Ctx, include_touch: bool) -> Result<(), Failure> {
 }
 
 fn wink(ctx: &mut Ctx) -> Result<(), Failure> {
-    let _: Value = ctx.call(method::KEYS_WINK, ctx.key_params())?;
+    ctx.call::<m::KeysWink>(ctx.key_params())?;
     if ctx.json {
         return ctx.print_json(&serde_json::json!({"winked": true}));
     }
@@ -393,10 +374,10 @@ fn config(ctx: &mut Ctx, args: &ConfigArgs) -> Result<(), Failure> {
     };
     let settings: Settings =
         if changes.keyboard.is_none() && changes.u2f.is_none() && changes.key_press.is_none() {
-            ctx.call(method::KEYS_GET_CONFIG, ctx.key_params())?
+            ctx.call::<m::KeysGetConfig>(ctx.key_params())?
         } else {
             ctx.subscribe()?;
-            ctx.call(method::KEYS_SET_CONFIG, changes)?
+            ctx.call::<m::KeysSetConfig>(changes)?
         };
     if ctx.json {
         return ctx.print_json(&settings);
@@ -455,7 +436,7 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         "print the seed to a terminal, or export it later with `oathkey export -o FILE`",
     )?;
     ctx.subscribe()?;
-    let created: CreatedToken = ctx.call(method::TOKENS_CREATE, params)?;
+    let created: CreatedToken = ctx.call::<m::TokensCreate>(params)?;
     if ctx.json {
         ctx.print_json(&created)?;
     } else {
@@ -488,7 +469,7 @@ fn delete_token(ctx: &mut Ctx, token: &str) -> Result<(), Failure> {
         key: ctx.key.clone(),
         token: token.to_string(),
     };
-    let _: Value = ctx.call(method::TOKENS_DELETE, params)?;
+    ctx.call::<m::TokensDelete>(params)?;
     if ctx.json {
         return ctx.print_json(&serde_json::json!({"deleted": token}));
     }
@@ -505,17 +486,14 @@ pub fn unix_now() -> u64 {
 
 /// Key info for the demo's banner.
 pub fn key_info(ctx: &mut Ctx) -> Result<KeyInfo, Failure> {
-    ctx.call(method::KEYS_INFO, ctx.key_params())
+    ctx.call::<m::KeysInfo>(ctx.key_params())
 }
 
 /// One code (for the demo).
 pub fn fetch_code(ctx: &mut Ctx, token: &str) -> Result<Code, Failure> {
-    ctx.call(
-        method::CODES_GET,
-        CodeParams {
-            key: ctx.key.clone(),
-            token: Some(token.into()),
-            at: None,
-        },
-    )
+    ctx.call::<m::CodesGet>(CodeParams {
+        key: ctx.key.clone(),
+        token: Some(token.into()),
+        at: None,
+    })
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use oathkey_protocol::client::Client;
-use oathkey_protocol::types::{Algorithm, CreateTokenParams, CreatedToken, OtpKind, method};
+use oathkey_protocol::methods as m;
+use oathkey_protocol::types::{Algorithm, CreateTokenParams, CreatedToken, OtpKind};
 
 use crate::commands::{self, Ctx, unix_now};
 use crate::exit::Failure;
@@ -123,21 +124,18 @@ pub fn run(periods: u32, json: bool) -> Result<(), Failure> {
         key.model, key.firmware, key.id
     ));
     say("Seeding a token as the admin tool would: TOTP, SHA-1, 6 digits, 30 s, random serial and seed.".into());
-    let created: CreatedToken = ctx.client_call(
-        method::TOKENS_CREATE,
-        CreateTokenParams {
-            key: None,
-            account: "demo.user@contoso.com".into(),
-            serial: None,
-            secret: None,
-            kind: OtpKind::Totp,
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-            touch: false,
-            counter: 0,
-        },
-    )?;
+    let created: CreatedToken = ctx.call::<m::TokensCreate>(CreateTokenParams {
+        key: None,
+        account: "demo.user@contoso.com".into(),
+        serial: None,
+        secret: None,
+        kind: OtpKind::Totp,
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period: 30,
+        touch: false,
+        counter: 0,
+    })?;
     // The seed stays in the daemon's private state; the demo shows only enough to recognise it.
     let secret = created.secret.expose();
     say(format!(

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use oathkey_protocol::methods::{self as m, NoParams};
 use oathkey_protocol::types::{
     Algorithm, CreateTokenParams, CreatedToken, Event, KeyList, KeyParams, MarkExportedParams,
-    OtpKind, SeedState, SeedsParams, SetConfigParams, method,
+    OtpKind, SeedState, SeedsParams, SetConfigParams,
 };
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::cli::{Hash, ProvisionArgs};
 use crate::commands::Ctx;
@@ -283,14 +283,11 @@ fn next_key(
     let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     let mut asked = false;
     loop {
-        let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+        let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
         for k in list.keys.iter().filter(|k| !seeded.contains(&k.id)) {
-            let tokens: Vec<Value> = ctx.call(
-                method::TOKENS_LIST,
-                KeyParams {
-                    key: Some(k.id.clone()),
-                },
-            )?;
+            let tokens = ctx.call::<m::TokensList>(KeyParams {
+                key: Some(k.id.clone()),
+            })?;
             if tokens.is_empty() || allow_used {
                 return Ok(Some(k.id.clone()));
             }
@@ -327,7 +324,7 @@ fn wait_removed(
     bar.suspend(|| eprintln!("Remove key {key} and insert the next one."));
     let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     loop {
-        let list: KeyList = ctx.call(method::KEYS_LIST, Value::Null)?;
+        let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
         if !list.keys.iter().any(|k| k.id == key) {
             return Ok(());
         }
@@ -488,13 +485,10 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         }
         let record = to_token_record(&seed, args.manufacturer.as_deref(), args.model.as_deref())?;
         append(&args.out, &record, args.force)?;
-        let _: usize = ctx.call(
-            method::SEEDS_MARK_EXPORTED,
-            MarkExportedParams {
-                ids: vec![seed.info.id.clone()],
-                format: Format::AzureCsv.to_string(),
-            },
-        )?;
+        let _: usize = ctx.call::<m::SeedsMarkExported>(MarkExportedParams {
+            ids: vec![seed.info.id.clone()],
+            format: Format::AzureCsv.to_string(),
+        })?;
         eprintln!(
             "{}: restored serial {} from the ledger (seeded in an earlier run).",
             seed.info.user, seed.info.serial
@@ -533,19 +527,13 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
             return ctx.print_summary(&summary);
         };
         bar.set_message(format!("{user} on key {key}"));
-        let _: Value = ctx.call(
-            method::KEYS_CLAIM,
-            KeyParams {
-                key: Some(key.clone()),
-            },
-        )?;
+        ctx.call::<m::KeysClaim>(KeyParams {
+            key: Some(key.clone()),
+        })?;
         let result = seed_one(ctx, args, &key, user);
-        let _ = ctx.call::<_, Value>(
-            method::KEYS_RELEASE,
-            KeyParams {
-                key: Some(key.clone()),
-            },
-        );
+        let _ = ctx.call::<m::KeysRelease>(KeyParams {
+            key: Some(key.clone()),
+        });
         let (created, model) = result?;
         let record = TokenRecord {
             serial: created.serial.clone(),
@@ -565,13 +553,10 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         };
         append(&args.out, &record, args.force)?;
         if let Some(id) = &created.seed_id {
-            let _: usize = ctx.call(
-                method::SEEDS_MARK_EXPORTED,
-                MarkExportedParams {
-                    ids: vec![id.clone()],
-                    format: Format::AzureCsv.to_string(),
-                },
-            )?;
+            let _: usize = ctx.call::<m::SeedsMarkExported>(MarkExportedParams {
+                ids: vec![id.clone()],
+                format: Format::AzureCsv.to_string(),
+            })?;
         }
         seeded.insert(key.clone());
         summary.seeded.push(Row {
@@ -613,28 +598,22 @@ fn seed_one(
         key_press: args.key_press.map(|s| s.enabled()),
     };
     if settings.keyboard.is_some() || settings.u2f.is_some() || settings.key_press.is_some() {
-        let _: Value = ctx.call(method::KEYS_SET_CONFIG, settings)?;
+        ctx.call::<m::KeysSetConfig>(settings)?;
     }
-    let info: oathkey_protocol::types::KeyInfo = ctx.call(
-        method::KEYS_INFO,
-        KeyParams {
-            key: Some(key.into()),
-        },
-    )?;
-    let created: CreatedToken = ctx.call(
-        method::TOKENS_CREATE,
-        CreateTokenParams {
-            key: Some(key.into()),
-            account: user.into(),
-            serial: None,
-            secret: None,
-            kind: OtpKind::Totp,
-            algorithm: hash(args.hash),
-            digits: args.digits,
-            period: args.period,
-            touch: args.touch,
-            counter: 0,
-        },
-    )?;
+    let info: oathkey_protocol::types::KeyInfo = ctx.call::<m::KeysInfo>(KeyParams {
+        key: Some(key.into()),
+    })?;
+    let created: CreatedToken = ctx.call::<m::TokensCreate>(CreateTokenParams {
+        key: Some(key.into()),
+        account: user.into(),
+        serial: None,
+        secret: None,
+        kind: OtpKind::Totp,
+        algorithm: hash(args.hash),
+        digits: args.digits,
+        period: args.period,
+        touch: args.touch,
+        counter: 0,
+    })?;
     Ok((created, info.model))
 }

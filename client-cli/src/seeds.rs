@@ -4,7 +4,8 @@
 use crate::out::{out, outln};
 use std::path::Path;
 
-use oathkey_protocol::types::{PurgeParams, SeedInfo, SeedRecord, SeedsParams, method};
+use oathkey_protocol::methods as m;
+use oathkey_protocol::types::{PurgeParams, SeedInfo, SeedRecord, SeedsParams};
 use oathkey_seedfile::export::{ExportError, Labels};
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
 use serde_json::Value;
@@ -280,7 +281,7 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
                 stale: *stale,
                 ..SeedsParams::default()
             };
-            let list: Vec<SeedInfo> = ctx.call(method::SEEDS_LIST, params)?;
+            let list: Vec<SeedInfo> = ctx.call::<m::SeedsList>(params)?;
             if json {
                 outln!(
                     "{}",
@@ -323,13 +324,10 @@ pub fn seeds(ctx: &mut Ctx, cmd: &SeedsCommand, json: bool) -> Result<(), Failur
             Ok(())
         }
         SeedsCommand::Purge { exported, stale } => {
-            let purged: usize = ctx.call(
-                method::SEEDS_PURGE,
-                PurgeParams {
-                    exported: *exported,
-                    stale: *stale,
-                },
-            )?;
+            let purged: usize = ctx.call::<m::SeedsPurge>(PurgeParams {
+                exported: *exported,
+                stale: *stale,
+            })?;
             if json {
                 outln!("{}", serde_json::json!({"purged": purged}));
             } else {

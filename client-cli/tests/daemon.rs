@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{Daemon, assert_exit, cli_as_nobody, reference_totp, stderr, stdout};
 use oathkey_protocol::ClientError;
-use oathkey_protocol::types::{Code, CodeParams, CreatedToken, Event, KeyList, Role};
+use oathkey_protocol::types::{Code, CodeParams, CreatedToken, Event, KeyList, Operation, Role};
 use serde_json::{Value, json};
 
 fn create(d: &Daemon, key: Option<&str>, user: &str, serial: &str) -> CreatedToken {
@@ -694,7 +694,15 @@ fn claims_end_with_the_connection_and_events_tell_of_touches() {
     }
     let needed = seen
         .iter()
-        .filter(|e| matches!(e, Event::TouchNeeded { operation, .. } if operation == "code"))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::TouchNeeded {
+                    operation: Operation::Code,
+                    ..
+                }
+            )
+        })
         .count();
     let done = seen
         .iter()

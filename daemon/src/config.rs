@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use oathkey_emulator::TouchPolicy;
 use serde::Deserialize;
 
 /// The config file as written: every field optional.
@@ -162,7 +163,7 @@ pub struct Config {
     /// State directory.
     pub state_dir: PathBuf,
     /// Touch policy of virtual keys.
-    pub emulate_touch: String,
+    pub emulate_touch: TouchPolicy,
     /// Time per report of virtual keys.
     pub emulate_report_interval: Duration,
     /// UDP virtual keys.
@@ -247,12 +248,11 @@ impl Config {
         admin_groups.extend(flags.admin_groups.iter().cloned());
         let mut udp_keys = file.udp_keys.unwrap_or_default();
         udp_keys.extend(flags.udp_keys.iter().cloned());
-        let emulate_touch = flags
+        let emulate_touch: TouchPolicy = flags
             .emulate_touch
             .clone()
             .or(file.emulate_touch)
-            .unwrap_or_else(|| "approve".into());
-        emulate_touch.parse::<oathkey_emulator::TouchPolicy>()?;
+            .map_or(Ok(TouchPolicy::default()), |t| t.parse())?;
         Ok(Self {
             scope,
             socket,

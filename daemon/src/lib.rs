@@ -42,7 +42,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use oathkey_emulator::TouchPolicy;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -88,7 +87,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Authorizer::new(&config.admin_users, &config.admin_groups),
         Arc::new(ledger),
     ));
-    let touch: TouchPolicy = config.emulate_touch.parse().map_err(anyhow::Error::msg)?;
+    let touch = config.emulate_touch;
     let (reg, count, dir, pace) = (
         registry.clone(),
         config.emulate,

@@ -1,48 +1,63 @@
 //! The JSON-RPC frontend's translation layer: a method name and JSON params in, the service
-//! core's typed call, JSON out. No logic of its own beyond parsing.
+//! core's typed call, JSON out. No logic of its own beyond parsing. Each method is dispatched
+//! through its entry in [`oathkey_protocol::methods`], so the params it decodes and the result
+//! it encodes are the types every client uses for that name.
+
+use std::any::TypeId;
 
 use oathkey_protocol::ErrorCode;
 use oathkey_protocol::jsonrpc::{ErrorObject, Id, Request, Response};
-use oathkey_protocol::types::{KeyParams, method};
-use serde::de::DeserializeOwned;
+use oathkey_protocol::methods::{self as m, Method, NoParams};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::service::{Service, ServiceError};
 
-/// Decodes params; absent params read as `{}`.
-fn params<T: DeserializeOwned>(p: Option<Value>) -> Result<T, ServiceError> {
+/// Decodes the params of method `M`. Absent params read as `{}`; a method that takes none
+/// accepts none, `null`, `{}` or `[]`.
+fn params<M: Method>(p: Option<Value>) -> Result<M::Params, ServiceError> {
+    let takes_none = TypeId::of::<M::Params>() == TypeId::of::<NoParams>();
     let value = match p {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v,
+        Some(v @ Value::Array(_)) if takes_none => v,
         // Named members only: serde would otherwise fill a struct from an array by position,
         // so `["alice"]` would quietly become the first member (a key id), not the token.
         Some(_) => {
             return Err(ServiceError::new(
                 ErrorCode::InvalidParams,
-                "invalid params: params must be an object with named members",
+                if takes_none {
+                    "this method takes no params"
+                } else {
+                    "invalid params: params must be an object with named members"
+                },
             ));
         }
     };
-    serde_json::from_value(value)
-        .map_err(|e| ServiceError::new(ErrorCode::InvalidParams, format!("invalid params: {e}")))
-}
-
-/// Methods that take no params accept none, `null`, `{}` or `[]`.
-fn no_params(p: &Option<Value>) -> Result<(), ServiceError> {
-    match p {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::Object(m)) if m.is_empty() => Ok(()),
-        Some(Value::Array(a)) if a.is_empty() => Ok(()),
-        Some(_) => Err(ServiceError::new(
+    serde_json::from_value(value).map_err(|e| {
+        ServiceError::new(
             ErrorCode::InvalidParams,
-            "this method takes no params",
-        )),
-    }
+            if takes_none {
+                "this method takes no params".to_string()
+            } else {
+                format!("invalid params: {e}")
+            },
+        )
+    })
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ServiceError> {
-    serde_json::to_value(v).map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))
+/// Runs method `M`: its params decoded as its params type, `f`'s result encoded as its result
+/// type.
+async fn run<M: Method, F>(
+    p: Option<Value>,
+    f: impl FnOnce(M::Params) -> F,
+) -> Result<Value, ServiceError>
+where
+    F: Future<Output = Result<M::Result, ServiceError>>,
+{
+    let result = f(params::<M>(p)?).await?;
+    serde_json::to_value(result)
+        .map_err(|e| ServiceError::new(ErrorCode::InternalError, e.to_string()))
 }
 
 /// What a frontend's connection does for the methods that concern the connection itself.
@@ -78,41 +93,98 @@ pub async fn call_in(
     name: &str,
     p: Option<Value>,
 ) -> Result<Value, ServiceError> {
-    let key = |p: Option<Value>| params::<KeyParams>(p).map(|k| k.key);
     match name {
-        method::HELLO => {
-            no_params(&p)?;
-            to_value(service.hello(caller))
+        m::Hello::NAME => {
+            run::<m::Hello, _>(p, |NoParams| async { Ok(service.hello(caller)) }).await
         }
-        method::KEYS_LIST => {
-            no_params(&p)?;
-            to_value(service.keys(caller))
+        m::KeysList::NAME => {
+            run::<m::KeysList, _>(p, |NoParams| async { Ok(service.keys(caller)) }).await
         }
-        method::KEYS_INFO => to_value(service.key_info(caller, key(p)?.as_deref())?),
-        method::KEYS_WINK => to_value(service.wink(caller, key(p)?.as_deref()).await?),
-        method::KEYS_GET_CONFIG => to_value(service.get_config(caller, key(p)?.as_deref())?),
-        method::KEYS_SET_CONFIG => to_value(service.set_config(caller, params(p)?).await?),
-        method::KEYS_CLAIM => to_value(service.claim(caller, key(p)?.as_deref())?),
-        method::KEYS_RELEASE => to_value(service.release(caller, key(p)?.as_deref())?),
-        method::TOKENS_LIST => to_value(service.tokens(caller, key(p)?.as_deref()).await?),
-        method::TOKENS_CREATE => to_value(service.create_token(caller, params(p)?).await?),
-        method::TOKENS_DELETE => to_value(service.delete_token(caller, params(p)?).await?),
-        method::CODES_GET => to_value(service.code(caller, params(p)?).await?),
-        method::CODES_ALL => to_value(service.codes(caller, params(p)?).await?),
-        method::SEEDS_LIST => to_value(service.seeds_list(caller, params(p)?)?),
-        method::SEEDS_EXPORT => to_value(service.seeds_export(caller, params(p)?)?),
-        method::SEEDS_MARK_EXPORTED => {
-            to_value(service.seeds_mark_exported(caller, params(p)?).await?)
+        m::KeysInfo::NAME => {
+            run::<m::KeysInfo, _>(
+                p,
+                |k| async move { service.key_info(caller, k.key.as_deref()) },
+            )
+            .await
         }
-        method::SEEDS_PURGE => to_value(service.seeds_purge(caller, params(p)?).await?),
-        method::VIRTUAL_UNPLUG => to_value(service.virtual_unplug(caller, key(p)?.as_deref())?),
-        method::VIRTUAL_PLUG => to_value(service.virtual_plug(caller, key(p)?.as_deref()).await?),
-        method::EVENTS_SUBSCRIBE => {
-            no_params(&p)?;
-            session.subscribe();
-            Ok(Value::Null)
+        m::KeysWink::NAME => {
+            run::<m::KeysWink, _>(p, |k| async move {
+                service.wink(caller, k.key.as_deref()).await
+            })
+            .await
         }
-        method::VIRTUAL_PRESS => to_value(service.virtual_press(caller, key(p)?.as_deref())?),
+        m::KeysGetConfig::NAME => {
+            run::<m::KeysGetConfig, _>(p, |k| async move {
+                service.get_config(caller, k.key.as_deref())
+            })
+            .await
+        }
+        m::KeysSetConfig::NAME => {
+            run::<m::KeysSetConfig, _>(p, |c| service.set_config(caller, c)).await
+        }
+        m::KeysClaim::NAME => {
+            run::<m::KeysClaim, _>(
+                p,
+                |k| async move { service.claim(caller, k.key.as_deref()) },
+            )
+            .await
+        }
+        m::KeysRelease::NAME => {
+            run::<m::KeysRelease, _>(
+                p,
+                |k| async move { service.release(caller, k.key.as_deref()) },
+            )
+            .await
+        }
+        m::TokensList::NAME => {
+            run::<m::TokensList, _>(p, |k| async move {
+                service.tokens(caller, k.key.as_deref()).await
+            })
+            .await
+        }
+        m::TokensCreate::NAME => {
+            run::<m::TokensCreate, _>(p, |c| service.create_token(caller, c)).await
+        }
+        m::TokensDelete::NAME => {
+            run::<m::TokensDelete, _>(p, |t| service.delete_token(caller, t)).await
+        }
+        m::CodesGet::NAME => run::<m::CodesGet, _>(p, |c| service.code(caller, c)).await,
+        m::CodesAll::NAME => run::<m::CodesAll, _>(p, |c| service.codes(caller, c)).await,
+        m::EventsSubscribe::NAME => {
+            run::<m::EventsSubscribe, _>(p, |NoParams| async {
+                session.subscribe();
+                Ok(())
+            })
+            .await
+        }
+        m::SeedsList::NAME => {
+            run::<m::SeedsList, _>(p, |s| async move { service.seeds_list(caller, s) }).await
+        }
+        m::SeedsExport::NAME => {
+            run::<m::SeedsExport, _>(p, |s| async move { service.seeds_export(caller, s) }).await
+        }
+        m::SeedsMarkExported::NAME => {
+            run::<m::SeedsMarkExported, _>(p, |s| service.seeds_mark_exported(caller, s)).await
+        }
+        m::SeedsPurge::NAME => run::<m::SeedsPurge, _>(p, |s| service.seeds_purge(caller, s)).await,
+        m::VirtualUnplug::NAME => {
+            run::<m::VirtualUnplug, _>(p, |k| async move {
+                service.virtual_unplug(caller, k.key.as_deref())
+            })
+            .await
+        }
+        m::VirtualPlug::NAME => {
+            run::<m::VirtualPlug, _>(p, |k| async move {
+                service.virtual_plug(caller, k.key.as_deref()).await
+            })
+            .await
+        }
+        m::VirtualPress::NAME => {
+            run::<m::VirtualPress, _>(p, |k| async move {
+                service.virtual_press(caller, k.key.as_deref())
+            })
+            .await
+        }
         other => Err(ServiceError::new(
             ErrorCode::MethodNotFound,
             format!("no method {other:?}; see docs/protocol.md"),
@@ -292,15 +364,22 @@ mod tests {
 
     #[test]
     fn param_rules() {
-        assert!(no_params(&None).is_ok());
-        assert!(no_params(&Some(json!({}))).is_ok());
-        assert_eq!(
-            no_params(&Some(json!({"a": 1}))).map_err(|e| e.code),
-            Err(ErrorCode::InvalidParams)
-        );
-        let e = params::<KeyParams>(Some(json!({"key": 5}))).expect_err("wrong type");
+        // A method that takes none: absent, null, {} or [].
+        for none in [None, Some(json!(null)), Some(json!({})), Some(json!([]))] {
+            assert!(params::<m::Hello>(none).is_ok());
+        }
+        for some in [json!({"a": 1}), json!([1]), json!("x")] {
+            let e = params::<m::Hello>(Some(some)).expect_err("params where none are taken");
+            assert_eq!(e.code, ErrorCode::InvalidParams);
+            assert_eq!(e.message, "this method takes no params");
+        }
+        let e = params::<m::KeysInfo>(Some(json!({"key": 5}))).expect_err("wrong type");
         assert_eq!(e.code, ErrorCode::InvalidParams);
-        let e = params::<KeyParams>(Some(json!({"kee": "x"}))).expect_err("unknown field");
+        let e = params::<m::KeysInfo>(Some(json!({"kee": "x"}))).expect_err("unknown field");
         assert!(e.message.contains("kee"), "{}", e.message);
+        // Params of a method that takes some are named, never by position.
+        let e = params::<m::KeysInfo>(Some(json!([]))).expect_err("an array");
+        assert!(e.message.contains("named members"), "{}", e.message);
+        assert!(params::<m::KeysInfo>(None).is_ok(), "absent: all optional");
     }
 }

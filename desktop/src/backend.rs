@@ -21,13 +21,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use oathkey_protocol::client::{Client, ClientError};
-use oathkey_protocol::types::{
-    Code, CodeEntry, CodeParams, CodesParams, CreatedToken, KeyList, KeyParams, Settings, method,
-};
+use oathkey_protocol::methods::{self as m, Method, NoParams};
+use oathkey_protocol::types::{Code, CodeParams, CodesParams, KeyParams};
 use oathkey_seedfile::export::{Labels, export_to_file};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::error::DaemonError;
 use crate::model::{Command, CreatedSummary, ExportSummary, Purpose, TokenRef, Update};
@@ -125,12 +121,8 @@ fn connection_gone(e: &ClientError) -> bool {
     !matches!(e, ClientError::Rpc(_) | ClientError::RequestTooLarge { .. })
 }
 
-fn quick_call<P: Serialize, R: DeserializeOwned>(
-    c: &mut Client,
-    method: &str,
-    params: P,
-) -> Result<R, ClientError> {
-    c.call_with(method, params, Some(QUICK_TIMEOUT), |_| {})
+fn quick_call<M: Method>(c: &mut Client, params: M::Params) -> Result<M::Result, ClientError> {
+    c.request_with::<M>(params, Some(QUICK_TIMEOUT), |_| {})
 }
 
 struct Worker {
@@ -286,14 +278,14 @@ impl Worker {
 
 fn refresh(c: &mut Client, keys: bool, at: Option<u64>, out: &Outbox) -> Result<(), ClientError> {
     if keys {
-        let list: KeyList = quick_call(c, method::KEYS_LIST, Value::Null)?;
+        let list = quick_call::<m::KeysList>(c, NoParams)?;
         let ids: Vec<String> = list.keys.iter().map(|k| k.id.clone()).collect();
         out.send(Update::Keys(list));
         for id in ids {
             let params = KeyParams {
                 key: Some(id.clone()),
             };
-            match quick_call::<_, Settings>(c, method::KEYS_GET_CONFIG, params) {
+            match quick_call::<m::KeysGetConfig>(c, params) {
                 Ok(settings) => {
                     out.send(Update::Settings { key: id, settings });
                 }
@@ -308,7 +300,7 @@ fn refresh(c: &mut Client, keys: bool, at: Option<u64>, out: &Outbox) -> Result<
         at,
         include_touch: false,
     };
-    let entries: Vec<CodeEntry> = quick_call(c, method::CODES_ALL, params)?;
+    let entries = quick_call::<m::CodesAll>(c, params)?;
     out.send(Update::Codes(entries));
     Ok(())
 }
@@ -326,7 +318,7 @@ fn get_code(
     };
     // A touch waits about 15 s on the key; the daemon ends the wait itself.
     let timeout = quick.then_some(QUICK_TIMEOUT);
-    c.call_with(method::CODES_GET, params, timeout, |_| {})
+    c.request_with::<m::CodesGet>(params, timeout, |_| {})
 }
 
 fn run_slow(socket: &Path, command: Command, out: &Outbox) {
@@ -342,13 +334,12 @@ fn run_slow(socket: &Path, command: Command, out: &Outbox) {
         }
         Command::SetConfig { part, params } => {
             let key = params.key.clone().unwrap_or_default();
-            let result = connected
-                .and_then(|mut c| Ok(c.call::<_, Settings>(method::KEYS_SET_CONFIG, params)?));
+            let result = connected.and_then(|mut c| Ok(c.request::<m::KeysSetConfig>(params)?));
             Update::ConfigApplied { key, part, result }
         }
         Command::CreateToken(params) => {
             let result = connected.and_then(|mut c| {
-                let created: CreatedToken = c.call(method::TOKENS_CREATE, params)?;
+                let created = c.request::<m::TokensCreate>(params)?;
                 // The answer carries the secret; only what the form reports is kept.
                 Ok(CreatedSummary {
                     key: created.token.key,
@@ -422,7 +413,7 @@ fn log_outcome(update: &Update) {
 fn events(socket: &Path, out: &Outbox, lost: &AtomicBool, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let subscribed = Client::connect(socket).and_then(|mut c| {
-            quick_call::<_, Value>(&mut c, method::EVENTS_SUBSCRIBE, Value::Null)?;
+            quick_call::<m::EventsSubscribe>(&mut c, NoParams)?;
             Ok(c)
         });
         if let Ok(mut client) = subscribed {

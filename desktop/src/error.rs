@@ -3,25 +3,84 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
+use oathkey_protocol::ErrorCode;
 use oathkey_protocol::client::ClientError;
 use oathkey_seedfile::export::ExportError;
+
+/// What went wrong, by its stable name: the daemon's error codes, or one of this app's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The daemon answered with this error.
+    Daemon(ErrorCode),
+    /// An error number this app does not know (a newer daemon).
+    Unknown(i64),
+    /// Nothing listens on the socket.
+    NotRunning,
+    /// The socket is not open to this user.
+    SocketDenied,
+    /// The connection broke.
+    ConnectionLost,
+    /// The daemon speaks another protocol version.
+    Version,
+    /// The daemon said something this app cannot read.
+    Protocol,
+    /// No answer in time.
+    Timeout,
+    /// A request too long to send (never sent).
+    RequestTooLarge,
+    /// A file could not be written.
+    File,
+    /// The admin form has fields to correct (nothing was sent).
+    InvalidForm,
+}
+
+impl Kind {
+    /// Every name of the app's own, for documentation and tests.
+    pub const OWN: [Kind; 9] = [
+        Kind::NotRunning,
+        Kind::SocketDenied,
+        Kind::ConnectionLost,
+        Kind::Version,
+        Kind::Protocol,
+        Kind::Timeout,
+        Kind::RequestTooLarge,
+        Kind::File,
+        Kind::InvalidForm,
+    ];
+
+    /// The stable name shown after the message.
+    pub fn name(self) -> String {
+        match self {
+            Kind::Daemon(code) => code.name().to_string(),
+            Kind::Unknown(n) => format!("Error {n}"),
+            Kind::NotRunning => "NotRunning".into(),
+            Kind::SocketDenied => "SocketDenied".into(),
+            Kind::ConnectionLost => "ConnectionLost".into(),
+            Kind::Version => "Version".into(),
+            Kind::Protocol => "Protocol".into(),
+            Kind::Timeout => "Timeout".into(),
+            // The daemon's name for the same thing, though the app found it itself.
+            Kind::RequestTooLarge => ErrorCode::RequestTooLarge.name().into(),
+            Kind::File => "File".into(),
+            Kind::InvalidForm => "InvalidForm".into(),
+        }
+    }
+}
 
 /// A failed call, as shown in the window: "message (Name)".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonError {
-    /// The stable name: the daemon's `error.data.name` (`TouchTimeout`, `AlreadyExists`...),
-    /// or one of this app's: `NotRunning`, `PermissionDenied`, `ConnectionLost`, `Version`,
-    /// `Protocol`, `Timeout`, `RequestTooLarge` (too long to send), `File`.
-    pub name: String,
+    /// What went wrong.
+    pub kind: Kind,
     /// The message for people.
     pub message: String,
 }
 
 impl DaemonError {
-    /// An error with a name and a message.
-    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error of a kind with a message.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
+            kind,
             message: message.into(),
         }
     }
@@ -29,7 +88,7 @@ impl DaemonError {
     /// The message shown when nothing listens on the socket.
     pub fn not_running(socket: &Path) -> Self {
         Self::new(
-            "NotRunning",
+            Kind::NotRunning,
             format!(
                 "oathkeyd is not running at {}: start it with `oathkeyd --user`, or \
                  `systemctl start oathkeyd`",
@@ -41,15 +100,15 @@ impl DaemonError {
     /// Whether this says the daemon cannot be reached at all (as opposed to a failed call).
     pub fn is_unreachable(&self) -> bool {
         matches!(
-            self.name.as_str(),
-            "NotRunning" | "ConnectionLost" | "Version" | "SocketDenied"
+            self.kind,
+            Kind::NotRunning | Kind::ConnectionLost | Kind::Version | Kind::SocketDenied
         )
     }
 }
 
 impl std::fmt::Display for DaemonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.name)
+        write!(f, "{} ({})", self.message, self.kind.name())
     }
 }
 
@@ -59,7 +118,7 @@ impl From<ClientError> for DaemonError {
             ClientError::NotRunning { path, source } => {
                 if source.kind() == ErrorKind::PermissionDenied {
                     Self::new(
-                        "SocketDenied",
+                        Kind::SocketDenied,
                         format!(
                             "oathkeyd's socket {} is not open to you (permission denied); ask \
                              an administrator to add you to its group",
@@ -71,21 +130,16 @@ impl From<ClientError> for DaemonError {
                 }
             }
             ClientError::Rpc(err) => {
-                let name = err
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("name"))
-                    .and_then(|n| n.as_str())
-                    .map(str::to_owned)
-                    .or_else(|| err.kind().map(|k| k.name().to_owned()))
-                    .unwrap_or_else(|| format!("Error {}", err.code));
-                Self::new(name, err.message)
+                let kind = err.kind().map_or(Kind::Unknown(err.code), Kind::Daemon);
+                Self::new(kind, err.message)
             }
-            ClientError::Io(io) => Self::new("ConnectionLost", format!("lost oathkeyd: {io}")),
-            e @ ClientError::Version { .. } => Self::new("Version", e.to_string()),
-            e @ ClientError::Protocol(_) => Self::new("Protocol", e.to_string()),
-            e @ ClientError::Timeout(_) => Self::new("Timeout", e.to_string()),
-            e @ ClientError::RequestTooLarge { .. } => Self::new("RequestTooLarge", e.to_string()),
+            ClientError::Io(io) => Self::new(Kind::ConnectionLost, format!("lost oathkeyd: {io}")),
+            e @ ClientError::Version { .. } => Self::new(Kind::Version, e.to_string()),
+            e @ ClientError::Protocol(_) => Self::new(Kind::Protocol, e.to_string()),
+            e @ ClientError::Timeout(_) => Self::new(Kind::Timeout, e.to_string()),
+            e @ ClientError::RequestTooLarge { .. } => {
+                Self::new(Kind::RequestTooLarge, e.to_string())
+            }
         }
     }
 }
@@ -94,7 +148,7 @@ impl From<ExportError> for DaemonError {
     fn from(e: ExportError) -> Self {
         match e {
             ExportError::Daemon(c) => c.into(),
-            other => Self::new("File", other.to_string()),
+            other => Self::new(Kind::File, other.to_string()),
         }
     }
 }
@@ -102,8 +156,19 @@ impl From<ExportError> for DaemonError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oathkey_protocol::ErrorCode;
     use oathkey_protocol::jsonrpc::ErrorObject;
+
+    #[test]
+    fn every_name_of_the_apps_own_is_documented() {
+        let docs = include_str!("../../docs/desktop.md");
+        for kind in Kind::OWN {
+            assert!(
+                docs.contains(&format!("| `{}` |", kind.name())),
+                "{} is not in docs/desktop.md's Messages table",
+                kind.name()
+            );
+        }
+    }
 
     #[test]
     fn daemon_errors_keep_their_stable_name() {
@@ -120,7 +185,7 @@ mod tests {
             source: std::io::Error::from(ErrorKind::NotFound),
         }
         .into();
-        assert_eq!(e.name, "NotRunning");
+        assert_eq!(e.kind, Kind::NotRunning);
         assert!(e.message.contains("/run/x.sock") && e.message.contains("oathkeyd --user"));
         assert!(e.is_unreachable());
         let denied: DaemonError = ClientError::NotRunning {
@@ -128,6 +193,6 @@ mod tests {
             source: std::io::Error::from(ErrorKind::PermissionDenied),
         }
         .into();
-        assert_eq!(denied.name, "SocketDenied");
+        assert_eq!(denied.kind, Kind::SocketDenied);
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::PROTOCOL_VERSION;
 use crate::codec::{LineBuffer, MAX_LINE, encode_line};
 use crate::jsonrpc::{ErrorObject, Id, Incoming, Request, Response};
+use crate::methods::{self, Method, NoParams};
 use crate::types::{Event, Hello, MarkExportedParams, SeedInfo, SeedRecord, SeedsParams, method};
 
 /// Why a call failed.
@@ -102,7 +103,7 @@ impl Client {
             events: VecDeque::new(),
             hello: None,
         };
-        let hello: Hello = client.call(method::HELLO, Value::Null)?;
+        let hello = client.request::<methods::Hello>(NoParams)?;
         if hello.protocol != PROTOCOL_VERSION {
             return Err(ClientError::Version {
                 daemon: hello.protocol,
@@ -118,7 +119,25 @@ impl Client {
         self.hello.as_ref()
     }
 
-    /// Calls a method and decodes its result. Events that arrive meanwhile are queued.
+    /// Calls method `M` with its params and reads its result as its type. Events that arrive
+    /// meanwhile are queued.
+    pub fn request<M: Method>(&mut self, params: M::Params) -> Result<M::Result, ClientError> {
+        self.call(M::NAME, params)
+    }
+
+    /// [`Client::request`] with a timeout, handing events that arrive before the answer to
+    /// `on_event` (see [`Client::call_with`]).
+    pub fn request_with<M: Method>(
+        &mut self,
+        params: M::Params,
+        timeout: Option<Duration>,
+        on_event: impl FnMut(&Event),
+    ) -> Result<M::Result, ClientError> {
+        self.call_with(M::NAME, params, timeout, on_event)
+    }
+
+    /// Calls a method by name with any params and reads the result as `R` (for tools and tests
+    /// that speak the wire directly; programs use [`Client::request`]).
     pub fn call<P: Serialize, R: DeserializeOwned>(
         &mut self,
         method: &str,
@@ -256,12 +275,7 @@ impl Client {
     /// `seeds.list` for a selection of any size (see [`Client::seeds_export`]).
     pub fn seeds_list(&mut self, params: &SeedsParams) -> Result<Vec<SeedInfo>, ClientError> {
         let mut found = BTreeMap::new();
-        self.select(
-            method::SEEDS_LIST,
-            params.clone(),
-            |r: &SeedInfo| &r.id,
-            &mut found,
-        )?;
+        self.select::<methods::SeedsList, _>(params.clone(), |r: &SeedInfo| &r.id, &mut found)?;
         Ok(found.into_values().collect())
     }
 
@@ -270,8 +284,7 @@ impl Client {
     /// together are the whole answer), merged as the daemon orders them, by record id.
     pub fn seeds_export(&mut self, params: &SeedsParams) -> Result<Vec<SeedRecord>, ClientError> {
         let mut found = BTreeMap::new();
-        self.select(
-            method::SEEDS_EXPORT,
+        self.select::<methods::SeedsExport, _>(
             params.clone(),
             |r: &SeedRecord| &r.info.id,
             &mut found,
@@ -285,7 +298,7 @@ impl Client {
             ids: ids.to_vec(),
             format: format.into(),
         };
-        match self.call(method::SEEDS_MARK_EXPORTED, params) {
+        match self.request::<methods::SeedsMarkExported>(params) {
             Err(ClientError::RequestTooLarge { size, limit, .. }) if ids.len() > 1 => {
                 let mut marked = 0;
                 for part in ids.chunks(part_len(ids.len(), size, limit)) {
@@ -299,14 +312,16 @@ impl Client {
 
     /// Asks for a seed selection, splitting its longer list while the request is too long (only
     /// the requests that fit are sent); every record found goes into `found` by id.
-    fn select<R: DeserializeOwned>(
+    fn select<M, R>(
         &mut self,
-        method: &str,
         params: SeedsParams,
         id: fn(&R) -> &String,
         found: &mut BTreeMap<String, R>,
-    ) -> Result<(), ClientError> {
-        match self.call::<_, Vec<R>>(method, &params) {
+    ) -> Result<(), ClientError>
+    where
+        M: Method<Params = SeedsParams, Result = Vec<R>>,
+    {
+        match self.request::<M>(params.clone()) {
             Ok(records) => {
                 for r in records {
                     found.insert(id(&r).clone(), r);
@@ -317,7 +332,7 @@ impl Client {
                 if let Some(parts) = split(&params, size, limit) =>
             {
                 for part in parts {
-                    self.select(method, part, id, found)?;
+                    self.select::<M, R>(part, id, found)?;
                 }
                 Ok(())
             }

@@ -132,6 +132,11 @@ impl ErrorCode {
     pub fn from_code(code: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.code() == code)
     }
+
+    /// The code with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 impl From<ErrorCode> for i64 {

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`jsonrpc`]: JSON-RPC 2.0 envelopes (requests, responses, notifications, error objects).
 //! - [`error`]: the stable error codes every frontend (socket, D-Bus) and client shares.
-//! - [`types`]: method names, their params and results, and events (protocol version 1).
+//! - [`methods`]: every method once, its name tied to its params and result types.
+//! - [`types`]: the params, results and events themselves (protocol version 1).
 //! - [`secret`]: secret text in messages, redacted and zeroized.
 //! - [`codec`]: newline-delimited framing with a hard line-size limit.
 //! - [`paths`]: where the daemon's socket is.
@@ -17,6 +18,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod jsonrpc;
+pub mod methods;
 pub mod paths;
 pub mod secret;
 pub mod types;

@@ -5,59 +5,56 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorCode;
 use crate::secret::SecretText;
 
-/// Method names.
+/// Method names as text (the typed table is [`crate::methods`], where each name is tied to its
+/// params and result; these are taken from it).
 pub mod method {
-    /// Versions and the caller's role. Params: none. Result: [`super::Hello`].
-    pub const HELLO: &str = "hello";
-    /// Keys present. Params: none. Result: [`super::KeyList`].
-    pub const KEYS_LIST: &str = "keys.list";
-    /// One key. Params: [`super::KeyParams`]. Result: [`super::KeyInfo`].
-    pub const KEYS_INFO: &str = "keys.info";
-    /// Blink a key. Params: [`super::KeyParams`]. Result: `null`.
-    pub const KEYS_WINK: &str = "keys.wink";
-    /// Mode and Key Press. Params: [`super::KeyParams`]. Result: [`super::Settings`].
-    pub const KEYS_GET_CONFIG: &str = "keys.get_config";
-    /// Change Mode / Key Press (admin). Params: [`super::SetConfigParams`]. Result: [`super::Settings`].
-    pub const KEYS_SET_CONFIG: &str = "keys.set_config";
-    /// Claim a key for a multi-step job (admin). Params: [`super::KeyParams`]. Result: `null`.
-    pub const KEYS_CLAIM: &str = "keys.claim";
-    /// Release a claim. Params: [`super::KeyParams`]. Result: `null`.
-    pub const KEYS_RELEASE: &str = "keys.release";
-    /// Tokens on one or all keys. Params: [`super::KeyParams`]. Result: `[`[`super::TokenInfo`]`]`.
-    pub const TOKENS_LIST: &str = "tokens.list";
-    /// Create a token (admin). Params: [`super::CreateTokenParams`]. Result: [`super::CreatedToken`].
-    pub const TOKENS_CREATE: &str = "tokens.create";
-    /// Delete a token (admin). Params: [`super::TokenParams`]. Result: `null`.
-    pub const TOKENS_DELETE: &str = "tokens.delete";
-    /// One code. Params: [`super::CodeParams`]. Result: [`super::Code`].
-    pub const CODES_GET: &str = "codes.get";
-    /// Codes of every token. Params: [`super::CodesParams`]. Result: `[`[`super::CodeEntry`]`]`.
-    pub const CODES_ALL: &str = "codes.all";
-    /// Start receiving `event` notifications. Params: none. Result: `null`.
-    pub const EVENTS_SUBSCRIBE: &str = "events.subscribe";
-    /// Unplug a virtual key (admin; virtual keys only). Params: [`super::KeyParams`].
-    /// Result: `null`.
-    pub const VIRTUAL_UNPLUG: &str = "virtual.unplug";
-    /// Plug an unplugged virtual key back in (admin). Params: [`super::KeyParams`] (`key`
-    /// required). Result: the key id.
-    pub const VIRTUAL_PLUG: &str = "virtual.plug";
-    /// Press a virtual key's button (admin). Params: [`super::KeyParams`]. Result: `bool`
-    /// (whether a request was waiting for it).
-    pub const VIRTUAL_PRESS: &str = "virtual.press";
-    /// Seed records in the ledger, without secrets (admin). Params: [`super::SeedsParams`].
-    /// Result: `[`[`super::SeedInfo`]`]`.
-    pub const SEEDS_LIST: &str = "seeds.list";
-    /// Seed records with their secrets, for writing a seed file (admin). Params:
-    /// [`super::SeedsParams`]. Result: `[`[`super::SeedRecord`]`]`.
-    pub const SEEDS_EXPORT: &str = "seeds.export";
-    /// Records that seeds were written to a file (admin). Params: [`super::MarkExportedParams`].
-    /// Result: number of records marked.
-    pub const SEEDS_MARK_EXPORTED: &str = "seeds.mark_exported";
-    /// Deletes exported seeds from the ledger (admin). Params: [`super::PurgeParams`]. Result:
-    /// number of records deleted.
-    pub const SEEDS_PURGE: &str = "seeds.purge";
+    use crate::methods::{self as m, Method};
+
+    /// `hello`.
+    pub const HELLO: &str = m::Hello::NAME;
+    /// `keys.list`.
+    pub const KEYS_LIST: &str = m::KeysList::NAME;
+    /// `keys.info`.
+    pub const KEYS_INFO: &str = m::KeysInfo::NAME;
+    /// `keys.wink`.
+    pub const KEYS_WINK: &str = m::KeysWink::NAME;
+    /// `keys.get_config`.
+    pub const KEYS_GET_CONFIG: &str = m::KeysGetConfig::NAME;
+    /// `keys.set_config`.
+    pub const KEYS_SET_CONFIG: &str = m::KeysSetConfig::NAME;
+    /// `keys.claim`.
+    pub const KEYS_CLAIM: &str = m::KeysClaim::NAME;
+    /// `keys.release`.
+    pub const KEYS_RELEASE: &str = m::KeysRelease::NAME;
+    /// `tokens.list`.
+    pub const TOKENS_LIST: &str = m::TokensList::NAME;
+    /// `tokens.create`.
+    pub const TOKENS_CREATE: &str = m::TokensCreate::NAME;
+    /// `tokens.delete`.
+    pub const TOKENS_DELETE: &str = m::TokensDelete::NAME;
+    /// `codes.get`.
+    pub const CODES_GET: &str = m::CodesGet::NAME;
+    /// `codes.all`.
+    pub const CODES_ALL: &str = m::CodesAll::NAME;
+    /// `events.subscribe`.
+    pub const EVENTS_SUBSCRIBE: &str = m::EventsSubscribe::NAME;
+    /// `virtual.unplug`.
+    pub const VIRTUAL_UNPLUG: &str = m::VirtualUnplug::NAME;
+    /// `virtual.plug`.
+    pub const VIRTUAL_PLUG: &str = m::VirtualPlug::NAME;
+    /// `virtual.press`.
+    pub const VIRTUAL_PRESS: &str = m::VirtualPress::NAME;
+    /// `seeds.list`.
+    pub const SEEDS_LIST: &str = m::SeedsList::NAME;
+    /// `seeds.export`.
+    pub const SEEDS_EXPORT: &str = m::SeedsExport::NAME;
+    /// `seeds.mark_exported`.
+    pub const SEEDS_MARK_EXPORTED: &str = m::SeedsMarkExported::NAME;
+    /// `seeds.purge`.
+    pub const SEEDS_PURGE: &str = m::SeedsPurge::NAME;
     /// The notification method that carries an [`super::Event`].
     pub const EVENT: &str = "event";
 }
@@ -300,11 +297,105 @@ pub struct CodeEntry {
     /// TOTP validity end.
     #[serde(default)]
     pub valid_until: Option<u64>,
-    /// Why there is no code: a stable error name (`TouchTimeout`, `KeyRemoved`, ...) or a skip
-    /// reason: `TouchRequired` (needs a touch; ask with `include_touch`), `HotpNotRead`
-    /// (reading would use up an HOTP code; use `codes.get`), `Unsupported` (not an OTP token).
+    /// Why there is no code.
     #[serde(default)]
-    pub error: Option<String>,
+    pub error: Option<NoCode>,
+}
+
+/// Why `codes.all` has no code for a token: a token it skips, or the error reading it gave.
+/// On the wire, the reason's name (`"TouchRequired"`, or an [`ErrorCode`] name such as
+/// `"TouchTimeout"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum NoCode {
+    /// The token needs a touch; ask for it with `include_touch`.
+    TouchRequired,
+    /// Reading an HOTP code would use it up; read it with `codes.get`.
+    HotpNotRead,
+    /// Not an OTP token (another tool's credential).
+    NotOtp,
+    /// Reading the code failed with this error.
+    Failed(ErrorCode),
+}
+
+impl NoCode {
+    /// The skip reasons (not errors), for documentation and tests.
+    pub const SKIPS: [NoCode; 3] = [NoCode::TouchRequired, NoCode::HotpNotRead, NoCode::NotOtp];
+
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoCode::TouchRequired => "TouchRequired",
+            NoCode::HotpNotRead => "HotpNotRead",
+            // The name it always had on the wire: the key cannot compute an OTP for it.
+            NoCode::NotOtp => "Unsupported",
+            NoCode::Failed(code) => code.name(),
+        }
+    }
+}
+
+impl From<NoCode> for String {
+    fn from(n: NoCode) -> String {
+        n.name().to_string()
+    }
+}
+
+impl TryFrom<String> for NoCode {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        NoCode::SKIPS
+            .into_iter()
+            .find(|s| s.name() == name)
+            .or_else(|| ErrorCode::from_name(&name).map(NoCode::Failed))
+            .ok_or_else(|| format!("unknown reason {name:?}"))
+    }
+}
+
+/// What a key waits for a touch for (in [`Event::TouchNeeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Reading a code.
+    Code,
+    /// Reading a code back after writing a token (verification).
+    Verify,
+    /// Writing a token.
+    Create,
+    /// Deleting a token.
+    Delete,
+    /// Changing Mode or Key Press.
+    Config,
+    /// Listing tokens.
+    List,
+    /// Blinking.
+    Wink,
+}
+
+impl Operation {
+    /// Every operation, for documentation and tests.
+    pub const ALL: [Operation; 7] = [
+        Operation::Code,
+        Operation::Verify,
+        Operation::Create,
+        Operation::Delete,
+        Operation::Config,
+        Operation::List,
+        Operation::Wink,
+    ];
+
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Code => "code",
+            Operation::Verify => "verify",
+            Operation::Create => "create",
+            Operation::Delete => "delete",
+            Operation::Config => "config",
+            Operation::List => "list",
+            Operation::Wink => "wink",
+        }
+    }
 }
 
 /// Params of `tokens.create`: the vendor admin tool's form.
@@ -525,8 +616,8 @@ pub enum Event {
     TouchNeeded {
         /// Key id.
         key: String,
-        /// What it waits for (`code`, `create`, `delete`, `config`).
-        operation: String,
+        /// What it waits for.
+        operation: Operation,
         /// The token concerned, if any.
         #[serde(default)]
         token: Option<String>,
@@ -567,6 +658,89 @@ pub enum Event {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// docs/protocol.md, which users read: every value the wire has a closed set of must be
+    /// documented there, so that docs and code cannot drift apart unnoticed.
+    const DOCS: &str = include_str!("../../docs/protocol.md");
+
+    #[test]
+    fn every_closed_set_of_wire_values_is_documented() {
+        for code in ErrorCode::ALL {
+            assert!(
+                DOCS.contains(&format!("| `{}` |", code.name())),
+                "error {} is not in the error table of docs/protocol.md",
+                code.name()
+            );
+        }
+        for skip in NoCode::SKIPS {
+            assert!(
+                DOCS.contains(&format!("| `\"{}\"` |", skip.name())),
+                "codes.all reason {} is not documented",
+                skip.name()
+            );
+        }
+        let touch_needed = DOCS
+            .lines()
+            .find(|l| l.starts_with("| `touch_needed` |"))
+            .expect("touch_needed in the events table");
+        for op in Operation::ALL {
+            assert!(
+                touch_needed.contains(&format!("`{}`", op.name())),
+                "operation {} is not documented: {touch_needed}",
+                op.name()
+            );
+            assert_eq!(
+                serde_json::to_value(op).expect("encodes"),
+                json!(op.name()),
+                "the documented name is the wire name"
+            );
+        }
+        for (name, admin) in crate::methods::ALL {
+            let row = DOCS
+                .lines()
+                .find(|l| l.starts_with(&format!("| [`{name}`]")))
+                .unwrap_or_else(|| panic!("method {name} is not in the method table"));
+            assert_eq!(row.contains("**admin**"), *admin, "{row}");
+        }
+        let state = DOCS
+            .lines()
+            .find(|l| l.starts_with("| `state` |"))
+            .expect("SeedInfo's state row");
+        for s in [
+            SeedState::Pending,
+            SeedState::Written,
+            SeedState::Verified,
+            SeedState::Failed,
+            SeedState::NotOnKey,
+            SeedState::Deleted,
+            SeedState::Replaced,
+            SeedState::Missing,
+        ] {
+            let name = serde_json::to_value(s).expect("encodes");
+            assert!(
+                state.contains(&format!("`{name}`")),
+                "{name} not in {state}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_code_reasons_are_names_on_the_wire() {
+        for (reason, wire) in [
+            (NoCode::TouchRequired, "TouchRequired"),
+            (NoCode::HotpNotRead, "HotpNotRead"),
+            (NoCode::NotOtp, "Unsupported"),
+            (NoCode::Failed(ErrorCode::TouchTimeout), "TouchTimeout"),
+            (NoCode::Failed(ErrorCode::Busy), "Busy"),
+        ] {
+            assert_eq!(serde_json::to_value(reason).expect("encodes"), json!(wire));
+            assert_eq!(
+                serde_json::from_value::<NoCode>(json!(wire)).expect("decodes"),
+                reason
+            );
+        }
+        assert!(serde_json::from_value::<NoCode>(json!("Whatever")).is_err());
+    }
 
     #[test]
     fn events_are_tagged_by_type() {

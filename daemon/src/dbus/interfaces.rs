@@ -364,7 +364,7 @@ impl KeyObject {
                     d.insert("valid_until".into(), value(until));
                 }
                 if let Some(err) = &e.error {
-                    d.insert("error".into(), value(err.as_str()));
+                    d.insert("error".into(), value(err.name()));
                 }
                 d
             })

@@ -167,7 +167,7 @@ async fn pump_events(
                 } => {
                     let object = server.interface::<_, KeyObject>(key_path(key)).await?;
                     object
-                        .touch_needed(operation, token.as_deref().unwrap_or(""))
+                        .touch_needed(operation.name(), token.as_deref().unwrap_or(""))
                         .await?;
                 }
                 Event::TouchDone { key } => {

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oathkey_device::{Error as DeviceError, Key, Otp, TouchWait, Transport};
-use oathkey_protocol::types::Event;
+use oathkey_protocol::types::{Event, Operation};
 use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, warn};
 
@@ -30,7 +30,7 @@ type Job = Box<dyn FnOnce(&mut DynKey) -> bool + Send>;
 
 struct Work {
     cancel: Arc<AtomicBool>,
-    operation: &'static str,
+    operation: Operation,
     token: Option<String>,
     job: Job,
     lane: Lane,
@@ -186,7 +186,7 @@ impl ActorHandle {
     /// events. Dropping the returned future cancels the work (a touch wait ends at once).
     pub async fn run<T, F>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         token: Option<String>,
         f: F,
     ) -> Result<T, DeviceError>
@@ -201,7 +201,7 @@ impl ActorHandle {
 
     /// Like [`Self::run`], for work known to finish without a touch (a token list): it goes
     /// before queued touch waits.
-    pub async fn run_quick<T, F>(&self, operation: &'static str, f: F) -> Result<T, DeviceError>
+    pub async fn run_quick<T, F>(&self, operation: Operation, f: F) -> Result<T, DeviceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DynKey) -> Result<T, DeviceError> + Send + 'static,
@@ -215,7 +215,7 @@ impl ActorHandle {
     async fn run_in<T, F>(
         &self,
         lane: Lane,
-        operation: &'static str,
+        operation: Operation,
         token: Option<String>,
         cancel: &CancelOnDrop,
         preempted: Option<Arc<AtomicBool>>,
@@ -264,7 +264,7 @@ impl ActorHandle {
             let result = self
                 .run_in(
                     Lane::Slow,
-                    "code",
+                    Operation::Code,
                     Some(name.clone()),
                     &cancel,
                     preempted.clone(),
@@ -333,7 +333,7 @@ impl ActorHandle {
             // its waiters share it.
             let work = Work {
                 cancel: Arc::default(),
-                operation: "code",
+                operation: Operation::Code,
                 token: None,
                 job,
                 lane: if touch == TouchWait::Never {
@@ -459,7 +459,7 @@ fn actor_loop(
             hook_touched.store(true, Ordering::SeqCst);
             let _ = hook_events.send(Event::TouchNeeded {
                 key: hook_key.clone(),
-                operation: operation.to_string(),
+                operation,
                 token: token.clone(),
             });
         })));

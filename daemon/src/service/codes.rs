@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use oathkey_device::{CredentialInfo, Error as DeviceError, TouchWait};
 use oathkey_protocol::ErrorCode;
-use oathkey_protocol::types::{Code, CodeEntry, CodeParams, CodesParams, OtpKind};
+use oathkey_protocol::types::{
+    Code, CodeEntry, CodeParams, CodesParams, NoCode, Operation, OtpKind,
+};
 
 use super::{Result, Service, ServiceError, device_error, token_info};
 use crate::auth::Caller;
@@ -104,7 +106,7 @@ impl Service {
                 let name = cred.name.clone();
                 let otp = entry
                     .actor
-                    .run("code", Some(name.clone()), move |k| {
+                    .run(Operation::Code, Some(name.clone()), move |k| {
                         k.calculate(&name, 0, touch, None)
                     })
                     .await
@@ -180,16 +182,13 @@ impl Service {
                 };
                 if token.kind != OtpKind::Totp {
                     // Reading an HOTP code uses it up; only an explicit codes.get does that.
-                    item.error = Some(
-                        if token.kind == OtpKind::Hotp {
-                            "HotpNotRead"
-                        } else {
-                            "Unsupported"
-                        }
-                        .into(),
-                    );
+                    item.error = Some(if token.kind == OtpKind::Hotp {
+                        NoCode::HotpNotRead
+                    } else {
+                        NoCode::NotOtp
+                    });
                 } else if touch && !p.include_touch {
-                    item.error = Some("TouchRequired".into());
+                    item.error = Some(NoCode::TouchRequired);
                 } else {
                     let period = u64::from(token.period);
                     let t = Self::check_time(caller, p.at, period)?;
@@ -197,7 +196,7 @@ impl Service {
                     let _turn = match self.touch_turn(caller, &entry, wait) {
                         Ok(turn) => turn,
                         Err(e) => {
-                            item.error = Some(e.code.name().to_string());
+                            item.error = Some(NoCode::Failed(e.code));
                             out.push(item);
                             continue;
                         }
@@ -210,7 +209,7 @@ impl Service {
                             item.valid_until = Some((step + 1) * period);
                         }
                         Err(e) => {
-                            item.error = Some(self.code_error(&entry, e).code.name().to_string())
+                            item.error = Some(NoCode::Failed(self.code_error(&entry, e).code))
                         }
                     }
                 }

@@ -2,7 +2,9 @@
 //! and claims for multi-step jobs.
 
 use oathkey_device::Setting;
-use oathkey_protocol::types::{Event, Hello, KeyInfo, KeyList, SetConfigParams, Settings};
+use oathkey_protocol::types::{
+    Event, Hello, KeyInfo, KeyList, Operation, SetConfigParams, Settings,
+};
 use oathkey_protocol::{ErrorCode, PROTOCOL_VERSION};
 use tracing::info;
 
@@ -38,7 +40,7 @@ impl Service {
         let entry = self.key(id)?;
         entry
             .actor
-            .run("wink", None, |k| k.wink())
+            .run(Operation::Wink, None, |k| k.wink())
             .await
             .map_err(|e| device_error(&entry.id, e))
     }
@@ -87,7 +89,9 @@ impl Service {
         for (setting, value) in changes {
             entry
                 .actor
-                .run("config", None, move |k| k.set_setting(setting, value))
+                .run(Operation::Config, None, move |k| {
+                    k.set_setting(setting, value)
+                })
                 .await
                 .map_err(|e| device_error(&entry.id, e))?;
             match setting {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use data_encoding::BASE32_NOPAD;
 use oathkey_device::{Error as DeviceError, NewCredential, OtpKind as DevKind, TokenLabel};
 use oathkey_protocol::types::{
-    Algorithm, CreateTokenParams, CreatedToken, Event, OtpKind, SeedRecord, SeedState, TokenInfo,
+    Algorithm, CreateTokenParams, CreatedToken, Event, Operation, OtpKind, SeedRecord, SeedState,
+    TokenInfo,
 };
 use oathkey_protocol::{ErrorCode, SecretText};
 use secrecy::SecretSlice;
@@ -158,7 +159,7 @@ impl Service {
 
         let written = entry
             .actor
-            .run("create", Some(name.clone()), move |k| {
+            .run(Operation::Create, Some(name.clone()), move |k| {
                 k.put(&credential, None)
             })
             .await;
@@ -255,7 +256,7 @@ impl Service {
         let read_name = name.to_string();
         let read = entry
             .actor
-            .run("verify", Some(name.to_string()), move |k| {
+            .run(Operation::Verify, Some(name.to_string()), move |k| {
                 k.totp(&read_name, now, touch, None)
             })
             .await;
@@ -272,7 +273,7 @@ impl Service {
                 let delete_name = name.to_string();
                 let deleted = entry
                     .actor
-                    .run("delete", Some(name.to_string()), move |k| {
+                    .run(Operation::Delete, Some(name.to_string()), move |k| {
                         k.delete(&delete_name, None)
                     })
                     .await;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use oathkey_device::{CredentialInfo, HashAlg, OtpKind as DevKind, TokenLabel};
 use oathkey_protocol::ErrorCode;
-use oathkey_protocol::types::{Algorithm, Event, OtpKind, SeedState, TokenInfo, TokenParams};
+use oathkey_protocol::types::{
+    Algorithm, Event, Operation, OtpKind, SeedState, TokenInfo, TokenParams,
+};
 use tracing::{info, warn};
 
 use super::{Result, Service, ServiceError, device_error};
@@ -68,7 +70,7 @@ impl Service {
         let ledger = self.ledger.clone();
         let (tokens, listed_at) = entry
             .actor
-            .run_quick("list", move |k| {
+            .run_quick(Operation::List, move |k| {
                 // Read on the key's own thread, just before it lists: every record changed by
                 // then was written before this list (see `Ledger::generation`).
                 let listed_at = ledger.generation();
@@ -219,7 +221,9 @@ impl Service {
         let name = cred.name.clone();
         let result = entry
             .actor
-            .run("delete", Some(name.clone()), move |k| k.delete(&name, None))
+            .run(Operation::Delete, Some(name.clone()), move |k| {
+                k.delete(&name, None)
+            })
             .await;
         entry.invalidate_tokens();
         result.map_err(|e| device_error(&entry.id, e))?;

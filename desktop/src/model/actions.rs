@@ -8,7 +8,7 @@ use oathkey_protocol::types::SetConfigParams;
 use zeroize::Zeroizing;
 
 use super::{Action, AdminForm, AppState, CodeState, Command, ConfigPart, Purpose, Status, Tab};
-use crate::error::DaemonError;
+use crate::error::{DaemonError, Kind};
 
 impl AppState {
     /// Does what the user asked; returns text to put on the clipboard, if any.
@@ -112,7 +112,7 @@ impl AppState {
                     }
                     Err(_) => {
                         self.admin.save_status = Status::Failed(DaemonError::new(
-                            "InvalidForm",
+                            Kind::InvalidForm,
                             "Not saved: correct the fields marked above",
                         ));
                     }
@@ -133,7 +133,7 @@ impl AppState {
                     }
                     Err(e) => {
                         self.admin.export.status =
-                            Status::Failed(DaemonError::new("InvalidForm", e));
+                            Status::Failed(DaemonError::new(Kind::InvalidForm, e));
                     }
                 }
             }

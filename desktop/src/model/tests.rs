@@ -5,6 +5,9 @@ use oathkey_protocol::types::{
 };
 
 use super::*;
+use crate::error::Kind;
+use oathkey_protocol::ErrorCode;
+use oathkey_protocol::types::{NoCode, Operation};
 
 const KEY: &str = "0754237c";
 const NAME: &str = "12345678:alice@contoso.com";
@@ -51,7 +54,7 @@ fn entry(code: Option<&str>, from: u64, error: Option<&str>) -> CodeEntry {
         digits: code.map(|_| 6),
         valid_from: code.map(|_| from),
         valid_until: code.map(|_| from + 30),
-        error: error.map(str::to_owned),
+        error: error.map(|e| NoCode::try_from(e.to_string()).expect("a known reason")),
     }
 }
 
@@ -129,7 +132,7 @@ fn codes_are_shown_per_key_and_cleared_when_the_daemon_goes() {
     s.apply(Update::Disconnected {
         error: DaemonError::not_running(std::path::Path::new("/tmp/s.sock")),
     });
-    assert!(matches!(&s.connection, Connection::Unreachable(e) if e.name == "NotRunning"));
+    assert!(matches!(&s.connection, Connection::Unreachable(e) if e.kind == Kind::NotRunning));
     assert!(s.keys.is_empty() && s.role.is_none());
     assert!(
         s.recent_messages()
@@ -204,7 +207,7 @@ fn without_a_next_code_the_rollover_reads_again_at_most_once_a_second() {
     assert_eq!(shown(&s), None, "an expired code is not current");
     assert_eq!(s.take_commands().len(), 1);
     s.apply(Update::RefreshFailed {
-        error: DaemonError::new("Busy", "busy"),
+        error: DaemonError::new(Kind::Daemon(ErrorCode::Busy), "busy"),
     });
     s.tick();
     assert!(s.take_commands().is_empty(), "same second: no second read");
@@ -241,7 +244,7 @@ fn touch_tokens_wait_for_get_code_and_show_the_touch_prompt() {
 
     s.apply(Update::Event(Event::TouchNeeded {
         key: KEY.into(),
-        operation: "code".into(),
+        operation: Operation::Code,
         token: Some(NAME.into()),
     }));
     let key = s.key(KEY).expect("key");
@@ -279,12 +282,12 @@ fn a_failed_get_code_is_shown_on_the_token() {
         token: tref(),
         purpose: Purpose::OnDemand,
         result: Err(DaemonError::new(
-            "TouchTimeout",
+            Kind::Daemon(ErrorCode::TouchTimeout),
             "the key was not touched in time",
         )),
     });
     assert!(
-        matches!(s.token(&tref()).map(|t| &t.code), Some(CodeState::Failed(e)) if e.name == "TouchTimeout")
+        matches!(s.token(&tref()).map(|t| &t.code), Some(CodeState::Failed(e)) if e.kind == Kind::Daemon(ErrorCode::TouchTimeout))
     );
     assert!(s.recent_messages().any(|m| m.text.contains("TouchTimeout")));
 }
@@ -404,7 +407,7 @@ fn readers_get_no_admin_view_and_no_admin_requests() {
 fn save_sends_the_form_and_wipes_the_seed_once_saved() {
     let mut s = connected(Role::Admin);
     s.act(Action::Save);
-    assert!(matches!(&s.admin.save_status, Status::Failed(e) if e.name == "InvalidForm"));
+    assert!(matches!(&s.admin.save_status, Status::Failed(e) if e.kind == Kind::InvalidForm));
     assert!(s.take_commands().is_empty(), "an invalid form is refused");
 
     s.act(Action::Generate);
@@ -436,13 +439,16 @@ fn a_daemon_refusal_keeps_the_form_for_another_try() {
     s.admin.upn = "alice@contoso.com".into();
     s.act(Action::Save);
     s.apply(Update::TokenCreated(Err(DaemonError::new(
-        "AlreadyExists",
+        Kind::Daemon(ErrorCode::AlreadyExists),
         "serial taken",
     ))));
     assert!(!s.admin.seed.is_empty());
     assert_eq!(
         s.admin.save_status,
-        Status::Failed(DaemonError::new("AlreadyExists", "serial taken"))
+        Status::Failed(DaemonError::new(
+            Kind::Daemon(ErrorCode::AlreadyExists),
+            "serial taken"
+        ))
     );
 }
 
@@ -452,7 +458,7 @@ fn a_failed_refresh_is_retried() {
     s.apply(Update::Event(Event::TokensChanged { key: KEY.into() }));
     s.take_commands();
     s.apply(Update::RefreshFailed {
-        error: DaemonError::new("Busy", "busy"),
+        error: DaemonError::new(Kind::Daemon(ErrorCode::Busy), "busy"),
     });
     s.tick();
     assert!(s.take_commands().is_empty());

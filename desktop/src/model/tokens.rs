@@ -1,8 +1,11 @@
 //! Keys and tokens as the window shows them, and how a code's time runs out.
 
-use oathkey_protocol::types::{Code, CodeEntry, KeyInfo, OtpKind, Settings, TokenInfo};
+use oathkey_protocol::ErrorCode;
+use oathkey_protocol::types::{
+    Code, CodeEntry, KeyInfo, NoCode, Operation, OtpKind, Settings, TokenInfo,
+};
 
-use crate::error::DaemonError;
+use crate::error::{DaemonError, Kind};
 
 /// Within this many seconds of a code's end, the next code is fetched and shown.
 pub const NEXT_CODE_LEAD_SECS: u64 = 5;
@@ -134,7 +137,7 @@ impl TokenState {
             CodeState::Requested => true,
             _ => false,
         };
-        match (&entry.code, entry.error.as_deref()) {
+        match (&entry.code, entry.error) {
             (Some(code), _) => {
                 self.on_demand = false;
                 let shown = ShownCode {
@@ -151,20 +154,21 @@ impl TokenState {
                 }
                 self.code = CodeState::Shown(shown);
             }
-            (None, Some(reason @ ("TouchRequired" | "HotpNotRead"))) => {
+            (None, Some(reason @ (NoCode::TouchRequired | NoCode::HotpNotRead))) => {
                 self.on_demand = true;
                 self.next = None;
                 if !kept_on_demand {
-                    self.code = if reason == "TouchRequired" {
+                    self.code = if reason == NoCode::TouchRequired {
                         CodeState::NeedsTouch
                     } else {
                         CodeState::Hotp
                     };
                 }
             }
-            (None, Some("Unsupported")) => self.code = CodeState::Unsupported,
-            (None, Some(name)) => {
-                self.code = CodeState::Failed(DaemonError::new(name, describe_reason(name)));
+            (None, Some(NoCode::NotOtp)) => self.code = CodeState::Unsupported,
+            (None, Some(NoCode::Failed(code))) => {
+                self.code =
+                    CodeState::Failed(DaemonError::new(Kind::Daemon(code), describe_reason(code)));
             }
             (None, None) => self.code = CodeState::Loading,
         }
@@ -180,22 +184,24 @@ impl TokenState {
     }
 }
 
-/// A message for a `codes.all` error name.
-pub fn describe_reason(name: &str) -> String {
-    match name {
-        "TouchTimeout" => "the key was not touched in time".into(),
-        "KeyRemoved" => "the key was unplugged".into(),
-        "PinRequired" => "this token needs the key's PIN, which this app cannot enter".into(),
-        "Busy" => "the key is busy; trying again shortly".into(),
-        other => format!("the key could not compute a code ({other})"),
+/// A message for a `codes.all` error.
+pub fn describe_reason(code: ErrorCode) -> String {
+    match code {
+        ErrorCode::TouchTimeout => "the key was not touched in time".into(),
+        ErrorCode::KeyRemoved => "the key was unplugged".into(),
+        ErrorCode::PinRequired => {
+            "this token needs the key's PIN, which this app cannot enter".into()
+        }
+        ErrorCode::Busy => "the key is busy; trying again shortly".into(),
+        other => format!("the key could not compute a code ({})", other.name()),
     }
 }
 
 /// The key waits for a touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TouchPrompt {
-    /// What for: `code`, `create`, `verify`, `delete` or `config`.
-    pub operation: String,
+    /// What for.
+    pub operation: Operation,
     /// The token concerned, if any.
     pub token: Option<String>,
 }

@@ -3,7 +3,7 @@
 use eframe::egui::{
     self, Align, Color32, CornerRadius, Layout, Rect, RichText, Sense, Ui, WidgetInfo,
 };
-use oathkey_protocol::types::{Algorithm, OtpKind};
+use oathkey_protocol::types::{Algorithm, Operation, OtpKind};
 
 use super::style;
 use crate::model::{
@@ -64,14 +64,15 @@ fn touch_text(key: &KeyState, prompt: &TouchPrompt) -> String {
         name.as_deref()
             .map(|n| n.rsplit_once(':').map_or(n, |(_, a)| a).to_owned())
     };
-    let what = match (prompt.operation.as_str(), account(&prompt.token)) {
-        ("code", Some(a)) => format!("to read the code for {a}"),
-        ("code", None) => "to read a code".into(),
-        ("create", _) => "to save the new token".into(),
-        ("verify", _) => "to check the new token".into(),
-        ("delete", _) => "to delete a token".into(),
-        ("config", _) => "to change its settings".into(),
-        (other, _) => format!("({other})"),
+    let what = match (prompt.operation, account(&prompt.token)) {
+        (Operation::Code, Some(a)) => format!("to read the code for {a}"),
+        (Operation::Code, None) => "to read a code".into(),
+        (Operation::Create, _) => "to save the new token".into(),
+        (Operation::Verify, _) => "to check the new token".into(),
+        (Operation::Delete, _) => "to delete a token".into(),
+        (Operation::Config, _) => "to change its settings".into(),
+        (Operation::List, _) => "to list its tokens".into(),
+        (Operation::Wink, _) => "(it blinks to show which key it is)".into(),
     };
     format!("Touch your key {} {what}", key.info.id)
 }
