@@ -557,3 +557,51 @@ proptest! {
         }
     }
 }
+
+/// XML 1.0 allows tab, line breaks and the characters from U+0020 up, except U+FFFE and U+FFFF
+/// (the `Char` production); a document with any other character is not well-formed, wherever
+/// the character is, raw or as a character reference. Such a document was read, and the
+/// record could then not be written back (fuzzing, seed_pskc).
+#[test]
+fn pskc_characters_outside_xml_1_0_are_refused_with_their_line() {
+    let good = "<PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue>";
+    let cases = [
+        (
+            pskc_with("<Suite>HMAC-SHA1\u{2}</Suite>", good),
+            "line 6: character U+0002 is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("", good).replace("<pskc:Data>", "<pskc:Data><!-- \u{1f} -->"),
+            "line 7: character U+001F is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("", good).replace("Id=\"other\"", "Id=\"ot\u{ffff}her\""),
+            "line 5: character U+FFFF is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("<Suite>HMAC-SHA1&#2;</Suite>", good),
+            "line 6: character reference &#2; is U+0002, which XML 1.0 does not allow",
+        ),
+        (
+            pskc_with("<Suite>HMAC-SHA1&#xFFFE;</Suite>", good),
+            "line 6: character reference &#xFFFE; is U+FFFE, which XML 1.0 does not allow",
+        ),
+        (
+            pskc_with("", good).replace("Id=\"other\"", "Id=\"a&#x1;b\""),
+            "line 5: XML attribute Id has U+0001, which XML 1.0 does not allow",
+        ),
+    ];
+    for (text, expected) in cases {
+        let parsed = read(Format::Pskc, text.as_bytes());
+        assert_eq!(shown(&parsed), [expected], "{text}");
+        assert!(parsed.records.is_empty(), "{text}");
+    }
+    // What XML 1.0 allows is still read: tab, line breaks, C1 controls, astral characters.
+    let text = pskc_with("", good).replace(
+        "<pskc:SerialNo>0012346</pskc:SerialNo>",
+        "<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>a\u{85}\u{1F511}&#9;b</pskc:Model>",
+    );
+    let parsed = read(Format::Pskc, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    assert_eq!(parsed.records[0].1.model, "a\u{85}\u{1F511}\tb");
+}
