@@ -8,7 +8,7 @@
 //!
 //! | rule | Azure | Graph | privacyIDEA | Any |
 //! | --- | --- | --- | --- | --- |
-//! | serial non-empty | yes | yes | yes, no `,` | no |
+//! | serial non-empty | yes | yes | yes; no `,` or `"`, no `#` first | no |
 //! | serial not in scientific notation (`1.23457E+06`, a spreadsheet's doing) | yes | yes | yes | yes |
 //! | secret non-empty | yes | yes | yes | yes |
 //! | secret at least 80 bits (16 Base32 characters) | yes | yes | yes | yes |
@@ -272,8 +272,8 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
             }
         }
         Target::PrivacyIdea => {
-            if r.serial.contains(',') {
-                out.push("serial number has a comma, which privacyIDEA CSV cannot carry".into());
+            if let Some(reason) = crate::privacyidea::serial_problem(&r.serial) {
+                out.push(reason.into());
             }
             if r.algorithm != Algorithm::Sha1 {
                 out.push(format!(

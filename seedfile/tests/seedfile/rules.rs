@@ -740,6 +740,37 @@ mod privacyidea {
         );
     }
 
+    /// privacyIDEA splits lines at every `,` and skips lines starting with `#`; it knows no
+    /// quoting. A quoted serial starting with `#` or holding a `"` was read clean here, and
+    /// then could not be written (the writer refused the `#`) or was written so that it read
+    /// back as nothing (the `"` opened a quoted field).
+    #[test]
+    fn serial_without_a_hash_first_or_quotes() {
+        let key = "3132333435363738393031323334353637383930";
+        assert_eq!(
+            second_line(&format!("\"#12\", {key}, totp, 6, 30")),
+            [
+                "line 2 (serial #12): serial number starts with '#', which privacyIDEA takes for a comment line"
+            ]
+        );
+        assert_eq!(
+            second_line(&format!("\"\"\"12\", {key}, totp, 6, 30")),
+            [
+                "line 2 (serial \"12): serial number has a '\"', which privacyIDEA CSV cannot carry (privacyIDEA does not read quoted fields)"
+            ]
+        );
+        for serial in ["#12", "1\"2"] {
+            let r = totp(serial, "", b"12345678901234567890");
+            assert!(
+                matches!(
+                    oathkey_seedfile::render(Format::PrivacyIdeaCsv, &[r], true),
+                    Err(oathkey_seedfile::RenderError::Other(_))
+                ),
+                "{serial} is never written"
+            );
+        }
+    }
+
     #[test]
     fn serial_must_not_be_empty() {
         assert_eq!(
