@@ -68,7 +68,10 @@ fn trailing_comma(fields: &[String]) -> bool {
 pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
     let mut first = true;
-    for (line, row) in csv_rows(bytes, false) {
+    for row in csv_rows(bytes, false) {
+        let line = row.line;
+        raw.warnings.extend(row.bom);
+        let Some(row) = row.fields else { continue };
         let fields = match row {
             Ok(fields) => fields,
             Err(problem) => {

@@ -27,6 +27,7 @@
 
 pub mod activate;
 mod azure;
+mod cells;
 #[cfg(feature = "client")]
 pub mod export;
 pub mod file;

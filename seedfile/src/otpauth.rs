@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
+use crate::text::BOM_STARTS_LINE;
 use crate::validate::{Problem, shown};
 
 /// The key URI for `record`, with `issuer` (if given and not empty) as the label's prefix and
@@ -118,7 +119,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
                 .push(Problem::at(number, "line is not valid UTF-8"));
             continue;
         };
-        let text = text.trim();
+        let mut text = text.trim();
+        // Another file's byte order mark, left by joining files: see `BOM_STARTS_LINE`.
+        if let Some(rest) = text.strip_prefix('\u{feff}') {
+            raw.warnings.push(Problem::at(number, BOM_STARTS_LINE));
+            text = rest.trim();
+        }
         if text.is_empty() || text.starts_with('#') {
             continue;
         }

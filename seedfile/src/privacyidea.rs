@@ -25,10 +25,12 @@ use crate::validate::{Problem, shown};
 
 pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
-    for (line, row) in csv_rows(bytes, true) {
-        match row {
-            Ok(fields) => parse_row(line, fields, &mut raw),
-            Err(problem) => raw.broken.push(problem),
+    for row in csv_rows(bytes, true) {
+        raw.warnings.extend(row.bom);
+        match row.fields {
+            Some(Ok(fields)) => parse_row(row.line, fields, &mut raw),
+            Some(Err(problem)) => raw.broken.push(problem),
+            None => {}
         }
     }
     raw

@@ -25,6 +25,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use zeroize::Zeroizing;
 
+use crate::cells::code_point;
 use crate::read::{LineCounter, Raw, line_at};
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::validate::{Problem, shown};
@@ -412,11 +413,6 @@ fn key_package(kp: &Element) -> Result<TokenRecord, (Option<String>, String)> {
 /// reader refuses and the writer never writes anything else, so what one takes the other gives.
 fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
-}
-
-/// `c` as `U+0002`.
-fn code_point(c: char) -> String {
-    format!("U+{:04X}", u32::from(c))
 }
 
 /// An attribute name for a message, cut short so that a huge one cannot flood it.

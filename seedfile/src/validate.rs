@@ -21,11 +21,12 @@
 //! | manufacturer, model non-empty | no | yes | no | no |
 //! | serials unique | yes | yes | yes | no |
 //! | at most 5 tokens per user | yes | no | no | no |
-//! | no control characters in serial and user | yes | yes | yes | yes |
+//! | no control or invisible characters (format characters, spaces other than U+0020) in serial, user, manufacturer, model | yes | yes | yes | yes |
 
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::cells::hidden_char_problem;
 use crate::record::{Algorithm, Kind, TokenRecord};
 
 /// Longest Base32 secret Azure and Graph accept.
@@ -207,11 +208,17 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     if target != Target::Any && r.serial.is_empty() {
         out.push("serial number is empty".into());
     }
-    if r.serial.chars().any(char::is_control) {
-        out.push("serial number has control characters".into());
-    }
-    if r.user.chars().any(char::is_control) {
-        out.push("user has control characters".into());
+    let mut user_hidden = false;
+    for (field, text) in [
+        ("serial number", &r.serial),
+        ("user", &r.user),
+        ("manufacturer", &r.manufacturer),
+        ("model", &r.model),
+    ] {
+        if let Some(reason) = hidden_char_problem(field, text) {
+            user_hidden |= field == "user";
+            out.push(reason);
+        }
     }
     if let Some(reason) = scientific_serial(&r.serial) {
         out.push(reason);
@@ -258,8 +265,9 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
                     r.digits
                 ));
             }
+            // A user with an invisible character is not a UPN either; one problem says it.
             if target == Target::Azure {
-                if let Some(reason) = upn_problem(&r.user) {
+                if let Some(reason) = upn_problem(&r.user).filter(|_| !user_hidden) {
                     out.push(reason);
                 }
             } else {

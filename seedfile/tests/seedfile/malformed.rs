@@ -596,12 +596,84 @@ fn pskc_characters_outside_xml_1_0_are_refused_with_their_line() {
         assert_eq!(shown(&parsed), [expected], "{text}");
         assert!(parsed.records.is_empty(), "{text}");
     }
-    // What XML 1.0 allows is still read: tab, line breaks, C1 controls, astral characters.
+    // What XML 1.0 allows is still read: astral characters, and tab and C1 controls, which
+    // are then a problem of the field, not of the XML.
     let text = pskc_with("", good).replace(
         "<pskc:SerialNo>0012346</pskc:SerialNo>",
-        "<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>a\u{85}\u{1F511}&#9;b</pskc:Model>",
+        "<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>\u{1F511}</pskc:Model>",
     );
     let parsed = read(Format::Pskc, text.as_bytes());
     assert!(parsed.is_clean(), "{:?}", shown(&parsed));
-    assert_eq!(parsed.records[0].1.model, "a\u{85}\u{1F511}\tb");
+    assert_eq!(parsed.records[0].1.model, "\u{1F511}");
+    for (model, problem) in [("a&#9;b", "U+0009"), ("a\u{85}b", "U+0085")] {
+        let text = pskc_with("", good).replace(
+            "<pskc:SerialNo>0012346</pskc:SerialNo>",
+            &format!("<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>{model}</pskc:Model>"),
+        );
+        assert_eq!(
+            shown(&read(Format::Pskc, text.as_bytes())),
+            [format!(
+                "line 3 (serial 0012346): model has a control character {problem}"
+            )]
+        );
+    }
+}
+
+/// A byte order mark at the start of a file is an encoding mark and is dropped. One at the start
+/// of a later line is what joining files (`cat a.csv b.csv`) leaves: the value is read without
+/// it, but the target would read it as part of the line, so it is a problem on that line. One
+/// inside a field is part of that field, and a problem of the field.
+#[test]
+fn a_byte_order_mark_inside_a_file_is_a_problem_on_its_line() {
+    let bom = "\u{feff}";
+    let cases = [
+        (
+            Format::AzureCsv,
+            format!(
+                "{bom}{AZURE_HEADER}\nalice@contoso.com,1,JBSWY3DPEHPK3PXP,30,m,k\n{bom}bob@contoso.com,2,JBSWY3DPEHPK3PXP,30,m,k\n"
+            ),
+        ),
+        (
+            Format::PrivacyIdeaCsv,
+            format!(
+                "{bom}1, 3132333435363738393031323334353637383930, totp, 6, 30\n\n{bom}2, 3132333435363738393031323334353637383930, totp, 6, 30\n"
+            ),
+        ),
+        (
+            Format::Otpauth,
+            format!(
+                "{bom}otpauth://totp/a:alice@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=1\n{bom}otpauth://totp/a:bob@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=2\n"
+            ),
+        ),
+    ];
+    for (format, text) in cases {
+        let parsed = read(format, text.as_bytes());
+        let line = parsed.records[1].0;
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "line {line}: the line starts with a byte order mark (U+FEFF), as joined files leave it; the target reads it as part of the line: remove it"
+            )],
+            "{format}"
+        );
+        assert_eq!(parsed.records.len(), 2, "{format}");
+        assert!(
+            parsed
+                .records
+                .iter()
+                .all(|(_, r)| !r.serial.contains(bom) && !r.user.contains(bom)),
+            "{format}"
+        );
+    }
+    // Inside a field: a problem of that field, whatever the format.
+    let text = format!("{AZURE_HEADER}\nalice@contoso.com{bom},1,JBSWY3DPEHPK3PXP,30,m,k\n");
+    assert_eq!(
+        shown(&read(Format::AzureCsv, text.as_bytes())),
+        ["line 2 (serial 1): user has an invisible character U+FEFF (byte order mark)"]
+    );
+    let text = "otpauth://totp/a:alice%EF%BB%BF@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=1\n";
+    assert_eq!(
+        shown(&read(Format::Otpauth, text.as_bytes())),
+        ["line 1 (serial 1): user has an invisible character U+FEFF (byte order mark)"]
+    );
 }

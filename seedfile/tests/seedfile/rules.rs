@@ -383,7 +383,7 @@ mod azure {
     fn control_characters() {
         assert_eq!(
             record_problems(|r| r.serial = "00\n12".into()),
-            ["serial 00\\n12: serial number has control characters"]
+            ["serial 00\\n12: serial number has a control character U+000A"]
         );
     }
 
@@ -895,8 +895,62 @@ mod any {
     fn no_control_characters() {
         assert_eq!(
             record_problems(|r| r.user = "bob\u{7}".into()),
-            ["serial 0012346: user has control characters"]
+            ["serial 0012346: user has a control character U+0007"]
         );
+    }
+
+    /// Characters that show as nothing (or as a plain space) make a value that looks right
+    /// and matches nothing: a byte order mark Notepad left in a UPN, a zero-width space pasted
+    /// from a web page, a no-break space from a spreadsheet. Every field, every target.
+    #[test]
+    fn no_invisible_characters_in_any_field() {
+        let cases: [(fn(&mut TokenRecord), &str); 6] = [
+            (
+                |r| r.user = "\u{feff}bob@contoso.com".into(),
+                "user has an invisible character U+FEFF (byte order mark)",
+            ),
+            (
+                |r| r.user = "bob@contoso.com\u{200b}".into(),
+                "user has an invisible character U+200B (zero width space)",
+            ),
+            (
+                |r| r.serial = "0012\u{a0}346".into(),
+                "serial number has an invisible character U+00A0 (no-break space)",
+            ),
+            (
+                |r| r.manufacturer = "oath\u{ad}key".into(),
+                "manufacturer has an invisible character U+00AD (soft hyphen)",
+            ),
+            (
+                |r| r.model = "key\u{202e}".into(),
+                "model has an invisible character U+202E (bidirectional text control)",
+            ),
+            (
+                |r| r.model = "key\u{e0041}".into(),
+                "model has an invisible character U+E0041",
+            ),
+        ];
+        for target in [
+            Target::Any,
+            Target::Azure,
+            Target::Graph,
+            Target::PrivacyIdea,
+        ] {
+            for (edit, reason) in cases {
+                let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+                edit(&mut r);
+                let problems: Vec<String> = validate(target, &[r])
+                    .iter()
+                    .map(|p| p.reason.clone())
+                    .collect();
+                assert_eq!(problems, [reason], "{target:?}");
+            }
+        }
+        // Visible characters beyond ASCII are not invisible.
+        let r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+        let mut r2 = r.clone();
+        r2.manufacturer = "Ünïcödé Ltd. \u{1F511}".into();
+        assert!(validate(Target::Any, &[r, r2]).is_empty());
     }
 
     #[test]
