@@ -1,11 +1,54 @@
-//! Rules on the text of one field that hold in every format: no character a person cannot see.
+//! Rules on the text of one field: no character a person cannot see (every format), and no
+//! formula in a CSV cell.
 //!
 //! A value with an invisible character looks right and matches nothing: a byte order mark that
 //! Notepad put before the first UPN of a users file, a zero-width space pasted from a web page,
 //! a no-break space from a spreadsheet. The targets take such characters as part of the value
 //! (a UPN with a byte order mark is no user they know), so they are problems wherever they are.
+//!
+//! Spreadsheet programs run a cell that starts with `=`, `+`, `-` or `@`, or with a tab or a
+//! carriage return (OWASP's list for CSV injection), as a formula, and admins open seed files in
+//! Excel. The usual defence, a leading `'`, would change the value the importer receives (Azure
+//! matches UPNs and serials exactly), so such cells are refused instead: a problem for the CSV
+//! targets, and never written to a CSV file, forced or not.
 
 use unicode_general_category::{GeneralCategory, get_general_category};
+
+use crate::validate::shown;
+
+/// The character that makes spreadsheet programs run `text` as a formula, if it starts with
+/// one (after plain spaces, which they skip).
+fn formula_start(text: &str) -> Option<char> {
+    let first = text.trim_start_matches(' ').chars().next()?;
+    matches!(first, '=' | '+' | '-' | '@' | '\t' | '\r').then_some(first)
+}
+
+fn char_name(c: char) -> String {
+    match c {
+        '\t' => "a tab".into(),
+        '\r' => "a carriage return".into(),
+        c => format!("'{c}'"),
+    }
+}
+
+/// Why `text`, the value of `field`, is a problem in a CSV file: it would run as a formula.
+pub(crate) fn formula_problem(field: &str, text: &str) -> Option<String> {
+    let c = formula_start(text)?;
+    Some(format!(
+        "{field} {} starts with {}, which spreadsheet programs run as a formula (CSV injection); change it",
+        shown(text),
+        char_name(c)
+    ))
+}
+
+/// Why a CSV writer (`format`, "Azure CSV") does not write `text` as the value of `field`.
+pub(crate) fn formula_refusal(format: &str, field: &str, text: &str) -> Option<String> {
+    let c = formula_start(text)?;
+    Some(format!(
+        "{format} cannot carry a {field} starting with {}: spreadsheet programs would run it as a formula (CSV injection), and the importer needs the exact value, so no leading ' can make it safe; change it",
+        char_name(c)
+    ))
+}
 
 /// Whether `c` is invisible or a control character: Unicode's control (Cc) and format (Cf)
 /// characters, the line and paragraph separators, and every space separator but the plain
@@ -68,6 +111,30 @@ pub(crate) fn hidden_char_problem(field: &str, text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_found_after_spaces_only() {
+        for (text, start) in [
+            ("=1+1", Some('=')),
+            ("  +1", Some('+')),
+            ("-x", Some('-')),
+            ("@SUM(A1)", Some('@')),
+            ("\t=1", Some('\t')),
+            ("\r1", Some('\r')),
+            ("a=1", None),
+            ("0012345", None),
+            ("", None),
+            ("\u{a0}=1", None),
+        ] {
+            assert_eq!(formula_start(text), start, "{text:?}");
+        }
+        assert_eq!(
+            formula_refusal("Azure CSV", "model", "\t=1").as_deref(),
+            Some(
+                "Azure CSV cannot carry a model starting with a tab: spreadsheet programs would run it as a formula (CSV injection), and the importer needs the exact value, so no leading ' can make it safe; change it"
+            )
+        );
+    }
 
     #[test]
     fn hidden_characters_are_found_and_named() {

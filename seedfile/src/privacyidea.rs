@@ -18,6 +18,7 @@
 use data_encoding::HEXLOWER_PERMISSIVE;
 use zeroize::Zeroizing;
 
+use crate::cells::formula_refusal;
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::text::csv_rows;
@@ -152,6 +153,8 @@ fn unrepresentable(r: &TokenRecord) -> Option<String> {
         ))
     } else if let Some(reason) = serial_problem(&r.serial) {
         Some(reason.into())
+    } else if let Some(reason) = formula_refusal("privacyIDEA CSV", "serial number", &r.serial) {
+        Some(reason)
     } else if r.serial.contains(['\n', '\r']) {
         Some("privacyIDEA CSV cannot carry a serial with a line break".into())
     } else {

@@ -21,12 +21,13 @@
 //! | manufacturer, model non-empty | no | yes | no | no |
 //! | serials unique | yes | yes | yes | no |
 //! | at most 5 tokens per user | yes | no | no | no |
+//! | no cell starting with `=`, `+`, `-`, `@`, tab or carriage return (CSV injection) | yes | no | yes (serial) | no |
 //! | no control or invisible characters (format characters, spaces other than U+0020) in serial, user, manufacturer, model | yes | yes | yes | yes |
 
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::cells::hidden_char_problem;
+use crate::cells::{formula_problem, hidden_char_problem};
 use crate::record::{Algorithm, Kind, TokenRecord};
 
 /// Longest Base32 secret Azure and Graph accept.
@@ -267,9 +268,16 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
             }
             // A user with an invisible character is not a UPN either; one problem says it.
             if target == Target::Azure {
-                if let Some(reason) = upn_problem(&r.user).filter(|_| !user_hidden) {
-                    out.push(reason);
-                }
+                let upn = upn_problem(&r.user).filter(|_| !user_hidden);
+                let user_said = user_hidden || upn.is_some();
+                out.extend(upn);
+                let cells = [
+                    ("user", &r.user),
+                    ("serial number", &r.serial),
+                    ("manufacturer", &r.manufacturer),
+                    ("model", &r.model),
+                ];
+                formula_cells(&cells, user_said, &mut out);
             } else {
                 if r.manufacturer.trim().is_empty() {
                     out.push("manufacturer is empty; Graph requires it".into());
@@ -283,6 +291,8 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
             if let Some(reason) = crate::privacyidea::serial_problem(&r.serial) {
                 out.push(reason.into());
             }
+            // The serial is the only free text privacyIDEA's CSV carries.
+            formula_cells(&[("serial number", &r.serial)], false, &mut out);
             if r.algorithm != Algorithm::Sha1 {
                 out.push(format!(
                     "hash {} is not supported; privacyIDEA CSV has no hash column (SHA-1 only)",
@@ -317,6 +327,18 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
         }
     }
     out
+}
+
+/// The formula problems of the cells a CSV target's file carries, `(field, value)`, skipping a
+/// cell whose invisible character was reported (a tab first is both), and the user when
+/// `user_said` (its problem was already reported).
+fn formula_cells(cells: &[(&str, &String)], user_said: bool, out: &mut Vec<String>) {
+    for (field, text) in cells {
+        if (*field == "user" && user_said) || hidden_char_problem(field, text).is_some() {
+            continue;
+        }
+        out.extend(formula_problem(field, text));
+    }
 }
 
 /// Why `serial` looks like a number a spreadsheet showed in scientific notation and saved that

@@ -240,6 +240,67 @@ mod azure {
         );
     }
 
+    /// Spreadsheet programs run a cell starting with `=`, `+`, `-` or `@` (or a tab or carriage
+    /// return) as a formula: `=HYPERLINK(...)` in a file admins open in Excel is CSV injection.
+    /// Azure must receive the exact values, so a leading `'` is no way out: such a cell is a
+    /// problem with its line, and is never written, forced or not.
+    #[test]
+    fn no_formula_cells() {
+        let cases = [
+            (
+                r#"bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,"=HYPERLINK(""http://x"",""y"")",k"#,
+                r#"manufacturer "=HYPERLINK(\"http://x\",\"y\")" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,+1",
+                r#"model "+1" starts with '+', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "bob@contoso.com,@SUM(A1),JBSWY3DPEHPK3PXP,30,oathkey,k",
+                r#"serial number "@SUM(A1)" starts with '@', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "-bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,k",
+                r#"user "-bob@contoso.com" starts with '-', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,\" =1\"",
+                r#"model "=1" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+        ];
+        for (row, reason) in cases {
+            let problems = third_line(row);
+            assert_eq!(problems.len(), 1, "{row}: {problems:?}");
+            assert!(
+                problems[0].starts_with("line 3 (serial ") && problems[0].ends_with(reason),
+                "{row}: {problems:?}"
+            );
+        }
+        // Never written, even forced; a tab or carriage return first counts too.
+        for (edit, field) in [
+            (
+                (|r: &mut TokenRecord| r.manufacturer = "=1+1".into()) as fn(&mut TokenRecord),
+                "manufacturer",
+            ),
+            (|r| r.model = "\t=1+1".into(), "model"),
+            (|r| r.model = "\r-2".into(), "model"),
+            (|r| r.serial = "+12".into(), "serial number"),
+            (|r| r.user = "-bob@contoso.com".into(), "user"),
+        ] {
+            let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+            edit(&mut r);
+            match oathkey_seedfile::render(Format::AzureCsv, &[r], true) {
+                Err(oathkey_seedfile::RenderError::Other(reason)) => assert!(
+                    reason.contains(&format!("Azure CSV cannot carry a {field} starting with")),
+                    "{reason}"
+                ),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A '-' or '=' inside a value is no formula.
+        assert!(third_line("bob-x@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,a=b,k-1").is_empty());
+    }
+
     #[test]
     fn serial_must_not_be_empty() {
         assert_eq!(
@@ -738,6 +799,23 @@ mod privacyidea {
             record_problems(|r| r.serial = "00,12".into()),
             ["serial 00,12: serial number has a comma, which privacyIDEA CSV cannot carry"]
         );
+    }
+
+    /// The only free text a privacyIDEA CSV carries is the serial; see `azure::no_formula_cells`.
+    #[test]
+    fn no_formula_serials() {
+        assert_eq!(
+            second_line("=1+1, 3132333435363738393031323334353637383930, totp, 6, 30"),
+            [
+                "line 2 (serial =1+1): serial number \"=1+1\" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"
+            ]
+        );
+        let r = totp("-12", "", b"12345678901234567890");
+        assert!(matches!(
+            oathkey_seedfile::render(Format::PrivacyIdeaCsv, &[r], true),
+            Err(oathkey_seedfile::RenderError::Other(reason))
+                if reason.contains("privacyIDEA CSV cannot carry a serial number starting with '-'")
+        ));
     }
 
     /// privacyIDEA splits lines at every `,` and skips lines starting with `#`; it knows no
