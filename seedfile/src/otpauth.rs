@@ -21,6 +21,7 @@
 use qrcodegen::{QrCode, QrCodeEcc};
 use zeroize::Zeroizing;
 
+use crate::encoding::not_utf8;
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::text::BOM_STARTS_LINE;
@@ -114,10 +115,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
-        let Ok(text) = std::str::from_utf8(line) else {
-            raw.broken
-                .push(Problem::at(number, "line is not valid UTF-8"));
-            continue;
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.valid_up_to();
+                raw.broken
+                    .push(not_utf8(number, at + 1, line.get(at).copied()));
+                continue;
+            }
         };
         let mut text = text.trim();
         // Another file's byte order mark, left by joining files: see `BOM_STARTS_LINE`.

@@ -26,6 +26,7 @@ use quick_xml::{Reader, XmlVersion};
 use zeroize::Zeroizing;
 
 use crate::cells::code_point;
+use crate::encoding::invalid_utf8;
 use crate::read::{LineCounter, Raw, line_at};
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::validate::{Problem, shown};
@@ -130,10 +131,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            raw.broken.push(Problem::at(
-                line_at(bytes, e.valid_up_to()),
-                "file is not valid UTF-8",
-            ));
+            raw.broken.push(invalid_utf8(bytes, e.valid_up_to()));
             return raw;
         }
     };

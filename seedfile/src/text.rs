@@ -3,6 +3,7 @@
 
 use csv::{ByteRecord, ReaderBuilder, Trim};
 
+use crate::encoding::not_utf8;
 use crate::read::LineCounter;
 use crate::record::Secret;
 use crate::validate::{MAX_BASE32_SECRET, Problem};
@@ -24,8 +25,8 @@ pub(crate) struct Row {
     pub bom: Option<Problem>,
 }
 
-/// The CSV rows of `bytes` with their lines. Rows with invalid UTF-8 come back as a problem;
-/// blank rows are skipped.
+/// The CSV rows of `bytes` with their lines. Rows with invalid UTF-8 come back as a problem
+/// that says where; blank rows are skipped.
 pub(crate) fn csv_rows(bytes: &[u8], comments: bool) -> impl Iterator<Item = Row> + '_ {
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
@@ -105,7 +106,24 @@ pub(crate) fn csv_rows(bytes: &[u8], comments: bool) -> impl Iterator<Item = Row
                     });
                 }
             }
-            let fields = fields.map_err(|_| Problem::at(line, "line is not valid UTF-8"));
+            // The first byte that is no UTF-8 is in this record: a field's bytes are the
+            // record's, less quotes and spaces, which are no part of any multi-byte character.
+            let fields = fields.map_err(|_| {
+                let offset = std::str::from_utf8(&bytes[start..])
+                    .err()
+                    .map_or(start, |e| start + e.valid_up_to());
+                let before = &bytes[start..offset];
+                let breaks = before.iter().filter(|&&b| b == b'\n').count();
+                let line_start = before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(start, |i| start + i + 1);
+                not_utf8(
+                    line + breaks,
+                    offset - line_start + 1,
+                    bytes.get(offset).copied(),
+                )
+            });
             return Some(Row {
                 line,
                 fields: Some(fields),
@@ -199,8 +217,8 @@ mod tests {
         assert_eq!(rows[2], (5, Ok(vec!["multi\nline".into(), "f".into()])));
         assert_eq!(rows[3].0, 7);
         assert_eq!(
-            rows[3].1.as_ref().expect_err("invalid UTF-8").reason,
-            "line is not valid UTF-8"
+            rows[3].1.as_ref().expect_err("invalid UTF-8").to_string(),
+            "line 7: byte 3 is not UTF-8 (0xFF); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")"
         );
     }
 

@@ -17,18 +17,19 @@
 //! | hash | SHA-1 | SHA-1, SHA-256 | SHA-1 | any |
 //! | digits | 6 | 6 | 6, 8 | 6 to 8 |
 //! | TOTP period | 30, 60 | 30, 60 | 30, 60 | > 0 |
-//! | upn shape, no guests | yes | no | no | no |
+//! | upn: the UPN rule (`upn::upn_problem`), no guests | yes | no | no | no |
 //! | manufacturer, model non-empty | no | yes | no | no |
 //! | serials unique | yes | yes | yes | no |
 //! | at most 5 tokens per user | yes | no | no | no |
 //! | no cell starting with `=`, `+`, `-`, `@`, tab or carriage return (CSV injection) | yes | no | yes (serial) | no |
-//! | no control or invisible characters (format characters, spaces other than U+0020) in serial, user, manufacturer, model | yes | yes | yes | yes |
+//! | no control or invisible characters (format characters, spaces other than U+0020) in serial, user, manufacturer, model | yes | yes | serial only (the rest is not carried) | yes |
 
 use std::collections::HashMap;
 use std::fmt;
 
 use crate::cells::{formula_problem, hidden_char_problem};
 use crate::record::{Algorithm, Kind, TokenRecord};
+use crate::upn::{is_guest, upn_problem};
 
 /// Longest Base32 secret Azure and Graph accept.
 pub const MAX_BASE32_SECRET: usize = 128;
@@ -210,14 +211,17 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
         out.push("serial number is empty".into());
     }
     let mut user_hidden = false;
-    for (field, text) in [
+    let fields = [
         ("serial number", &r.serial),
         ("user", &r.user),
         ("manufacturer", &r.manufacturer),
         ("model", &r.model),
-    ] {
+    ];
+    // privacyIDEA's CSV carries the serial alone: what it does not carry cannot trouble it.
+    let carried = if target == Target::PrivacyIdea { 1 } else { 4 };
+    for (field, text) in &fields[..carried] {
         if let Some(reason) = hidden_char_problem(field, text) {
-            user_hidden |= field == "user";
+            user_hidden |= *field == "user";
             out.push(reason);
         }
     }
@@ -237,10 +241,14 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     }
     match target {
         Target::Azure | Target::Graph => {
+            // Said in bytes and in the characters they take without padding: a text with
+            // leftover characters (206 for 128 bytes) decodes to the same bytes, and its own
+            // length is the readers' to report (`base32_text_problem`).
             let len = r.secret.base32_len();
             if len > MAX_BASE32_SECRET {
                 out.push(format!(
-                    "secret key is {len} Base32 characters; {name} accepts at most {MAX_BASE32_SECRET}"
+                    "secret key is {bytes} bytes ({len} Base32 characters); {name} accepts at most {MAX_BASE32_SECRET} characters ({} bytes)",
+                    MAX_BASE32_SECRET * 5 / 8
                 ));
             }
             if r.kind == Kind::Hotp {
@@ -268,7 +276,16 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
             }
             // A user with an invisible character is not a UPN either; one problem says it.
             if target == Target::Azure {
-                let upn = upn_problem(&r.user).filter(|_| !user_hidden);
+                let upn = upn_problem(&r.user)
+                    .or_else(|| {
+                        is_guest(&r.user).then(|| {
+                            format!(
+                                "upn {} is a guest account; Azure does not give OATH tokens to guests",
+                                shown(&r.user)
+                            )
+                        })
+                    })
+                    .filter(|_| !user_hidden);
                 let user_said = user_hidden || upn.is_some();
                 out.extend(upn);
                 let cells = [
@@ -366,34 +383,4 @@ fn period_30_or_60(r: &TokenRecord, out: &mut Vec<String>) {
             r.period
         ));
     }
-}
-
-/// Why `upn` is not something Azure takes as a member's UPN, if it is not.
-fn upn_problem(upn: &str) -> Option<String> {
-    let bad_shape = || {
-        format!(
-            "upn {} is not a user principal name (name@domain.tld, no spaces)",
-            shown(upn)
-        )
-    };
-    if upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some(bad_shape());
-    }
-    let Some((local, domain)) = upn.rsplit_once('@') else {
-        return Some(bad_shape());
-    };
-    if upn.to_ascii_uppercase().contains("#EXT#") {
-        return Some(format!(
-            "upn {} is a guest account; Azure does not give OATH tokens to guests",
-            shown(upn)
-        ));
-    }
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..");
-    if local.is_empty() || local.contains('@') || !domain_ok {
-        return Some(bad_shape());
-    }
-    None
 }

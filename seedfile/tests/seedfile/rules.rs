@@ -96,7 +96,19 @@ mod azure {
         assert_eq!(
             third_line(&long),
             [
-                "line 3 (serial 0012346): secret key is 130 Base32 characters; Azure accepts at most 128"
+                "line 3 (serial 0012346): secret key is 81 bytes (130 Base32 characters); Azure accepts at most 128 characters (80 bytes)"
+            ]
+        );
+        // 206 characters hold 128 bytes and 6 bits that belong to no byte: all valid Base32,
+        // too long, and said with the numbers (it was "not Base32" at the key).
+        let long = format!(
+            "bob@contoso.com,0012346,{},30,oathkey,k",
+            "JBSWY3DPEHPK3PXP".repeat(13).get(..206).expect("206")
+        );
+        assert_eq!(
+            third_line(&long),
+            [
+                "line 3 (serial 0012346): secret key is 128 bytes (205 Base32 characters); Azure accepts at most 128 characters (80 bytes)"
             ]
         );
         // 129 characters decode to the same 80 bytes as 128: the text is still too long.
@@ -524,7 +536,7 @@ mod graph {
         assert_eq!(
             third_line(&entry(&long, "30", "\"hmacsha1\"")),
             [
-                "line 3 (serial 0012346): secret key is 136 Base32 characters; Graph accepts at most 128"
+                "line 3 (serial 0012346): secret key is 85 bytes (136 Base32 characters); Graph accepts at most 128 characters (80 bytes)"
             ]
         );
     }
@@ -1021,7 +1033,12 @@ mod any {
                     .iter()
                     .map(|p| p.reason.clone())
                     .collect();
-                assert_eq!(problems, [reason], "{target:?}");
+                // privacyIDEA's CSV carries the serial alone.
+                if target == Target::PrivacyIdea && !reason.starts_with("serial") {
+                    assert!(problems.is_empty(), "{problems:?}");
+                } else {
+                    assert_eq!(problems, [reason], "{target:?}");
+                }
             }
         }
         // Visible characters beyond ASCII are not invisible.
@@ -1036,5 +1053,165 @@ mod any {
         let a = totp("", "not a upn", b"1234567890");
         let b = totp("", "not a upn", b"1234567890");
         assert!(validate(Target::Any, &[a, b]).is_empty());
+    }
+}
+
+/// The one UPN rule (`upn_problem`), which provision's users-file check, the Azure target's
+/// rules and `token new`'s warning all use.
+mod upn {
+    use super::*;
+    use oathkey_seedfile::{RenderError, export_refusals, upn_problem};
+
+    #[test]
+    fn member_and_guest_upns_are_upns() {
+        for upn in [
+            "alice@contoso.com",
+            "bob.o'neil@contoso.com",
+            "a_b-c!d#e^f~g@sub.contoso.co.uk",
+            "_x_@contoso.com",
+            "alice_contoso.com#EXT#@fabrikam.onmicrosoft.com",
+            "Alice@Contoso.COM",
+        ] {
+            assert_eq!(upn_problem(upn), None, "{upn}");
+        }
+    }
+
+    #[test]
+    fn what_is_no_upn_says_why() {
+        let shape = |upn: &str| {
+            format!("upn {upn:?} is not a user principal name (name@domain.tld, no spaces)")
+        };
+        for upn in [
+            "eve",
+            "x@y",
+            "not a upn",
+            "@contoso.com",
+            "bob@",
+            "bob@.com",
+            "bob@contoso.",
+            "bob@contoso..com",
+            "a@b@contoso.com",
+            "",
+        ] {
+            assert_eq!(upn_problem(upn), Some(shape(upn)), "{upn}");
+        }
+        let allowed = "Entra allows A-Z, a-z, 0-9 and ' . - _ ! # ^ ~ before the @";
+        for (upn, why) in [
+            (
+                "=1+1@contoso.com",
+                format!("'=' is not allowed ({allowed})"),
+            ),
+            (
+                "bob+tag@contoso.com",
+                format!("'+' is not allowed ({allowed})"),
+            ),
+            (
+                "josé@contoso.com",
+                format!("'é' is not allowed ({allowed})"),
+            ),
+            (
+                "bob&co@contoso.com",
+                format!("'&' is not allowed ({allowed})"),
+            ),
+            (
+                "bob,x@contoso.com",
+                format!("',' is not allowed ({allowed})"),
+            ),
+            (
+                "bob.@contoso.com",
+                "a '.' cannot come right before the @".into(),
+            ),
+            (
+                "bob@con_toso.com",
+                "'_' is not allowed in the domain (letters, digits, '-' and '.')".into(),
+            ),
+            (
+                "bob@-contoso.com",
+                "a part of the domain cannot start or end with '-'".into(),
+            ),
+        ] {
+            assert_eq!(
+                upn_problem(upn),
+                Some(format!("upn {upn:?} is not a user principal name: {why}")),
+                "{upn}"
+            );
+        }
+        let long_local = format!("{}@contoso.com", "a".repeat(65));
+        assert_eq!(
+            upn_problem(&long_local),
+            Some(format!(
+                "upn {} is not a user principal name: 65 characters before the @; Entra allows at most 64",
+                crate::common::quoted(&long_local)
+            ))
+        );
+        let long = format!("{}@{}.com", "a".repeat(60), "b".repeat(50));
+        assert_eq!(
+            upn_problem(&long),
+            Some(format!(
+                "upn {} is not a user principal name: 115 characters; Entra allows at most 113",
+                crate::common::quoted(&long)
+            ))
+        );
+        assert_eq!(
+            upn_problem("\u{feff}alice@contoso.com"),
+            Some("upn has an invisible character U+FEFF (byte order mark)".into())
+        );
+    }
+
+    /// Azure's target rules use the same rule, so provision and export refuse the same names.
+    #[test]
+    fn the_azure_target_uses_it() {
+        for upn in [
+            "=1+1@contoso.com",
+            "bob+tag@contoso.com",
+            "x@y",
+            "josé@contoso.com",
+        ] {
+            let r = totp("0012346", upn, b"12345678901234567890");
+            let reasons: Vec<String> = validate(Target::Azure, &[r])
+                .into_iter()
+                .map(|p| p.reason)
+                .collect();
+            assert_eq!(reasons, [upn_problem(upn).expect("no UPN")], "{upn}");
+        }
+    }
+
+    /// What `token new` warns about: every export format that would refuse a token for the
+    /// user, and whether `--force` writes it anyway.
+    #[test]
+    fn export_refusals_name_the_formats() {
+        assert!(export_refusals("alice@contoso.com").is_empty());
+        let eve = export_refusals("eve");
+        assert_eq!(eve.len(), 1, "{eve:?}");
+        assert_eq!(eve[0].0, Format::AzureCsv);
+        assert!(
+            matches!(&eve[0].1, RenderError::Rejected(p) if p[0].reason == upn_problem("eve").expect("no UPN")),
+            "{eve:?}"
+        );
+        let guest = export_refusals("bob_gmail.com#EXT#@contoso.onmicrosoft.com");
+        assert_eq!(guest.len(), 1, "{guest:?}");
+        assert!(
+            guest[0].1.to_string().contains("is a guest account"),
+            "{guest:?}"
+        );
+        // Invisible characters: every format that carries the user refuses it (PSKC even
+        // forced, for a control character); privacyIDEA CSV carries no user.
+        let formats: Vec<Format> = export_refusals("alice@contoso.com\u{7}")
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                Format::AzureCsv,
+                Format::Otpauth,
+                Format::Pskc,
+                Format::GraphJson
+            ]
+        );
+        // A formula is never written to an Azure CSV, forced or not.
+        let formula = export_refusals("-bob@contoso.com");
+        assert_eq!(formula.len(), 1, "{formula:?}");
+        assert!(matches!(formula[0].1, RenderError::Other(_)), "{formula:?}");
     }
 }
