@@ -59,6 +59,6 @@ pub use read::{
     Content, MAX_INPUT, Parsed, UTF16, content_of, detect, guess, read, read_as, unreadable,
 };
 pub use record::{Algorithm, Kind, Secret, TokenRecord};
-pub use upn::{export_refusals, is_guest, upn_problem};
+pub use upn::{export_refusals, is_guest, probe_record, upn_problem};
 pub use validate::{MIN_SECRET_BYTES, NO_TOKENS, Problem, Target, validate, validate_numbered};
 pub use write::{RenderError, Rendered, render, render_checked};

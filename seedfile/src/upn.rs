@@ -3,8 +3,8 @@
 //! new` warns with it (through [`export_refusals`]), so the three agree on what a UPN is.
 //!
 //! A UPN is `name@domain`. Entra ID's user name policy allows A-Z, a-z, 0-9 and
-//! `' . - _ ! # ^ ~` before the `@`, no `.` right before it, at most 64 characters before it
-//! and 113 in all; the domain is a DNS name (letters, digits and `-` in dot-separated parts,
+//! `' . - _ ! # ^ ~` before the `@`, no `.` or `-` first or right before the `@`, at most 64
+//! characters before it and 113 in all; the domain is a DNS name (letters, digits and `-` in dot-separated parts,
 //! at least two parts). Guest accounts are UPNs too: `alice_contoso.com#EXT#@fabrikam.onmicrosoft.com`
 //! has only allowed characters. That Azure gives no hardware OATH token to a guest is a rule
 //! of the Azure target ([`is_guest`]), not of UPNs.
@@ -57,6 +57,14 @@ pub fn upn_problem(upn: &str) -> Option<String> {
     if name.ends_with('.') {
         return not("a '.' cannot come right before the @".into());
     }
+    // Microsoft's user name rules allow '.' and '-' anywhere but first and last; a '-' first
+    // would also make the UPN a formula in a spreadsheet.
+    if let Some(c) = name.chars().next().filter(|c| matches!(c, '.' | '-')) {
+        return not(format!("the name cannot start with '{c}'"));
+    }
+    if name.ends_with('-') {
+        return not("a '-' cannot come right before the @".into());
+    }
     if let Some(c) = domain
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
@@ -93,28 +101,43 @@ pub fn is_guest(upn: &str) -> bool {
     upn.to_ascii_uppercase().contains("#EXT#@")
 }
 
-/// The export formats whose files would refuse a token for `user`, with why: a token with
-/// settings every format takes (TOTP, SHA-1, 6 digits, 30 s, a 160-bit secret), so that only
-/// the user's own problems show. [`RenderError::Rejected`] when `--force` writes it anyway,
-/// [`RenderError::Other`] when nothing does. In [`Format::ALL`] order; empty when every format
-/// takes it. `oathkey token new` shows these at once, instead of `export` failing later.
-pub fn export_refusals(user: &str) -> Vec<(Format, RenderError)> {
-    let mut probe = TokenRecord::totp("0000001", user, Secret::new(vec![0x5a; 20]));
-    probe.manufacturer = "oathkey".into();
-    probe.model = "OTP key".into();
-    let probe = [probe];
+/// The export formats whose files would refuse `record`, with why: [`RenderError::Rejected`]
+/// when `--force` writes it anyway, [`RenderError::Other`] (without the serial in front) when
+/// nothing does. In [`Format::ALL`] order; empty when every format takes it. `oathkey token
+/// new` shows these at once for the token it makes, instead of `export` failing later.
+pub fn export_refusals(record: &TokenRecord) -> Vec<(Format, RenderError)> {
+    let records = std::slice::from_ref(record);
+    // A reason the writer gives is about this record, whose serial the caller knows.
+    let bare = |error: RenderError| match error {
+        RenderError::Other(reason) => RenderError::Other(
+            reason
+                .strip_prefix(&format!("serial {}: ", record.serial))
+                .map_or(reason.clone(), str::to_owned),
+        ),
+        rejected => rejected,
+    };
     Format::ALL
         .into_iter()
-        .filter_map(|format| match render_checked(format, &probe, false) {
+        .filter_map(|format| match render_checked(format, records, false) {
             Ok(_) => None,
             Err(RenderError::Rejected(problems)) => Some((
                 format,
-                match render_checked(format, &probe, true) {
-                    Err(other @ RenderError::Other(_)) => other,
+                match render_checked(format, records, true) {
+                    Err(other @ RenderError::Other(_)) => bare(other),
                     _ => RenderError::Rejected(problems),
                 },
             )),
-            Err(other) => Some((format, other)),
+            Err(other) => Some((format, bare(other))),
         })
         .collect()
+}
+
+/// A token for `user` with settings every format takes (TOTP, SHA-1, 6 digits, 30 s, a 160-bit
+/// secret, manufacturer and model), for [`export_refusals`] to judge the user alone; change
+/// its other fields to judge them too.
+pub fn probe_record(user: &str) -> TokenRecord {
+    let mut probe = TokenRecord::totp("0000001", user, Secret::new(vec![0x5a; 20]));
+    probe.manufacturer = "oathkey".into();
+    probe.model = "OTP key".into();
+    probe
 }

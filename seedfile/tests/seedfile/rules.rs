@@ -271,9 +271,10 @@ mod azure {
                 "bob@contoso.com,@SUM(A1),JBSWY3DPEHPK3PXP,30,oathkey,k",
                 r#"serial number "@SUM(A1)" starts with '@', which spreadsheet programs run as a formula (CSV injection); change it"#,
             ),
+            // A user starting with '-' is no UPN either; that problem says it.
             (
                 "-bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,k",
-                r#"user "-bob@contoso.com" starts with '-', which spreadsheet programs run as a formula (CSV injection); change it"#,
+                r#"upn "-bob@contoso.com" is not a user principal name: the name cannot start with '-'"#,
             ),
             (
                 "bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,\" =1\"",
@@ -1060,7 +1061,11 @@ mod any {
 /// rules and `token new`'s warning all use.
 mod upn {
     use super::*;
-    use oathkey_seedfile::{RenderError, export_refusals, upn_problem};
+    use oathkey_seedfile::{RenderError, export_refusals, probe_record, upn_problem};
+
+    fn refusals(user: &str) -> Vec<(Format, RenderError)> {
+        export_refusals(&probe_record(user))
+    }
 
     #[test]
     fn member_and_guest_upns_are_upns() {
@@ -1121,6 +1126,12 @@ mod upn {
                 "bob.@contoso.com",
                 "a '.' cannot come right before the @".into(),
             ),
+            ("-bob@contoso.com", "the name cannot start with '-'".into()),
+            (".bob@contoso.com", "the name cannot start with '.'".into()),
+            (
+                "bob-@contoso.com",
+                "a '-' cannot come right before the @".into(),
+            ),
             (
                 "bob@con_toso.com",
                 "'_' is not allowed in the domain (letters, digits, '-' and '.')".into(),
@@ -1180,15 +1191,15 @@ mod upn {
     /// user, and whether `--force` writes it anyway.
     #[test]
     fn export_refusals_name_the_formats() {
-        assert!(export_refusals("alice@contoso.com").is_empty());
-        let eve = export_refusals("eve");
+        assert!(refusals("alice@contoso.com").is_empty());
+        let eve = refusals("eve");
         assert_eq!(eve.len(), 1, "{eve:?}");
         assert_eq!(eve[0].0, Format::AzureCsv);
         assert!(
             matches!(&eve[0].1, RenderError::Rejected(p) if p[0].reason == upn_problem("eve").expect("no UPN")),
             "{eve:?}"
         );
-        let guest = export_refusals("bob_gmail.com#EXT#@contoso.onmicrosoft.com");
+        let guest = refusals("bob_gmail.com#EXT#@contoso.onmicrosoft.com");
         assert_eq!(guest.len(), 1, "{guest:?}");
         assert!(
             guest[0].1.to_string().contains("is a guest account"),
@@ -1196,7 +1207,7 @@ mod upn {
         );
         // Invisible characters: every format that carries the user refuses it (PSKC even
         // forced, for a control character); privacyIDEA CSV carries no user.
-        let formats: Vec<Format> = export_refusals("alice@contoso.com\u{7}")
+        let formats: Vec<Format> = refusals("alice@contoso.com\u{7}")
             .into_iter()
             .map(|(f, _)| f)
             .collect();
@@ -1210,8 +1221,11 @@ mod upn {
             ]
         );
         // A formula is never written to an Azure CSV, forced or not.
-        let formula = export_refusals("-bob@contoso.com");
+        let formula = refusals("-bob@contoso.com");
         assert_eq!(formula.len(), 1, "{formula:?}");
-        assert!(matches!(formula[0].1, RenderError::Other(_)), "{formula:?}");
+        assert!(
+            matches!(&formula[0].1, RenderError::Other(reason) if reason.starts_with("Azure CSV cannot carry a user starting with '-'")),
+            "{formula:?}"
+        );
     }
 }
