@@ -426,6 +426,8 @@ fn warn_export_refusals(args: &NewToken, imported: Option<&oathkey_seedfile::Sec
     {
         probe.secret = secret.clone();
     }
+    // One warning per reason, naming every format that gives it.
+    let mut warnings: Vec<(String, &str, Vec<oathkey_seedfile::Format>)> = Vec::new();
     for (format, refusal) in oathkey_seedfile::export_refusals(&probe) {
         let (why, force) = match &refusal {
             oathkey_seedfile::RenderError::Rejected(problems) => (
@@ -441,10 +443,21 @@ fn warn_export_refusals(args: &NewToken, imported: Option<&oathkey_seedfile::Sec
                 "not even with --force; export it in another format",
             ),
         };
-        eprintln!(
-            "warning: {} {format} export refuses this token: {why} ({force})",
-            format.article()
-        );
+        match warnings.iter_mut().find(|w| w.0 == why && w.1 == force) {
+            Some(warning) => warning.2.push(format),
+            None => warnings.push((why, force, vec![format])),
+        }
+    }
+    for (why, force, formats) in warnings {
+        let who = match formats.as_slice() {
+            [one] => format!("{} {one} export refuses", one.article()),
+            [first @ .., last] => {
+                let first: Vec<String> = first.iter().map(ToString::to_string).collect();
+                format!("{} and {last} exports refuse", first.join(", "))
+            }
+            [] => continue,
+        };
+        eprintln!("warning: {who} this token: {why} ({force})");
     }
 }
 
