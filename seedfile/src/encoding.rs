@@ -87,12 +87,15 @@ pub(crate) fn not_utf8(line: usize, column: usize, byte: Option<u8>) -> Problem 
     )
 }
 
+/// One line of [`text_lines`]: its 1-based number, and its text or why it is not UTF-8.
+pub type Line = (usize, Result<String, Problem>);
+
 /// The lines of a text file people wrote (a users file): decoded from UTF-8 or UTF-16 as
 /// [`utf16_text`] says, with the file's byte order mark dropped and so is one starting any
 /// later line (files joined with `cat`), line breaks (`\n` or `\r\n`) removed. Each line comes
 /// with its 1-based number, or the problem of a line that is not UTF-8; a broken UTF-16 file is
 /// one problem.
-pub fn text_lines(bytes: &[u8]) -> Result<Vec<(usize, Result<String, Problem>)>, Problem> {
+pub fn text_lines(bytes: &[u8]) -> Result<Vec<Line>, Problem> {
     let decoded = utf16_text(bytes).transpose()?;
     let bytes = match &decoded {
         Some(text) => text.as_bytes(),

@@ -995,7 +995,8 @@ mod any {
     /// from a web page, a no-break space from a spreadsheet. Every field, every target.
     #[test]
     fn no_invisible_characters_in_any_field() {
-        let cases: [(fn(&mut TokenRecord), &str); 6] = [
+        type Edit = fn(&mut TokenRecord);
+        let cases: [(Edit, &str); 6] = [
             (
                 |r| r.user = "\u{feff}bob@contoso.com".into(),
                 "user has an invisible character U+FEFF (byte order mark)",
