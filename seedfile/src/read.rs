@@ -24,6 +24,8 @@
 //! does not tell (the target the file is for, the file's name), so that a broken file meant
 //! for Azure still gets its row-level problems rather than "unknown format".
 
+use zeroize::Zeroizing;
+
 use crate::encoding::{strip_bom, utf16_text};
 use crate::format::Format;
 use crate::record::{DEFAULT_PERIOD, Kind, TokenRecord};
@@ -236,8 +238,8 @@ fn other_format(format: Format, bytes: &[u8]) -> Option<String> {
 const LOOK: usize = 64 * 1024;
 
 /// The start of a file as text (UTF-16 decoded, no byte order mark, invalid bytes replaced),
-/// for telling formats apart.
-fn head(bytes: &[u8]) -> String {
+/// for telling formats apart. It may hold secrets, so it is zeroized when dropped.
+fn head(bytes: &[u8]) -> Zeroizing<String> {
     let cut = &bytes[..bytes.len().min(2 * LOOK)];
     // A UTF-16 head cut in the middle of a character is this cut's doing, not the file's.
     let decoded = utf16_text(cut)
@@ -245,7 +247,7 @@ fn head(bytes: &[u8]) -> String {
         .or_else(|| utf16_text(&cut[..cut.len() & !1]).and_then(Result::ok));
     let text = decoded.as_ref().map_or(cut, |t| t.as_bytes());
     let text = strip_bom(&text[..text.len().min(LOOK)]);
-    String::from_utf8_lossy(text).into_owned()
+    Zeroizing::new(String::from_utf8_lossy(text).into_owned())
 }
 
 /// The first line of `head` that is neither blank nor a `#` comment, trimmed.
