@@ -144,7 +144,8 @@ pub enum TokenCommand {
 /// The admin tool's form.
 #[derive(Args, Debug)]
 pub struct NewToken {
-    /// The user the token is for (the UPN, e.g. alice@contoso.com).
+    /// The user the token is for (the UPN, e.g. alice@contoso.com). Any name is taken; one that
+    /// an export format would refuse is warned about at once.
     #[arg(long, value_name = "UPN")]
     pub user: String,
     /// Token serial (text; leading zeros kept); generated when absent.
@@ -236,7 +237,8 @@ pub enum TargetArg {
 #[derive(Args, Debug)]
 pub struct ProvisionArgs {
     /// File with one user (UPN) per line; blank lines and lines starting with # are ignored
-    /// (a # inside a line is part of the UPN, as in guest accounts' #EXT#).
+    /// (a # inside a line is part of the UPN, as in guest accounts' #EXT#). UTF-8 (with or
+    /// without a byte order mark) or UTF-16 with one, as Notepad and Excel save it.
     #[arg(long, value_name = "FILE")]
     pub users: PathBuf,
     /// The Azure CSV seed file to append to (created 0600 if missing; users already in it are

@@ -397,11 +397,12 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         Some(s) => Some(SecretText::new(s.to_string())),
         None => None,
     };
+    let imported = secret
+        .as_ref()
+        .and_then(|s| oathkey_seedfile::Secret::from_base32(s.expose()).ok());
     // The key takes a short imported secret, but every seed-file target refuses it: say so now
     // rather than at export time.
-    if let Some(Ok(imported)) = secret
-        .as_ref()
-        .map(|s| oathkey_seedfile::Secret::from_base32(s.expose()))
+    if let Some(imported) = &imported
         && imported.expose().len() < oathkey_seedfile::MIN_SECRET_BYTES
     {
         eprintln!(
@@ -410,6 +411,14 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
             oathkey_seedfile::MIN_SECRET_BYTES * 8
         );
     }
+    warn_export_refusals(args, imported.as_ref());
+    // Sent as the seed files will hold it: Base32 without the bits past the last whole byte
+    // (a 206-character text holds 128 bytes and 6 such bits), which the seed-file readers and
+    // authenticator apps drop too. Sent as typed, the daemon refused it as "not Base32".
+    let secret = match (&imported, secret) {
+        (Some(imported), Some(_)) => Some(SecretText::new(imported.base32().to_string())),
+        (_, secret) => secret,
+    };
     let params = CreateTokenParams {
         key: ctx.key.clone(),
         account: args.user.clone(),
@@ -443,6 +452,56 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         print_created(&created);
     }
     Ok(created)
+}
+
+/// Says on standard error, before the token is made, which export formats will refuse it for
+/// its user (the one UPN rule, guests, invisible characters, spreadsheet formulas), its
+/// serial or an imported secret's length, and whether `export --force` helps. The token is
+/// made anyway: keys serve more than Azure, and ykman and oathtool take any name too.
+fn warn_export_refusals(args: &NewToken, imported: Option<&oathkey_seedfile::Secret>) {
+    let mut probe = oathkey_seedfile::probe_record(&args.user);
+    if let Some(serial) = &args.serial {
+        probe.serial = serial.clone();
+    }
+    // Short secrets have their own warning above.
+    if let Some(secret) =
+        imported.filter(|s| s.expose().len() >= oathkey_seedfile::MIN_SECRET_BYTES)
+    {
+        probe.secret = secret.clone();
+    }
+    // One warning per reason, naming every format that gives it.
+    let mut warnings: Vec<(String, &str, Vec<oathkey_seedfile::Format>)> = Vec::new();
+    for (format, refusal) in oathkey_seedfile::export_refusals(&probe) {
+        let (why, force) = match &refusal {
+            oathkey_seedfile::RenderError::Rejected(problems) => (
+                problems
+                    .iter()
+                    .map(|p| p.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                "export --force writes it anyway",
+            ),
+            oathkey_seedfile::RenderError::Other(reason) => (
+                reason.clone(),
+                "not even with --force; export it in another format",
+            ),
+        };
+        match warnings.iter_mut().find(|w| w.0 == why && w.1 == force) {
+            Some(warning) => warning.2.push(format),
+            None => warnings.push((why, force, vec![format])),
+        }
+    }
+    for (why, force, formats) in warnings {
+        let who = match formats.as_slice() {
+            [one] => format!("{} {one} export refuses", one.article()),
+            [first @ .., last] => {
+                let first: Vec<String> = first.iter().map(ToString::to_string).collect();
+                format!("{} and {last} exports refuse", first.join(", "))
+            }
+            [] => continue,
+        };
+        eprintln!("warning: {who} this token: {why} ({force})");
+    }
 }
 
 /// Prints a created token as the admin tool shows it.

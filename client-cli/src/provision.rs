@@ -26,38 +26,46 @@ use oathkey_seedfile::export::manufacturer_for;
 
 /// Reads the users file: one UPN per line, with its 1-based line number. Blank lines, and
 /// lines whose first non-blank character is `#`, are ignored; a `#` anywhere else is part of
-/// the line (guest UPNs hold `#EXT#`). A line that is not a UPN at all (no `name@domain.tld`,
-/// spaces, control characters, a `,`) and a user listed twice are refused, every one of them
-/// listed with its line, `--force` or not: they are not users Azure could be told about.
+/// the line (guest UPNs hold `#EXT#`). The file may be UTF-8, with or without a byte order mark
+/// (Notepad, Excel), or UTF-16 with one (Notepad's "Unicode"): see
+/// [`oathkey_seedfile::text_lines`]. A line that is not a UPN by the one UPN rule
+/// ([`oathkey_seedfile::upn_problem`], which the Azure seed-file check uses too), a line that is
+/// not UTF-8, and a user listed twice are refused, every one of them listed with its line,
+/// `--force` or not: they are not users Azure could be told about. A seed file (or other XML or
+/// JSON) given instead is one error that says what it is.
 fn read_users(path: &Path) -> Result<Vec<(usize, String)>, Failure> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let file = path.display();
+    if let Some(content) = oathkey_seedfile::content_of(&bytes) {
+        return Err(Failure::usage(format!(
+            "{file} is {content}, not a users file (one UPN per line)"
+        )));
+    }
+    let lines = oathkey_seedfile::text_lines(&bytes)
+        .map_err(|problem| Failure::usage(format!("{file} {problem}")))?;
     let mut users = Vec::new();
     let mut bad = Vec::new();
     let mut seen = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let n = n + 1;
+    for (n, line) in lines {
+        let line = match line {
+            Ok(line) => line,
+            Err(problem) => {
+                bad.push(format!("  {file} {problem}"));
+                continue;
+            }
+        };
         let user = line.trim();
         if user.is_empty() || user.starts_with('#') {
             continue;
         }
-        let valid = user.rsplit_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        }) && !user
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == ',');
-        if !valid {
-            bad.push(format!(
-                "  line {n}: {user:?} is not a UPN (name@domain.tld, no spaces or commas)"
-            ));
+        if let Some(reason) = oathkey_seedfile::upn_problem(user) {
+            bad.push(format!("  {file} line {n}: {reason}"));
             continue;
         }
         if let Some(first) = seen.insert(user.to_ascii_lowercase(), n) {
             bad.push(format!(
-                "  line {n}: {user} is listed twice (first on line {first})"
+                "  {file} line {n}: {user} is listed twice (first on line {first})"
             ));
             continue;
         }
@@ -65,13 +73,12 @@ fn read_users(path: &Path) -> Result<Vec<(usize, String)>, Failure> {
     }
     if !bad.is_empty() {
         return Err(Failure::usage(format!(
-            "{} has lines that are not users; nothing was seeded:\n{}",
-            path.display(),
+            "{file} has lines that are not users; nothing was seeded:\n{}",
             bad.join("\n")
         )));
     }
     if users.is_empty() {
-        return Err(Failure::usage(format!("{} lists no users", path.display())));
+        return Err(Failure::usage(format!("{file} lists no users")));
     }
     Ok(users)
 }

@@ -375,16 +375,6 @@ fn read_seed_file(
                     f
                 }
                 Some(f) => f,
-                None if oathkey_seedfile::is_utf16(&bytes) => {
-                    return Err(Failure {
-                        code: BAD_FILE,
-                        message: format!(
-                            "cannot read {}: {}",
-                            path.display(),
-                            oathkey_seedfile::UTF16
-                        ),
-                    });
-                }
                 None => {
                     return Err(Failure {
                         code: BAD_FILE,

@@ -14,9 +14,12 @@
 //! token type, the hash or the code length: every row is TOTP, SHA-1, 6 digits, so reading
 //! yields those and writing refuses anything else (even with `force`: the file would
 //! describe a different token). The serial is text and is never parsed as a number, so
-//! leading zeros survive; fields are quoted only when they contain `,`, `"` or line breaks.
+//! leading zeros survive; fields are quoted only when they contain `,`, `"` or line breaks. A
+//! cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or carriage return
+//! first) is never written, forced or not: see `cells`.
 //! Written with `\n` line endings and no byte order mark.
 
+use crate::cells::formula_refusal;
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, Kind, Secret, TokenRecord};
 use crate::text::{base32_text_problem, csv_rows, push_csv_field};
@@ -68,7 +71,10 @@ fn trailing_comma(fields: &[String]) -> bool {
 pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
     let mut first = true;
-    for (line, row) in csv_rows(bytes, false) {
+    for row in csv_rows(bytes, false) {
+        let line = row.line;
+        raw.warnings.extend(row.bom);
+        let Some(row) = row.fields else { continue };
         let fields = match row {
             Ok(fields) => fields,
             Err(problem) => {
@@ -195,7 +201,14 @@ fn unrepresentable(record: &TokenRecord) -> Option<String> {
             record.digits
         ))
     } else {
-        None
+        [
+            ("user", &record.user),
+            ("serial number", &record.serial),
+            ("manufacturer", &record.manufacturer),
+            ("model", &record.model),
+        ]
+        .into_iter()
+        .find_map(|(field, text)| formula_refusal("Azure CSV", field, text))
     }
 }
 

@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::encoding::strip_bom;
 use crate::format::Format;
-use crate::read::{MAX_INPUT, Parsed, UTF16, guess, is_utf16, parse, read_as, strip_bom};
+use crate::read::{MAX_INPUT, Parsed, guess, parse, read_as};
 use crate::record::TokenRecord;
 use crate::validate::{Problem, Target, check};
 use crate::write::{ProblemList, RenderError, Rendered, located, render_checked, render_unchecked};
@@ -78,12 +79,6 @@ pub enum FileError {
     /// [`read_path`] without a format, on content that is no known format.
     #[error("cannot tell the format of {}; name it explicitly", path.display())]
     UnknownFormat {
-        /// The file.
-        path: PathBuf,
-    },
-    /// [`read_path`] without a format, on content saved as UTF-16 (which no reader takes).
-    #[error("cannot read {}: {}", path.display(), UTF16)]
-    Utf16 {
         /// The file.
         path: PathBuf,
     },
@@ -327,16 +322,8 @@ pub fn read_path_as(
     let name = path.file_name().map(|n| n.to_string_lossy());
     let format = format
         .or_else(|| guess(&bytes, name.as_deref(), target))
-        .ok_or_else(|| {
-            if is_utf16(&bytes) {
-                FileError::Utf16 {
-                    path: path.to_owned(),
-                }
-            } else {
-                FileError::UnknownFormat {
-                    path: path.to_owned(),
-                }
-            }
+        .ok_or_else(|| FileError::UnknownFormat {
+            path: path.to_owned(),
         })?;
     let target = target.unwrap_or_else(|| format.target());
     Ok((format, read_as(format, &bytes, target)))

@@ -41,6 +41,25 @@ impl Format {
         }
     }
 
+    /// The format's name in sentences: "Azure CSV", "PSKC (XML)".
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::AzureCsv => "Azure CSV",
+            Self::Otpauth => "otpauth URI",
+            Self::Pskc => "PSKC (XML)",
+            Self::GraphJson => "Graph JSON",
+            Self::PrivacyIdeaCsv => "privacyIDEA CSV",
+        }
+    }
+
+    /// "a" or "an", whichever goes before [`Format::title`].
+    pub fn article(self) -> &'static str {
+        match self {
+            Self::AzureCsv | Self::Otpauth => "an",
+            _ => "a",
+        }
+    }
+
     /// The usual file extension, without the dot.
     pub fn extension(self) -> &'static str {
         match self {

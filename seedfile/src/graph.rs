@@ -30,7 +30,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::read::{LineCounter, Raw, line_at};
+use crate::encoding::invalid_utf8;
+use crate::read::{LineCounter, Raw};
 use crate::record::{Algorithm, DEFAULT_DIGITS, Kind, Secret, TokenRecord};
 use crate::text::base32_text_problem;
 use crate::validate::{Problem, shown};
@@ -46,10 +47,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            raw.broken.push(Problem::at(
-                line_at(bytes, e.valid_up_to()),
-                "file is not valid UTF-8",
-            ));
+            raw.broken.push(invalid_utf8(bytes, e.valid_up_to()));
             return raw;
         }
     };

@@ -16,9 +16,13 @@
 //!   format (or [`guess`] it with the file's name and target).
 //! - [`mod@write`]: [`render()`] records in a format, refusing what the target would reject;
 //!   [`render_checked`] also returns the problems `force` let through, with their lines.
+//! - [`mod@encoding`]: text as editors save it (UTF-8, UTF-16), [`text_lines`] for files of
+//!   lines such as `provision`'s users file.
 //! - [`mod@file`]: [`write_file`] 0600 and atomically, with create/append/replace modes;
 //!   [`read_path`].
 //! - [`mod@otpauth`]: key URIs and QR codes of them ([`otpauth_uri`], [`qr_png`]).
+//! - [`mod@upn`]: [`upn_problem`], the one rule for user principal names, and
+//!   [`export_refusals`], what each export format would say about a user.
 //! - [`mod@activate`]: [`check_code`], the check Azure makes when a token is activated.
 //! - `export` (feature `client`): seeds from oathkeyd's ledger to a file, the path the CLI and
 //!   the desktop app share.
@@ -27,6 +31,8 @@
 
 pub mod activate;
 mod azure;
+mod cells;
+pub mod encoding;
 #[cfg(feature = "client")]
 pub mod export;
 pub mod file;
@@ -38,16 +44,21 @@ mod pskc;
 pub mod read;
 pub mod record;
 mod text;
+pub mod upn;
 pub mod validate;
 pub mod write;
 
 pub use activate::check_code;
 pub use azure::AZURE_HEADER;
+pub use encoding::{is_utf16, text_lines, utf16_text};
 pub use file::{FileError, WriteMode, read_path, read_path_as, write_file};
 pub use format::{Format, UnknownFormat};
 pub use otpauth::{otpauth_uri, qr_png};
 pub use pskc::PSKC_NAMESPACE;
-pub use read::{MAX_INPUT, Parsed, UTF16, detect, guess, is_utf16, read, read_as, unreadable};
+pub use read::{
+    Content, MAX_INPUT, Parsed, UTF16, content_of, detect, guess, read, read_as, unreadable,
+};
 pub use record::{Algorithm, Kind, Secret, TokenRecord};
+pub use upn::{export_refusals, is_guest, probe_record, upn_problem};
 pub use validate::{MIN_SECRET_BYTES, NO_TOKENS, Problem, Target, validate, validate_numbered};
 pub use write::{RenderError, Rendered, render, render_checked};

@@ -21,8 +21,10 @@
 use qrcodegen::{QrCode, QrCodeEcc};
 use zeroize::Zeroizing;
 
+use crate::encoding::not_utf8;
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
+use crate::text::BOM_STARTS_LINE;
 use crate::validate::{Problem, shown};
 
 /// The key URI for `record`, with `issuer` (if given and not empty) as the label's prefix and
@@ -113,12 +115,21 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
-        let Ok(text) = std::str::from_utf8(line) else {
-            raw.broken
-                .push(Problem::at(number, "line is not valid UTF-8"));
-            continue;
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.valid_up_to();
+                raw.broken
+                    .push(not_utf8(number, at + 1, line.get(at).copied()));
+                continue;
+            }
         };
-        let text = text.trim();
+        let mut text = text.trim();
+        // Another file's byte order mark, left by joining files: see `BOM_STARTS_LINE`.
+        if let Some(rest) = text.strip_prefix('\u{feff}') {
+            raw.warnings.push(Problem::at(number, BOM_STARTS_LINE));
+            text = rest.trim();
+        }
         if text.is_empty() || text.starts_with('#') {
             continue;
         }

@@ -9,13 +9,16 @@
 //! Written exactly like this (`, ` separators; HOTP rows without the time step). Read like
 //! privacyIDEA reads them: spaces around fields ignored, type case-insensitive and `hotp` when
 //! absent, digits 6 and time step 30 when absent, quoted fields taken as CSV, lines starting
-//! with `#` skipped. Columns after the fifth (later privacyIDEA versions put the user there)
+//! with `#` skipped. privacyIDEA itself splits at every `,` and does not unquote, so a serial
+//! that would need quoting (a `,` or `"`) or that starts with `#` is a problem, and is never
+//! written. Columns after the fifth (later privacyIDEA versions put the user there)
 //! are ignored. The format has no hash column and no counter: SHA-256/512 and HOTP counters
 //! other than 0 cannot be written, even with `force`.
 
 use data_encoding::HEXLOWER_PERMISSIVE;
 use zeroize::Zeroizing;
 
+use crate::cells::formula_refusal;
 use crate::read::Raw;
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::text::csv_rows;
@@ -23,10 +26,12 @@ use crate::validate::{Problem, shown};
 
 pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let mut raw = Raw::default();
-    for (line, row) in csv_rows(bytes, true) {
-        match row {
-            Ok(fields) => parse_row(line, fields, &mut raw),
-            Err(problem) => raw.broken.push(problem),
+    for row in csv_rows(bytes, true) {
+        raw.warnings.extend(row.bom);
+        match row.fields {
+            Some(Ok(fields)) => parse_row(row.line, fields, &mut raw),
+            Some(Err(problem)) => raw.broken.push(problem),
+            None => {}
         }
     }
     raw
@@ -115,6 +120,25 @@ fn parse_row(line: usize, mut fields: Vec<String>, raw: &mut Raw) {
     ));
 }
 
+/// Why privacyIDEA CSV cannot carry `serial`, if it cannot. privacyIDEA splits each line at
+/// every `,`, skips lines starting with `#` and knows no quoting, so a serial with a `,` or a
+/// `"`, or starting with `#`, would reach it as something else. The target rules report it and
+/// the writer refuses it, so that what the reader takes (quoted fields included) is what the
+/// writer can write.
+pub(crate) fn serial_problem(serial: &str) -> Option<&'static str> {
+    if serial.contains(',') {
+        Some("serial number has a comma, which privacyIDEA CSV cannot carry")
+    } else if serial.contains('"') {
+        Some(
+            "serial number has a '\"', which privacyIDEA CSV cannot carry (privacyIDEA does not read quoted fields)",
+        )
+    } else if serial.trim_start().starts_with('#') {
+        Some("serial number starts with '#', which privacyIDEA takes for a comment line")
+    } else {
+        None
+    }
+}
+
 /// Why `record` cannot be written as a privacyIDEA row at all, if it cannot.
 fn unrepresentable(r: &TokenRecord) -> Option<String> {
     if r.algorithm != Algorithm::Sha1 {
@@ -127,8 +151,12 @@ fn unrepresentable(r: &TokenRecord) -> Option<String> {
             "privacyIDEA CSV has no counter column and cannot carry counter {}",
             r.counter
         ))
-    } else if r.serial.contains([',', '\n', '\r']) || r.serial.starts_with('#') {
-        Some("privacyIDEA CSV cannot carry a serial with ',', '#' first or a line break".into())
+    } else if let Some(reason) = serial_problem(&r.serial) {
+        Some(reason.into())
+    } else if let Some(reason) = formula_refusal("privacyIDEA CSV", "serial number", &r.serial) {
+        Some(reason)
+    } else if r.serial.contains(['\n', '\r']) {
+        Some("privacyIDEA CSV cannot carry a serial with a line break".into())
     } else {
         None
     }

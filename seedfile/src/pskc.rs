@@ -25,6 +25,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use zeroize::Zeroizing;
 
+use crate::cells::code_point;
+use crate::encoding::invalid_utf8;
 use crate::read::{LineCounter, Raw, line_at};
 use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
 use crate::validate::{Problem, shown};
@@ -95,13 +97,22 @@ fn element(start: &BytesStart<'_>, line: usize) -> Result<Element, String> {
     let name = start.local_name().as_ref().to_owned();
     let kept = KEPT.contains(&name.as_str());
     let mut attrs = Vec::new();
-    if kept {
-        for attr in start.attributes() {
-            let attr = attr.map_err(|e| format!("XML attribute is not well-formed: {e}"))?;
-            let key = attr.key.local_name().as_ref().to_owned();
-            let value = attr
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| format!("XML attribute is not well-formed: {e}"))?;
+    // Every element's attributes are read, kept or not: a character reference to a character
+    // XML 1.0 does not allow makes the whole document not well-formed, wherever it is.
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| format!("XML attribute is not well-formed: {e}"))?;
+        let key = attr.key.local_name().as_ref().to_owned();
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| format!("XML attribute is not well-formed: {e}"))?;
+        if let Some(c) = value.chars().find(|&c| !xml_char(c)) {
+            return Err(format!(
+                "XML attribute {} has {}, which XML 1.0 does not allow",
+                shown_name(&key),
+                code_point(c)
+            ));
+        }
+        if kept {
             attrs.push((key, value.into_owned()));
         }
     }
@@ -120,13 +131,23 @@ pub(crate) fn parse(bytes: &[u8]) -> Raw {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            raw.broken.push(Problem::at(
-                line_at(bytes, e.valid_up_to()),
-                "file is not valid UTF-8",
-            ));
+            raw.broken.push(invalid_utf8(bytes, e.valid_up_to()));
             return raw;
         }
     };
+    // A character outside XML 1.0's `Char` production makes the document not well-formed
+    // (a fatal error in XML terms), wherever it is: such a file was read, and its record could
+    // then not be written back (found by fuzzing, seed_pskc). quick-xml does not check this.
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| !xml_char(c)) {
+        raw.broken.push(Problem::at(
+            line_at(bytes, at),
+            format!(
+                "character {} is not allowed in XML 1.0; the file is damaged or is not XML",
+                code_point(c)
+            ),
+        ));
+        return raw;
+    }
     if let Err(problem) = walk(text, &mut raw) {
         raw.broken.push(problem);
     }
@@ -168,6 +189,16 @@ fn walk(text: &str, raw: &mut Raw) -> Result<(), Problem> {
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) if !xml_char(c) => {
+                        let name: String = r.chars().take(64).collect();
+                        return Err(Problem::at(
+                            line,
+                            format!(
+                                "character reference &{name}; is {}, which XML 1.0 does not allow",
+                                code_point(c)
+                            ),
+                        ));
+                    }
                     Ok(Some(c)) => c.to_string(),
                     Ok(None) => quick_xml::escape::resolve_predefined_entity(&r)
                         .ok_or_else(|| {
@@ -375,11 +406,21 @@ fn key_package(kp: &Element) -> Result<TokenRecord, (Option<String>, String)> {
     })
 }
 
-/// Whether XML 1.0 can carry `text` (no control characters but tab and line breaks).
+/// Whether XML 1.0 allows `c`: its `Char` production is tab, the line breaks and everything
+/// from U+0020 up but the surrogates (which a Rust `char` never is), U+FFFE and U+FFFF. The
+/// reader refuses and the writer never writes anything else, so what one takes the other gives.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
+/// An attribute name for a message, cut short so that a huge one cannot flood it.
+fn shown_name(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+/// Whether XML 1.0 can carry `text`.
 fn xml_safe(text: &str) -> bool {
-    !text.chars().any(|c| {
-        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
-    })
+    text.chars().all(xml_char)
 }
 
 /// Escapes `text` for XML: `&` and `<` always, `>` too (for `]]>`), quotes in attribute

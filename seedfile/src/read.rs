@@ -11,16 +11,22 @@
 //!   record breaks.
 //!
 //! Every reader takes bytes, tolerates a UTF-8 byte order mark, CRLF line endings and blank
-//! lines, and reports invalid UTF-8 as a problem. A file that starts with a UTF-16 byte order
-//! mark is one problem that says to save it as UTF-8 (Excel's "Unicode text" and some editors
-//! write UTF-16; no importer takes it). A file read without a single token, and without a row
-//! that could not be read, has the problem [`NO_TOKENS`]. Input over [`MAX_INPUT`] is refused
-//! whole.
+//! lines, and reports invalid UTF-8 as a problem with its line and byte. A file that starts
+//! with a UTF-16 byte order mark (Excel's "Unicode text", Notepad's "Unicode") is decoded and
+//! read, and has one problem more that says to save it as UTF-8 ([`UTF16`]): the targets'
+//! documentation shows UTF-8 files, and rows appended to it would be UTF-8. A file that is
+//! clearly of another format ([`content_of`]: PSKC read as CSV, JSON, otpauth URIs) is one
+//! problem that says what it is, not a problem per line. A file read without a single token,
+//! and without a row that could not be read, has the problem [`NO_TOKENS`]. Input over
+//! [`MAX_INPUT`] is refused whole.
 //!
 //! [`detect`] goes by content alone; [`guess`] adds what the caller knows when the content
 //! does not tell (the target the file is for, the file's name), so that a broken file meant
 //! for Azure still gets its row-level problems rather than "unknown format".
 
+use zeroize::Zeroizing;
+
+use crate::encoding::{strip_bom, utf16_text};
 use crate::format::Format;
 use crate::record::{DEFAULT_PERIOD, Kind, TokenRecord};
 use crate::validate::{NO_TOKENS, Problem, Target, validate_numbered};
@@ -110,13 +116,27 @@ pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
             ..Raw::default()
         };
     }
-    if is_utf16(bytes) {
+    // UTF-16 is read (so that its rows get their problems), and is a problem of its own,
+    // among those that make the file unreadable: appending UTF-8 rows to it would mix encodings.
+    let decoded = match utf16_text(bytes) {
+        Some(Ok(text)) => Some(text),
+        Some(Err(problem)) => {
+            return Raw {
+                broken: vec![problem],
+                ..Raw::default()
+            };
+        }
+        None => None,
+    };
+    let bytes = decoded
+        .as_ref()
+        .map_or_else(|| strip_bom(bytes), |text| text.as_bytes());
+    if let Some(reason) = other_format(format, bytes) {
         return Raw {
-            broken: vec![Problem::at(1, UTF16)],
+            broken: vec![Problem::at(1, reason)],
             ..Raw::default()
         };
     }
-    let bytes = strip_bom(bytes);
     let mut raw = match format {
         Format::AzureCsv => azure::parse(bytes),
         Format::Otpauth => otpauth::parse(bytes),
@@ -134,80 +154,181 @@ pub(crate) fn parse(format: Format, bytes: &[u8]) -> Raw {
             Kind::Hotp => r.period = DEFAULT_PERIOD,
         }
     }
+    if decoded.is_some() {
+        raw.broken.insert(0, Problem::at(1, UTF16));
+    }
     raw
 }
 
-/// Why a UTF-16 file is refused.
-pub const UTF16: &str =
-    "file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")";
+/// Why a UTF-16 file is a problem although its rows are read.
+pub const UTF16: &str = "file is saved as UTF-16; its rows were read, but save it as UTF-8 to upload or append to it (in Excel: \"CSV UTF-8 (comma delimited)\")";
 
-/// Whether `bytes` start with a UTF-16 byte order mark (little or big endian).
-pub fn is_utf16(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
+/// What a file clearly is, by its content: a seed file of a known format, or XML or JSON of
+/// another kind. See [`content_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A seed file of this format.
+    Seed(Format),
+    /// XML (or HTML) that is no PSKC.
+    Xml,
+    /// JSON that is no Graph body.
+    Json,
 }
 
-/// `bytes` without a leading UTF-8 byte order mark.
-pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+impl std::fmt::Display for Content {
+    /// "a PSKC (XML) seed file", "an XML file", "a JSON file".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seed(format) => write!(f, "{} {} seed file", format.article(), format.title()),
+            Self::Xml => f.write_str("an XML file"),
+            Self::Json => f.write_str("a JSON file"),
+        }
+    }
+}
+
+/// What `bytes` clearly are, when the content says so beyond doubt: what [`detect`] finds,
+/// except Graph JSON that does not parse as JSON (a broken file); otherwise markup, or JSON.
+/// `None` for anything else (a users file, a damaged CSV).
+pub fn content_of(bytes: &[u8]) -> Option<Content> {
+    let decoded = match utf16_text(bytes) {
+        Some(Ok(text)) => Some(text),
+        Some(Err(_)) => return None,
+        None => None,
+    };
+    let bytes = decoded
+        .as_ref()
+        .map_or_else(|| strip_bom(bytes), |text| text.as_bytes());
+    let json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+    match detect(bytes) {
+        Some(Format::GraphJson) if !json() => None,
+        Some(format) => Some(Content::Seed(format)),
+        None if bytes.trim_ascii_start().starts_with(b"<") => Some(Content::Xml),
+        None if json() => Some(Content::Json),
+        None => None,
+    }
+}
+
+/// Why `bytes`, to be read as `format`, are clearly something else ([`content_of`]): one
+/// problem that says what the file is, instead of one per line that does not fit.
+fn other_format(format: Format, bytes: &[u8]) -> Option<String> {
+    // A file that bears its own format's mark is read as that format, whatever else it might
+    // look like (a privacyIDEA serial `<KeyContainer`): its reader says what is wrong.
+    if bears_mark(format, &head(bytes)) {
+        return None;
+    }
+    let content = content_of(bytes)?;
+    // XML read as PSKC and JSON read as Graph JSON: their readers say what is missing.
+    match (content, format) {
+        (Content::Xml, Format::Pskc) | (Content::Json, Format::GraphJson) => return None,
+        (Content::Seed(found), _) if found == format => return None,
+        _ => {}
+    }
+    let hint = match content {
+        Content::Seed(other) => format!(": its format is {other}"),
+        Content::Xml | Content::Json => String::new(),
+    };
+    Some(format!(
+        "this is {content}, not {} {} file{hint}",
+        format.article(),
+        format.title()
+    ))
+}
+
+/// Enough of a file to see past an XML prolog, comments or a long first line.
+const LOOK: usize = 64 * 1024;
+
+/// The start of a file as text (UTF-16 decoded, no byte order mark, invalid bytes replaced),
+/// for telling formats apart. It may hold secrets, so it is zeroized when dropped.
+fn head(bytes: &[u8]) -> Zeroizing<String> {
+    let cut = &bytes[..bytes.len().min(2 * LOOK)];
+    // A UTF-16 head cut in the middle of a character is this cut's doing, not the file's.
+    let decoded = utf16_text(cut)
+        .and_then(Result::ok)
+        .or_else(|| utf16_text(&cut[..cut.len() & !1]).and_then(Result::ok));
+    let text = decoded.as_ref().map_or(cut, |t| t.as_bytes());
+    let text = strip_bom(&text[..text.len().min(LOOK)]);
+    Zeroizing::new(String::from_utf8_lossy(text).into_owned())
+}
+
+/// The first line of `head` that is neither blank nor a `#` comment, trimmed.
+fn first_line(head: &str) -> Option<&str> {
+    head.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Whether `line` is a privacyIDEA row: a third field `totp` or `hotp`.
+fn privacyidea_row(line: &str) -> bool {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    fields.len() >= 3
+        && (fields[2].eq_ignore_ascii_case("totp") || fields[2].eq_ignore_ascii_case("hotp"))
+}
+
+/// Whether `line` is an Azure header, exactly or gone wrong (a column missing or added, `;`
+/// or tabs between the names): still an Azure CSV, whose reader says what is wrong with it.
+fn azure_header_line(line: &str) -> bool {
+    if azure::is_header(line.split(',').map(|f| f.trim().trim_matches('"'))) {
+        return true;
+    }
+    let names: Vec<String> = line
+        .split([',', ';', '\t'])
+        .map(|f| f.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    names.len() >= 2 && names[0] == "upn" && names[1].starts_with("serial")
+}
+
+/// Whether the start of a file bears `format`'s own mark: `<` and a `KeyContainer` (PSKC),
+/// `{` (Graph JSON), an `otpauth://` first line, an Azure header first, a privacyIDEA first row.
+fn bears_mark(format: Format, head: &str) -> bool {
+    let trimmed = head.trim_start();
+    let first = first_line(head);
+    match format {
+        Format::Pskc => trimmed.starts_with('<') && trimmed.contains("KeyContainer"),
+        Format::GraphJson => trimmed.starts_with('{'),
+        Format::Otpauth => first.is_some_and(|l| {
+            l.get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("otpauth://"))
+        }),
+        Format::AzureCsv => first.is_some_and(azure_header_line),
+        Format::PrivacyIdeaCsv => first.is_some_and(privacyidea_row),
+    }
 }
 
 /// Guesses the format from the content: `<` and a `KeyContainer` is PSKC, `{` is Graph JSON
 /// (unless the file is no JSON and its first line is a privacyIDEA row whose serial starts
-/// with `{`), an `otpauth://` first line is otpauth, the Azure header is Azure CSV, and a first row whose
-/// third field is `totp` or `hotp` is privacyIDEA CSV. `None` when nothing fits.
+/// with `{`), an `otpauth://` first line is otpauth, the Azure header is Azure CSV, and a
+/// first row whose third field is `totp` or `hotp` is privacyIDEA CSV; last, an Azure header
+/// gone wrong is Azure CSV. UTF-16 is decoded first. `None` when nothing fits.
 pub fn detect(bytes: &[u8]) -> Option<Format> {
-    // Enough to see past an XML prolog, comments or a long first line.
-    const LOOK: usize = 64 * 1024;
-    let head = strip_bom(&bytes[..bytes.len().min(LOOK)]);
-    let head = String::from_utf8_lossy(head);
-    let trimmed = head.trim_start();
+    let head = head(bytes);
     // Markup without a KeyContainer is not PSKC, but it may still be a row of another format
     // (a privacyIDEA serial starting with `<`): it was `None` at once (found by fuzzing,
     // seed_privacyidea_csv).
-    if trimmed.starts_with('<') && trimmed.contains("KeyContainer") {
+    if bears_mark(Format::Pskc, &head) {
         return Some(Format::Pskc);
     }
-    let first = head
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'));
-    let privacyidea_row = |line: &str| {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        fields.len() >= 3
-            && (fields[2].eq_ignore_ascii_case("totp") || fields[2].eq_ignore_ascii_case("hotp"))
-    };
-    if trimmed.starts_with('{') {
+    if bears_mark(Format::GraphJson, &head) {
         // Graph JSON, unless it is no JSON at all and reads as a privacyIDEA row whose serial
         // starts with `{`; broken JSON that is no such row still goes to the Graph reader, which
         // says where it breaks.
-        let json = serde_json::from_slice::<serde::de::IgnoredAny>(strip_bom(bytes)).is_ok();
-        if json || !first.is_some_and(privacyidea_row) {
+        let whole = utf16_text(bytes).and_then(Result::ok);
+        let whole = whole.as_ref().map_or(bytes, |t| t.as_bytes());
+        let json = serde_json::from_slice::<serde::de::IgnoredAny>(strip_bom(whole)).is_ok();
+        if json || !bears_mark(Format::PrivacyIdeaCsv, &head) {
             return Some(Format::GraphJson);
         }
     }
-    let first = first?;
-    if first
-        .get(..10)
-        .is_some_and(|p| p.eq_ignore_ascii_case("otpauth://"))
-    {
+    let first = first_line(&head)?;
+    if bears_mark(Format::Otpauth, &head) {
         return Some(Format::Otpauth);
     }
     if azure::is_header(first.split(',').map(|f| f.trim().trim_matches('"'))) {
         return Some(Format::AzureCsv);
     }
-    if privacyidea_row(first) {
+    if bears_mark(Format::PrivacyIdeaCsv, &head) {
         return Some(Format::PrivacyIdeaCsv);
     }
-    // An Azure header gone wrong (a column missing or added, `;` or tabs between the names):
-    // still an Azure CSV, whose reader says what is wrong with it, line by line.
-    let names: Vec<String> = first
-        .split([',', ';', '\t'])
-        .map(|f| f.trim().trim_matches('"').to_ascii_lowercase())
-        .collect();
-    if names.len() >= 2 && names[0] == "upn" && names[1].starts_with("serial") {
-        return Some(Format::AzureCsv);
-    }
-    None
+    bears_mark(Format::AzureCsv, &head).then_some(Format::AzureCsv)
 }
 
 /// The format of `bytes`: what [`detect`] finds, or else the format of the `target` the file
@@ -313,6 +434,13 @@ mod tests {
         assert_eq!(detect(b"hello, world"), None);
         assert_eq!(detect(b""), None);
         assert_eq!(detect(&[0xff, 0xfe, 0x00, 0x41]), None);
+        let mut utf16 = vec![0xff, 0xfe];
+        utf16.extend(
+            "otpauth://totp/a:b?secret=JBSWY3DP\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        );
+        assert_eq!(detect(&utf16), Some(Format::Otpauth));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! | rule | Azure | Graph | privacyIDEA | Any |
 //! | --- | --- | --- | --- | --- |
-//! | serial non-empty | yes | yes | yes, no `,` | no |
+//! | serial non-empty | yes | yes | yes; no `,` or `"`, no `#` first | no |
 //! | serial not in scientific notation (`1.23457E+06`, a spreadsheet's doing) | yes | yes | yes | yes |
 //! | secret non-empty | yes | yes | yes | yes |
 //! | secret at least 80 bits (16 Base32 characters) | yes | yes | yes | yes |
@@ -17,16 +17,19 @@
 //! | hash | SHA-1 | SHA-1, SHA-256 | SHA-1 | any |
 //! | digits | 6 | 6 | 6, 8 | 6 to 8 |
 //! | TOTP period | 30, 60 | 30, 60 | 30, 60 | > 0 |
-//! | upn shape, no guests | yes | no | no | no |
+//! | upn: the UPN rule (`upn::upn_problem`), no guests | yes | no | no | no |
 //! | manufacturer, model non-empty | no | yes | no | no |
 //! | serials unique | yes | yes | yes | no |
 //! | at most 5 tokens per user | yes | no | no | no |
-//! | no control characters in serial and user | yes | yes | yes | yes |
+//! | no cell starting with `=`, `+`, `-`, `@`, tab or carriage return (CSV injection) | yes | no | yes (serial) | no |
+//! | no control or invisible characters (format characters, spaces other than U+0020) in serial, user, manufacturer, model | yes | yes | serial only (the rest is not carried) | yes |
 
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::cells::{formula_problem, hidden_char_problem};
 use crate::record::{Algorithm, Kind, TokenRecord};
+use crate::upn::{is_guest, upn_problem};
 
 /// Longest Base32 secret Azure and Graph accept.
 pub const MAX_BASE32_SECRET: usize = 128;
@@ -207,11 +210,20 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     if target != Target::Any && r.serial.is_empty() {
         out.push("serial number is empty".into());
     }
-    if r.serial.chars().any(char::is_control) {
-        out.push("serial number has control characters".into());
-    }
-    if r.user.chars().any(char::is_control) {
-        out.push("user has control characters".into());
+    let mut user_hidden = false;
+    let fields = [
+        ("serial number", &r.serial),
+        ("user", &r.user),
+        ("manufacturer", &r.manufacturer),
+        ("model", &r.model),
+    ];
+    // privacyIDEA's CSV carries the serial alone: what it does not carry cannot trouble it.
+    let carried = if target == Target::PrivacyIdea { 1 } else { 4 };
+    for (field, text) in &fields[..carried] {
+        if let Some(reason) = hidden_char_problem(field, text) {
+            user_hidden |= *field == "user";
+            out.push(reason);
+        }
     }
     if let Some(reason) = scientific_serial(&r.serial) {
         out.push(reason);
@@ -229,10 +241,14 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     }
     match target {
         Target::Azure | Target::Graph => {
+            // Said in bytes and in the characters they take without padding: a text with
+            // leftover characters (206 for 128 bytes) decodes to the same bytes, and its own
+            // length is the readers' to report (`base32_text_problem`).
             let len = r.secret.base32_len();
             if len > MAX_BASE32_SECRET {
                 out.push(format!(
-                    "secret key is {len} Base32 characters; {name} accepts at most {MAX_BASE32_SECRET}"
+                    "secret key is {bytes} bytes ({len} Base32 characters); {name} accepts at most {MAX_BASE32_SECRET} characters ({} bytes)",
+                    MAX_BASE32_SECRET * 5 / 8
                 ));
             }
             if r.kind == Kind::Hotp {
@@ -258,10 +274,27 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
                     r.digits
                 ));
             }
+            // A user with an invisible character is not a UPN either; one problem says it.
             if target == Target::Azure {
-                if let Some(reason) = upn_problem(&r.user) {
-                    out.push(reason);
-                }
+                let upn = upn_problem(&r.user)
+                    .or_else(|| {
+                        is_guest(&r.user).then(|| {
+                            format!(
+                                "upn {} is a guest account; Azure does not give OATH tokens to guests",
+                                shown(&r.user)
+                            )
+                        })
+                    })
+                    .filter(|_| !user_hidden);
+                let user_said = user_hidden || upn.is_some();
+                out.extend(upn);
+                let cells = [
+                    ("user", &r.user),
+                    ("serial number", &r.serial),
+                    ("manufacturer", &r.manufacturer),
+                    ("model", &r.model),
+                ];
+                formula_cells(&cells, user_said, &mut out);
             } else {
                 if r.manufacturer.trim().is_empty() {
                     out.push("manufacturer is empty; Graph requires it".into());
@@ -272,9 +305,11 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
             }
         }
         Target::PrivacyIdea => {
-            if r.serial.contains(',') {
-                out.push("serial number has a comma, which privacyIDEA CSV cannot carry".into());
+            if let Some(reason) = crate::privacyidea::serial_problem(&r.serial) {
+                out.push(reason.into());
             }
+            // The serial is the only free text privacyIDEA's CSV carries.
+            formula_cells(&[("serial number", &r.serial)], false, &mut out);
             if r.algorithm != Algorithm::Sha1 {
                 out.push(format!(
                     "hash {} is not supported; privacyIDEA CSV has no hash column (SHA-1 only)",
@@ -311,6 +346,18 @@ fn record_rules(target: Target, r: &TokenRecord) -> Vec<String> {
     out
 }
 
+/// The formula problems of the cells a CSV target's file carries, `(field, value)`, skipping a
+/// cell whose invisible character was reported (a tab first is both), and the user when
+/// `user_said` (its problem was already reported).
+fn formula_cells(cells: &[(&str, &String)], user_said: bool, out: &mut Vec<String>) {
+    for (field, text) in cells {
+        if (*field == "user" && user_said) || hidden_char_problem(field, text).is_some() {
+            continue;
+        }
+        out.extend(formula_problem(field, text));
+    }
+}
+
 /// Why `serial` looks like a number a spreadsheet showed in scientific notation and saved that
 /// way (`1.23457E+06`): the digits it stood for are lost, so the serial matches no token.
 fn scientific_serial(serial: &str) -> Option<String> {
@@ -336,34 +383,4 @@ fn period_30_or_60(r: &TokenRecord, out: &mut Vec<String>) {
             r.period
         ));
     }
-}
-
-/// Why `upn` is not something Azure takes as a member's UPN, if it is not.
-fn upn_problem(upn: &str) -> Option<String> {
-    let bad_shape = || {
-        format!(
-            "upn {} is not a user principal name (name@domain.tld, no spaces)",
-            shown(upn)
-        )
-    };
-    if upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some(bad_shape());
-    }
-    let Some((local, domain)) = upn.rsplit_once('@') else {
-        return Some(bad_shape());
-    };
-    if upn.to_ascii_uppercase().contains("#EXT#") {
-        return Some(format!(
-            "upn {} is a guest account; Azure does not give OATH tokens to guests",
-            shown(upn)
-        ));
-    }
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..");
-    if local.is_empty() || local.contains('@') || !domain_ok {
-        return Some(bad_shape());
-    }
-    None
 }

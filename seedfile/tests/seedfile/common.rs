@@ -93,3 +93,12 @@ pub fn as_carried(format: Format, r: &TokenRecord) -> TokenRecord {
 pub fn shown(parsed: &Parsed) -> Vec<String> {
     parsed.problems.iter().map(ToString::to_string).collect()
 }
+
+/// `text` quoted as problems quote values: escaped, cut at 64 characters.
+pub fn quoted(text: &str) -> String {
+    if text.chars().count() > 64 {
+        format!("{:?}...", text.chars().take(64).collect::<String>())
+    } else {
+        format!("{text:?}")
+    }
+}

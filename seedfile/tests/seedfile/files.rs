@@ -437,25 +437,31 @@ fn read_path_as_falls_back_on_the_target_and_the_name() {
     let named = dir.path().join("tseed.csv");
     fs::copy(&five, &named).expect("copy");
     assert_eq!(read_path(&named, None).expect("read").0, Format::AzureCsv);
-    // UTF-16 without anything to go by says so; with a name, it is the file's problem.
+    // UTF-16 is decoded before the format is told: its header says Azure CSV, whatever the
+    // name; the encoding is the file's problem.
     let utf16 = dir.path().join("tseed.txt");
     let mut bytes = vec![0xFF, 0xFE];
-    bytes.extend(AZURE_HEADER.encode_utf16().flat_map(u16::to_le_bytes));
-    fs::write(&utf16, &bytes).expect("write");
-    let err = read_path(&utf16, None).expect_err("UTF-16");
-    assert!(matches!(err, FileError::Utf16 { .. }), "{err}");
-    assert!(
-        err.to_string().ends_with(
-            "file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")"
-        ),
-        "{err}"
+    bytes.extend(
+        format!("{AZURE_HEADER}\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,m,k\n")
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
     );
-    fs::write(&named, &bytes).expect("write");
-    let (_, parsed) = read_path(&named, None).expect("read");
+    fs::write(&utf16, &bytes).expect("write");
+    let (format, parsed) = read_path(&utf16, None).expect("read");
+    assert_eq!(format, Format::AzureCsv);
+    assert_eq!(parsed.records.len(), 1);
     assert_eq!(
         shown(&parsed),
         [
-            "line 1: file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")"
+            "line 1: file is saved as UTF-16; its rows were read, but save it as UTF-8 to upload or append to it (in Excel: \"CSV UTF-8 (comma delimited)\")"
         ]
     );
+    // UTF-16 that no format fits: no format, as for UTF-8.
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend("hello".encode_utf16().flat_map(u16::to_le_bytes));
+    fs::write(&utf16, &bytes).expect("write");
+    assert!(matches!(
+        read_path(&utf16, None),
+        Err(FileError::UnknownFormat { .. })
+    ));
 }

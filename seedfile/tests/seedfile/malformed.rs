@@ -131,20 +131,94 @@ fn spreadsheet_damage_is_reported_row_by_row() {
     }
 }
 
+/// UTF-16, as Excel's "Unicode text" and Notepad's "Unicode" save it, in either byte order: the
+/// rows are read (with their own problems), and the encoding is one problem more, since the
+/// upload wants UTF-8 and rows appended to it would be UTF-8.
 #[test]
-fn utf16_is_one_problem_that_says_what_to_do() {
-    let text = format!("{AZURE_HEADER}\r\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,m,k\r\n");
-    let reason = "line 1: file is saved as UTF-16; save it as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")";
+fn utf16_is_read_and_is_one_problem_that_says_what_to_do() {
+    let text = format!(
+        "{AZURE_HEADER}\r\nalice@contoso.com,0012345,JBSWY3DPEHPK3PXP,30,m,k\r\nbob@contoso.com,0012346,JBSWY3DPEHPK3PXP,45,m,k\r\n"
+    );
+    let encoding = "line 1: file is saved as UTF-16; its rows were read, but save it as UTF-8 to upload or append to it (in Excel: \"CSV UTF-8 (comma delimited)\")";
     let mut le = vec![0xFF, 0xFE];
     le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     let mut be = vec![0xFE, 0xFF];
     be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
     for bytes in [le, be] {
-        assert_eq!(detect(&bytes), None);
-        for format in Format::ALL {
-            assert_eq!(shown(&read(format, &bytes)), [reason], "{format}");
+        assert_eq!(detect(&bytes), Some(Format::AzureCsv));
+        let parsed = read(Format::AzureCsv, &bytes);
+        assert_eq!(
+            shown(&parsed),
+            [
+                encoding,
+                "line 3 (serial 0012346): time interval 45 is not supported; use 30 or 60 seconds"
+            ]
+        );
+        assert_eq!(parsed.records.len(), 2);
+        assert_eq!(parsed.records[1].1.user, "bob@contoso.com");
+        assert_eq!(
+            oathkey_seedfile::unreadable(Format::AzureCsv, &bytes)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [encoding],
+            "appending to it is refused"
+        );
+    }
+    // Every format reads UTF-16.
+    for format in Format::ALL {
+        let records = records_for(format);
+        let text = render(format, &records, false).expect("renders");
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let parsed = read(format, &bytes);
+        assert_eq!(shown(&parsed), [encoding], "{format}");
+        let expected: Vec<_> = records.iter().map(|r| as_carried(format, r)).collect();
+        assert_eq!(parsed.into_records(), expected, "{format}");
+    }
+}
+
+/// A file of another format than the one it is read as is one problem that says what it is,
+/// not a problem per line; a file bearing its own format's mark is read as that format.
+#[test]
+fn a_file_of_another_format_is_one_problem() {
+    for format in Format::ALL {
+        let text = render(format, &records_for(format), false).expect("renders");
+        for other in Format::ALL.into_iter().filter(|f| *f != format) {
+            let parsed = read(other, text.as_bytes());
+            assert_eq!(
+                shown(&parsed),
+                [format!(
+                    "line 1: this is {} {} seed file, not {} {} file: its format is {format}",
+                    format.article(),
+                    format.title(),
+                    other.article(),
+                    other.title()
+                )],
+                "{format} read as {other}"
+            );
+            assert!(parsed.records.is_empty());
         }
     }
+    for (text, what) in [
+        ("<html><body>tokens</body></html>", "an XML file"),
+        ("[{\"serial\": 1}]", "a JSON file"),
+    ] {
+        assert_eq!(
+            shown(&read(Format::AzureCsv, text.as_bytes())),
+            [format!("line 1: this is {what}, not an Azure CSV file")]
+        );
+    }
+    // Broken JSON read as Graph JSON, a damaged Azure CSV, a privacyIDEA serial that looks
+    // like markup: each read as asked, with its own problems.
+    assert_eq!(
+        shown(&read(Format::GraphJson, b"{\"value\": [\n")),
+        ["line 2: JSON is truncated"]
+    );
+    let semicolons = format!("{}\n", AZURE_HEADER.replace(',', ";"));
+    assert!(!shown(&read(Format::AzureCsv, semicolons.as_bytes()))[0].contains("this is"));
+    let markup = b"<KeyContainer>, 3132333435363738393031323334353637383930, totp, 6, 30\n";
+    assert_eq!(read(Format::PrivacyIdeaCsv, markup).records.len(), 1);
 }
 
 #[test]
@@ -229,27 +303,27 @@ fn invalid_utf8_is_a_problem_on_its_line() {
         (
             Format::AzureCsv,
             b"upn,serial number,secret key,time interval,manufacturer,model\na@b.cd,1,JBSWY3DP,30,m,k\na@b.cd,2,JBSWY3DP,30,m\xff,k\n",
-            "line 3: line is not valid UTF-8",
+            "line 3: byte 23 is not UTF-8 (0xFF); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")",
         ),
         (
             Format::PrivacyIdeaCsv,
             b"1, 3132, totp, 6, 30\n\n2\xc3, 3132, totp, 6, 30\n",
-            "line 3: line is not valid UTF-8",
+            "line 3: byte 2 is not UTF-8 (0xC3); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")",
         ),
         (
             Format::Otpauth,
             b"otpauth://totp/a?secret=JBSWY3DP\notpauth://totp/\xe2\x82?secret=JBSWY3DP\n",
-            "line 2: line is not valid UTF-8",
+            "line 2: byte 16 is not UTF-8 (0xE2); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")",
         ),
         (
             Format::Pskc,
             b"<?xml version=\"1.0\"?>\n<KeyContainer Version=\"1.0\">\n<!-- \xfe -->\n</KeyContainer>\n",
-            "line 3: file is not valid UTF-8",
+            "line 3: byte 6 is not UTF-8 (0xFE); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")",
         ),
         (
             Format::GraphJson,
             b"{\"value\": [\n{\"serialNumber\": \"\xff\"}\n]}",
-            "line 2: file is not valid UTF-8",
+            "line 2: byte 19 is not UTF-8 (0xFF); save the file as UTF-8 (in Excel: \"CSV UTF-8 (comma delimited)\")",
         ),
     ];
     for (format, bytes, problem) in cases {
@@ -556,4 +630,124 @@ proptest! {
             prop_assert!(!p.reason.is_empty(), "{format}: {p:?}");
         }
     }
+}
+
+/// XML 1.0 allows tab, line breaks and the characters from U+0020 up, except U+FFFE and U+FFFF
+/// (the `Char` production); a document with any other character is not well-formed, wherever
+/// the character is, raw or as a character reference. Such a document was read, and the
+/// record could then not be written back (fuzzing, seed_pskc).
+#[test]
+fn pskc_characters_outside_xml_1_0_are_refused_with_their_line() {
+    let good = "<PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue>";
+    let cases = [
+        (
+            pskc_with("<Suite>HMAC-SHA1\u{2}</Suite>", good),
+            "line 6: character U+0002 is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("", good).replace("<pskc:Data>", "<pskc:Data><!-- \u{1f} -->"),
+            "line 7: character U+001F is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("", good).replace("Id=\"other\"", "Id=\"ot\u{ffff}her\""),
+            "line 5: character U+FFFF is not allowed in XML 1.0; the file is damaged or is not XML",
+        ),
+        (
+            pskc_with("<Suite>HMAC-SHA1&#2;</Suite>", good),
+            "line 6: character reference &#2; is U+0002, which XML 1.0 does not allow",
+        ),
+        (
+            pskc_with("<Suite>HMAC-SHA1&#xFFFE;</Suite>", good),
+            "line 6: character reference &#xFFFE; is U+FFFE, which XML 1.0 does not allow",
+        ),
+        (
+            pskc_with("", good).replace("Id=\"other\"", "Id=\"a&#x1;b\""),
+            "line 5: XML attribute Id has U+0001, which XML 1.0 does not allow",
+        ),
+    ];
+    for (text, expected) in cases {
+        let parsed = read(Format::Pskc, text.as_bytes());
+        assert_eq!(shown(&parsed), [expected], "{text}");
+        assert!(parsed.records.is_empty(), "{text}");
+    }
+    // What XML 1.0 allows is still read: astral characters, and tab and C1 controls, which
+    // are then a problem of the field, not of the XML.
+    let text = pskc_with("", good).replace(
+        "<pskc:SerialNo>0012346</pskc:SerialNo>",
+        "<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>\u{1F511}</pskc:Model>",
+    );
+    let parsed = read(Format::Pskc, text.as_bytes());
+    assert!(parsed.is_clean(), "{:?}", shown(&parsed));
+    assert_eq!(parsed.records[0].1.model, "\u{1F511}");
+    for (model, problem) in [("a&#9;b", "U+0009"), ("a\u{85}b", "U+0085")] {
+        let text = pskc_with("", good).replace(
+            "<pskc:SerialNo>0012346</pskc:SerialNo>",
+            &format!("<pskc:SerialNo>0012346</pskc:SerialNo><pskc:Model>{model}</pskc:Model>"),
+        );
+        assert_eq!(
+            shown(&read(Format::Pskc, text.as_bytes())),
+            [format!(
+                "line 3 (serial 0012346): model has a control character {problem}"
+            )]
+        );
+    }
+}
+
+/// A byte order mark at the start of a file is an encoding mark and is dropped. One at the start
+/// of a later line is what joining files (`cat a.csv b.csv`) leaves: the value is read without
+/// it, but the target would read it as part of the line, so it is a problem on that line. One
+/// inside a field is part of that field, and a problem of the field.
+#[test]
+fn a_byte_order_mark_inside_a_file_is_a_problem_on_its_line() {
+    let bom = "\u{feff}";
+    let cases = [
+        (
+            Format::AzureCsv,
+            format!(
+                "{bom}{AZURE_HEADER}\nalice@contoso.com,1,JBSWY3DPEHPK3PXP,30,m,k\n{bom}bob@contoso.com,2,JBSWY3DPEHPK3PXP,30,m,k\n"
+            ),
+        ),
+        (
+            Format::PrivacyIdeaCsv,
+            format!(
+                "{bom}1, 3132333435363738393031323334353637383930, totp, 6, 30\n\n{bom}2, 3132333435363738393031323334353637383930, totp, 6, 30\n"
+            ),
+        ),
+        (
+            Format::Otpauth,
+            format!(
+                "{bom}otpauth://totp/a:alice@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=1\n{bom}otpauth://totp/a:bob@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=2\n"
+            ),
+        ),
+    ];
+    for (format, text) in cases {
+        let parsed = read(format, text.as_bytes());
+        let line = parsed.records[1].0;
+        assert_eq!(
+            shown(&parsed),
+            [format!(
+                "line {line}: the line starts with a byte order mark (U+FEFF), as joined files leave it; the target reads it as part of the line: remove it"
+            )],
+            "{format}"
+        );
+        assert_eq!(parsed.records.len(), 2, "{format}");
+        assert!(
+            parsed
+                .records
+                .iter()
+                .all(|(_, r)| !r.serial.contains(bom) && !r.user.contains(bom)),
+            "{format}"
+        );
+    }
+    // Inside a field: a problem of that field, whatever the format.
+    let text = format!("{AZURE_HEADER}\nalice@contoso.com{bom},1,JBSWY3DPEHPK3PXP,30,m,k\n");
+    assert_eq!(
+        shown(&read(Format::AzureCsv, text.as_bytes())),
+        ["line 2 (serial 1): user has an invisible character U+FEFF (byte order mark)"]
+    );
+    let text = "otpauth://totp/a:alice%EF%BB%BF@contoso.com?secret=JBSWY3DPEHPK3PXP&serial=1\n";
+    assert_eq!(
+        shown(&read(Format::Otpauth, text.as_bytes())),
+        ["line 1 (serial 1): user has an invisible character U+FEFF (byte order mark)"]
+    );
 }

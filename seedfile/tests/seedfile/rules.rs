@@ -96,7 +96,19 @@ mod azure {
         assert_eq!(
             third_line(&long),
             [
-                "line 3 (serial 0012346): secret key is 130 Base32 characters; Azure accepts at most 128"
+                "line 3 (serial 0012346): secret key is 81 bytes (130 Base32 characters); Azure accepts at most 128 characters (80 bytes)"
+            ]
+        );
+        // 206 characters hold 128 bytes and 6 bits that belong to no byte: all valid Base32,
+        // too long, and said with the numbers (it was "not Base32" at the key).
+        let long = format!(
+            "bob@contoso.com,0012346,{},30,oathkey,k",
+            "JBSWY3DPEHPK3PXP".repeat(13).get(..206).expect("206")
+        );
+        assert_eq!(
+            third_line(&long),
+            [
+                "line 3 (serial 0012346): secret key is 128 bytes (205 Base32 characters); Azure accepts at most 128 characters (80 bytes)"
             ]
         );
         // 129 characters decode to the same 80 bytes as 128: the text is still too long.
@@ -238,6 +250,68 @@ mod azure {
                 "line 3 (serial 0012346): upn \"bob_gmail.com#EXT#@contoso.onmicrosoft.com\" is a guest account; Azure does not give OATH tokens to guests"
             ]
         );
+    }
+
+    /// Spreadsheet programs run a cell starting with `=`, `+`, `-` or `@` (or a tab or carriage
+    /// return) as a formula: `=HYPERLINK(...)` in a file admins open in Excel is CSV injection.
+    /// Azure must receive the exact values, so a leading `'` is no way out: such a cell is a
+    /// problem with its line, and is never written, forced or not.
+    #[test]
+    fn no_formula_cells() {
+        let cases = [
+            (
+                r#"bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,"=HYPERLINK(""http://x"",""y"")",k"#,
+                r#"manufacturer "=HYPERLINK(\"http://x\",\"y\")" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,+1",
+                r#"model "+1" starts with '+', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            (
+                "bob@contoso.com,@SUM(A1),JBSWY3DPEHPK3PXP,30,oathkey,k",
+                r#"serial number "@SUM(A1)" starts with '@', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+            // A user starting with '-' is no UPN either; that problem says it.
+            (
+                "-bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,k",
+                r#"upn "-bob@contoso.com" is not a user principal name: the name cannot start with '-'"#,
+            ),
+            (
+                "bob@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,oathkey,\" =1\"",
+                r#"model "=1" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"#,
+            ),
+        ];
+        for (row, reason) in cases {
+            let problems = third_line(row);
+            assert_eq!(problems.len(), 1, "{row}: {problems:?}");
+            assert!(
+                problems[0].starts_with("line 3 (serial ") && problems[0].ends_with(reason),
+                "{row}: {problems:?}"
+            );
+        }
+        // Never written, even forced; a tab or carriage return first counts too.
+        for (edit, field) in [
+            (
+                (|r: &mut TokenRecord| r.manufacturer = "=1+1".into()) as fn(&mut TokenRecord),
+                "manufacturer",
+            ),
+            (|r| r.model = "\t=1+1".into(), "model"),
+            (|r| r.model = "\r-2".into(), "model"),
+            (|r| r.serial = "+12".into(), "serial number"),
+            (|r| r.user = "-bob@contoso.com".into(), "user"),
+        ] {
+            let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+            edit(&mut r);
+            match oathkey_seedfile::render(Format::AzureCsv, &[r], true) {
+                Err(oathkey_seedfile::RenderError::Other(reason)) => assert!(
+                    reason.contains(&format!("Azure CSV cannot carry a {field} starting with")),
+                    "{reason}"
+                ),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A '-' or '=' inside a value is no formula.
+        assert!(third_line("bob-x@contoso.com,0012346,JBSWY3DPEHPK3PXP,30,a=b,k-1").is_empty());
     }
 
     #[test]
@@ -383,7 +457,7 @@ mod azure {
     fn control_characters() {
         assert_eq!(
             record_problems(|r| r.serial = "00\n12".into()),
-            ["serial 00\\n12: serial number has control characters"]
+            ["serial 00\\n12: serial number has a control character U+000A"]
         );
     }
 
@@ -463,7 +537,7 @@ mod graph {
         assert_eq!(
             third_line(&entry(&long, "30", "\"hmacsha1\"")),
             [
-                "line 3 (serial 0012346): secret key is 136 Base32 characters; Graph accepts at most 128"
+                "line 3 (serial 0012346): secret key is 85 bytes (136 Base32 characters); Graph accepts at most 128 characters (80 bytes)"
             ]
         );
     }
@@ -740,6 +814,54 @@ mod privacyidea {
         );
     }
 
+    /// The only free text a privacyIDEA CSV carries is the serial; see `azure::no_formula_cells`.
+    #[test]
+    fn no_formula_serials() {
+        assert_eq!(
+            second_line("=1+1, 3132333435363738393031323334353637383930, totp, 6, 30"),
+            [
+                "line 2 (serial =1+1): serial number \"=1+1\" starts with '=', which spreadsheet programs run as a formula (CSV injection); change it"
+            ]
+        );
+        let r = totp("-12", "", b"12345678901234567890");
+        assert!(matches!(
+            oathkey_seedfile::render(Format::PrivacyIdeaCsv, &[r], true),
+            Err(oathkey_seedfile::RenderError::Other(reason))
+                if reason.contains("privacyIDEA CSV cannot carry a serial number starting with '-'")
+        ));
+    }
+
+    /// privacyIDEA splits lines at every `,` and skips lines starting with `#`; it knows no
+    /// quoting. A quoted serial starting with `#` or holding a `"` was read clean here, and
+    /// then could not be written (the writer refused the `#`) or was written so that it read
+    /// back as nothing (the `"` opened a quoted field).
+    #[test]
+    fn serial_without_a_hash_first_or_quotes() {
+        let key = "3132333435363738393031323334353637383930";
+        assert_eq!(
+            second_line(&format!("\"#12\", {key}, totp, 6, 30")),
+            [
+                "line 2 (serial #12): serial number starts with '#', which privacyIDEA takes for a comment line"
+            ]
+        );
+        assert_eq!(
+            second_line(&format!("\"\"\"12\", {key}, totp, 6, 30")),
+            [
+                "line 2 (serial \"12): serial number has a '\"', which privacyIDEA CSV cannot carry (privacyIDEA does not read quoted fields)"
+            ]
+        );
+        for serial in ["#12", "1\"2"] {
+            let r = totp(serial, "", b"12345678901234567890");
+            assert!(
+                matches!(
+                    oathkey_seedfile::render(Format::PrivacyIdeaCsv, &[r], true),
+                    Err(oathkey_seedfile::RenderError::Other(_))
+                ),
+                "{serial} is never written"
+            );
+        }
+    }
+
     #[test]
     fn serial_must_not_be_empty() {
         assert_eq!(
@@ -864,8 +986,68 @@ mod any {
     fn no_control_characters() {
         assert_eq!(
             record_problems(|r| r.user = "bob\u{7}".into()),
-            ["serial 0012346: user has control characters"]
+            ["serial 0012346: user has a control character U+0007"]
         );
+    }
+
+    /// Characters that show as nothing (or as a plain space) make a value that looks right
+    /// and matches nothing: a byte order mark Notepad left in a UPN, a zero-width space pasted
+    /// from a web page, a no-break space from a spreadsheet. Every field, every target.
+    #[test]
+    fn no_invisible_characters_in_any_field() {
+        type Edit = fn(&mut TokenRecord);
+        let cases: [(Edit, &str); 6] = [
+            (
+                |r| r.user = "\u{feff}bob@contoso.com".into(),
+                "user has an invisible character U+FEFF (byte order mark)",
+            ),
+            (
+                |r| r.user = "bob@contoso.com\u{200b}".into(),
+                "user has an invisible character U+200B (zero width space)",
+            ),
+            (
+                |r| r.serial = "0012\u{a0}346".into(),
+                "serial number has an invisible character U+00A0 (no-break space)",
+            ),
+            (
+                |r| r.manufacturer = "oath\u{ad}key".into(),
+                "manufacturer has an invisible character U+00AD (soft hyphen)",
+            ),
+            (
+                |r| r.model = "key\u{202e}".into(),
+                "model has an invisible character U+202E (bidirectional text control)",
+            ),
+            (
+                |r| r.model = "key\u{e0041}".into(),
+                "model has an invisible character U+E0041",
+            ),
+        ];
+        for target in [
+            Target::Any,
+            Target::Azure,
+            Target::Graph,
+            Target::PrivacyIdea,
+        ] {
+            for (edit, reason) in cases {
+                let mut r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+                edit(&mut r);
+                let problems: Vec<String> = validate(target, &[r])
+                    .iter()
+                    .map(|p| p.reason.clone())
+                    .collect();
+                // privacyIDEA's CSV carries the serial alone.
+                if target == Target::PrivacyIdea && !reason.starts_with("serial") {
+                    assert!(problems.is_empty(), "{problems:?}");
+                } else {
+                    assert_eq!(problems, [reason], "{target:?}");
+                }
+            }
+        }
+        // Visible characters beyond ASCII are not invisible.
+        let r = totp("0012346", "bob@contoso.com", b"12345678901234567890");
+        let mut r2 = r.clone();
+        r2.manufacturer = "Ünïcödé Ltd. \u{1F511}".into();
+        assert!(validate(Target::Any, &[r, r2]).is_empty());
     }
 
     #[test]
@@ -873,5 +1055,178 @@ mod any {
         let a = totp("", "not a upn", b"1234567890");
         let b = totp("", "not a upn", b"1234567890");
         assert!(validate(Target::Any, &[a, b]).is_empty());
+    }
+}
+
+/// The one UPN rule (`upn_problem`), which provision's users-file check, the Azure target's
+/// rules and `token new`'s warning all use.
+mod upn {
+    use super::*;
+    use oathkey_seedfile::{RenderError, export_refusals, probe_record, upn_problem};
+
+    fn refusals(user: &str) -> Vec<(Format, RenderError)> {
+        export_refusals(&probe_record(user))
+    }
+
+    #[test]
+    fn member_and_guest_upns_are_upns() {
+        for upn in [
+            "alice@contoso.com",
+            "bob.o'neil@contoso.com",
+            "a_b-c!d#e^f~g@sub.contoso.co.uk",
+            "_x_@contoso.com",
+            "alice_contoso.com#EXT#@fabrikam.onmicrosoft.com",
+            "Alice@Contoso.COM",
+        ] {
+            assert_eq!(upn_problem(upn), None, "{upn}");
+        }
+    }
+
+    #[test]
+    fn what_is_no_upn_says_why() {
+        let shape = |upn: &str| {
+            format!("upn {upn:?} is not a user principal name (name@domain.tld, no spaces)")
+        };
+        for upn in [
+            "eve",
+            "x@y",
+            "not a upn",
+            "@contoso.com",
+            "bob@",
+            "bob@.com",
+            "bob@contoso.",
+            "bob@contoso..com",
+            "a@b@contoso.com",
+            "",
+        ] {
+            assert_eq!(upn_problem(upn), Some(shape(upn)), "{upn}");
+        }
+        let allowed = "Entra allows A-Z, a-z, 0-9 and ' . - _ ! # ^ ~ before the @";
+        for (upn, why) in [
+            (
+                "=1+1@contoso.com",
+                format!("'=' is not allowed ({allowed})"),
+            ),
+            (
+                "bob+tag@contoso.com",
+                format!("'+' is not allowed ({allowed})"),
+            ),
+            (
+                "josé@contoso.com",
+                format!("'é' is not allowed ({allowed})"),
+            ),
+            (
+                "bob&co@contoso.com",
+                format!("'&' is not allowed ({allowed})"),
+            ),
+            (
+                "bob,x@contoso.com",
+                format!("',' is not allowed ({allowed})"),
+            ),
+            (
+                "bob.@contoso.com",
+                "a '.' cannot come right before the @".into(),
+            ),
+            ("-bob@contoso.com", "the name cannot start with '-'".into()),
+            (".bob@contoso.com", "the name cannot start with '.'".into()),
+            (
+                "bob-@contoso.com",
+                "a '-' cannot come right before the @".into(),
+            ),
+            (
+                "bob@con_toso.com",
+                "'_' is not allowed in the domain (letters, digits, '-' and '.')".into(),
+            ),
+            (
+                "bob@-contoso.com",
+                "a part of the domain cannot start or end with '-'".into(),
+            ),
+        ] {
+            assert_eq!(
+                upn_problem(upn),
+                Some(format!("upn {upn:?} is not a user principal name: {why}")),
+                "{upn}"
+            );
+        }
+        let long_local = format!("{}@contoso.com", "a".repeat(65));
+        assert_eq!(
+            upn_problem(&long_local),
+            Some(format!(
+                "upn {} is not a user principal name: 65 characters before the @; Entra allows at most 64",
+                crate::common::quoted(&long_local)
+            ))
+        );
+        let long = format!("{}@{}.com", "a".repeat(60), "b".repeat(50));
+        assert_eq!(
+            upn_problem(&long),
+            Some(format!(
+                "upn {} is not a user principal name: 115 characters; Entra allows at most 113",
+                crate::common::quoted(&long)
+            ))
+        );
+        assert_eq!(
+            upn_problem("\u{feff}alice@contoso.com"),
+            Some("upn has an invisible character U+FEFF (byte order mark)".into())
+        );
+    }
+
+    /// Azure's target rules use the same rule, so provision and export refuse the same names.
+    #[test]
+    fn the_azure_target_uses_it() {
+        for upn in [
+            "=1+1@contoso.com",
+            "bob+tag@contoso.com",
+            "x@y",
+            "josé@contoso.com",
+        ] {
+            let r = totp("0012346", upn, b"12345678901234567890");
+            let reasons: Vec<String> = validate(Target::Azure, &[r])
+                .into_iter()
+                .map(|p| p.reason)
+                .collect();
+            assert_eq!(reasons, [upn_problem(upn).expect("no UPN")], "{upn}");
+        }
+    }
+
+    /// What `token new` warns about: every export format that would refuse a token for the
+    /// user, and whether `--force` writes it anyway.
+    #[test]
+    fn export_refusals_name_the_formats() {
+        assert!(refusals("alice@contoso.com").is_empty());
+        let eve = refusals("eve");
+        assert_eq!(eve.len(), 1, "{eve:?}");
+        assert_eq!(eve[0].0, Format::AzureCsv);
+        assert!(
+            matches!(&eve[0].1, RenderError::Rejected(p) if p[0].reason == upn_problem("eve").expect("no UPN")),
+            "{eve:?}"
+        );
+        let guest = refusals("bob_gmail.com#EXT#@contoso.onmicrosoft.com");
+        assert_eq!(guest.len(), 1, "{guest:?}");
+        assert!(
+            guest[0].1.to_string().contains("is a guest account"),
+            "{guest:?}"
+        );
+        // Invisible characters: every format that carries the user refuses it (PSKC even
+        // forced, for a control character); privacyIDEA CSV carries no user.
+        let formats: Vec<Format> = refusals("alice@contoso.com\u{7}")
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            formats,
+            [
+                Format::AzureCsv,
+                Format::Otpauth,
+                Format::Pskc,
+                Format::GraphJson
+            ]
+        );
+        // A formula is never written to an Azure CSV, forced or not.
+        let formula = refusals("-bob@contoso.com");
+        assert_eq!(formula.len(), 1, "{formula:?}");
+        assert!(
+            matches!(&formula[0].1, RenderError::Other(reason) if reason.starts_with("Azure CSV cannot carry a user starting with '-'")),
+            "{formula:?}"
+        );
     }
 }
