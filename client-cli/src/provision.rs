@@ -211,7 +211,7 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
     let problems: Vec<&oathkey_seedfile::Problem> = parsed
         .problems
         .iter()
-        .filter(|p| p.reason != oathkey_seedfile::NO_TOKENS)
+        .filter(|p| p.kind != oathkey_seedfile::ProblemKind::NoTokens)
         .collect();
     if !problems.is_empty() && !force {
         let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();

@@ -60,5 +60,5 @@ pub use read::{
 };
 pub use record::{Algorithm, Kind, Secret, TokenRecord};
 pub use upn::{export_refusals, is_guest, probe_record, upn_problem};
-pub use validate::{MIN_SECRET_BYTES, NO_TOKENS, Problem, Target, validate, validate_numbered};
+pub use validate::{MIN_SECRET_BYTES, Problem, ProblemKind, Target, validate, validate_numbered};
 pub use write::{RenderError, Rendered, render, render_checked};

@@ -17,7 +17,7 @@
 //! documentation shows UTF-8 files, and rows appended to it would be UTF-8. A file that is
 //! clearly of another format ([`content_of`]: PSKC read as CSV, JSON, otpauth URIs) is one
 //! problem that says what it is, not a problem per line. A file read without a single token,
-//! and without a row that could not be read, has the problem [`NO_TOKENS`]. Input over
+//! and without a row that could not be read, has a problem of kind [`crate::ProblemKind::NoTokens`]. Input over
 //! [`MAX_INPUT`] is refused whole.
 //!
 //! [`detect`] goes by content alone; [`guess`] adds what the caller knows when the content
@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 use crate::encoding::{strip_bom, utf16_text};
 use crate::format::Format;
 use crate::record::{DEFAULT_PERIOD, Kind, TokenRecord};
-use crate::validate::{NO_TOKENS, Problem, Target, validate_numbered};
+use crate::validate::{Problem, Target, validate_numbered};
 use crate::{azure, graph, otpauth, privacyidea, pskc};
 
 /// Largest input a reader looks at (64 MiB): seed files are a few hundred bytes per token,
@@ -82,7 +82,7 @@ pub fn read_as(format: Format, bytes: &[u8], target: Target) -> Parsed {
     let mut problems = raw.broken;
     problems.extend(raw.warnings);
     if no_tokens {
-        problems.push(Problem::new(None, None, NO_TOKENS));
+        problems.push(Problem::no_tokens());
     }
     problems.extend(validate_numbered(target, &raw.records));
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));

@@ -45,7 +45,17 @@ pub const MAX_TOKENS_PER_USER: usize = 5;
 pub const MIN_SECRET_BYTES: usize = 10;
 
 /// Why a file without a single token is a problem: the upload would do nothing.
-pub const NO_TOKENS: &str = "no tokens: the file has no rows";
+const NO_TOKENS: &str = "no tokens: the file has no rows";
+
+/// What kind of problem it is, where a program acts on the kind rather than the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProblemKind {
+    /// Something wrong with a row, a value or the file's bytes.
+    #[default]
+    Content,
+    /// The file holds no token at all (fine for a file about to be appended to).
+    NoTokens,
+}
 
 /// Whose rules to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +90,8 @@ pub struct Problem {
     pub serial: Option<String>,
     /// What is wrong, as one sentence without a final period.
     pub reason: String,
+    /// What kind of problem it is.
+    pub kind: ProblemKind,
 }
 
 impl Problem {
@@ -93,6 +105,15 @@ impl Problem {
             line,
             serial: serial.filter(|s| !s.is_empty()).map(str::to_owned),
             reason: reason.into(),
+            kind: ProblemKind::Content,
+        }
+    }
+
+    /// The file holds no token.
+    pub(crate) fn no_tokens() -> Self {
+        Self {
+            kind: ProblemKind::NoTokens,
+            ..Self::new(None, None, NO_TOKENS)
         }
     }
 
