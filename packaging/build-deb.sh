@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian packages into target/debian/:
+# Builds the Debian packages into debian/ in the cargo target directory (target/debian/ unless
+# CARGO_TARGET_DIR says otherwise):
 #   oathkey_<version>_<arch>.deb          oathkeyd, oathkey, the service files, man pages, completions
 #   oathkey-desktop_<version>_<arch>.deb  the desktop app
 #
@@ -8,15 +9,16 @@
 # OATHKEY_DEB_DESKTOP=0 skips the desktop package (servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 profile=${OATHKEY_DEB_PROFILE:-release}
 case "$profile" in
-    dev) bindir=target/debug ;;
-    *) bindir=target/$profile ;;
+    dev) bindir=$TARGET_DIR/debug ;;
+    *) bindir=$TARGET_DIR/$profile ;;
 esac
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 arch=$(dpkg --print-architecture)
-out=target/debian
+out=$TARGET_DIR/debian
 stage=$out/stage
 
 log() { printf 'build-deb: %s\n' "$*" >&2; }

@@ -382,13 +382,7 @@ fn readers_can_read_and_nothing_else() {
 
     if common::is_root() {
         // The role the daemon saw, from SO_PEERCRED.
-        let out = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(common::bin("oathkey"))
-            .args(["keys"])
-            .env("OATHKEY_SOCKET", &d.socket)
-            .output()
-            .expect("runs");
+        let out = common::cli_as_nobody(&d, &["keys"]);
         assert_exit(&out, 0);
         let log = d.log_text();
         assert!(

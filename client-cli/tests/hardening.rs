@@ -401,13 +401,7 @@ print("closed", closed, flush=True)
     );
     // Meanwhile root is served, and so is another reader.
     assert_exit(&d.cli(&["code", "A1"]), 0);
-    let other_reader = std::process::Command::new("setpriv")
-        .args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"])
-        .arg(common::bin("oathkey"))
-        .args(["code", "A1"])
-        .env("OATHKEY_SOCKET", &d.socket)
-        .output()
-        .expect("oathkey");
+    let other_reader = common::cli_as(&d, 4242, &["code", "A1"]);
     assert_exit(&other_reader, 0);
     // The held connections do nothing: the daemon closes them.
     assert_eq!(next(), "closed 8", "idle reader connections are closed");

@@ -608,9 +608,18 @@ fn a_reader_gets_no_seed_from_any_method() {
     );
     lines.push('\n');
 
+    let me = common::ForAnyone::new(&[std::env::current_exe().expect("this test binary")]);
     let run = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(std::env::current_exe().expect("this test binary"))
+        .arg(
+            me.path(
+                &std::env::current_exe()
+                    .expect("this test binary")
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy(),
+            ),
+        )
         .args([
             "--ignored",
             "--exact",

@@ -21,7 +21,7 @@
 #
 #   tests/desktop/screenshot.sh [OUT.png] [oathkey-desktop options...]
 #
-# OUT.png defaults to target/desktop-screenshot.png. With extra options (for example --scale 2,
+# OUT.png defaults to desktop-screenshot.png in the cargo target directory. With extra options (for example --scale 2,
 # or --theme dark) or BEFORE_SHOT, only one screenshot is taken, with those options, into
 # OUT.png: SCALE_FACTOR=2 runs it as on a 2x screen; BEFORE_SHOT is a command run on the display
 # before the screenshot (for example `xdotool mousemove 180 16 click 1` for the Admin tab). Needs
@@ -30,8 +30,9 @@
 # libxrandr2, libxkbcommon-x11-0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib.sh
 
-out=${1:-target/desktop-screenshot.png}
+out=${1:-$TARGET_DIR/desktop-screenshot.png}
 shift || true
 # ImageMagick's own tools, by full path: another `convert`/`import` may come first on PATH.
 IMPORT=/usr/bin/import
@@ -44,7 +45,7 @@ for tool in Xvfb "$IMPORT" "$IDENTIFY"; do
 done
 
 cargo build --quiet -p oathkeyd -p oathkey -p oathkey-desktop
-bin=target/debug
+bin=$TARGET_DIR/debug
 
 tmp=$(mktemp -d)
 pids=()

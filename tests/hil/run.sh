@@ -5,10 +5,11 @@
 # codes the guest read match oathtool on the host, and nothing hung or panicked.
 #
 # Installs its own Debian packages; the kernel package is resolved from linux-image-cloud-amd64
-# (never a hard-coded version) and cached under target/hil/.
+# (never a hard-coded version) and cached under hil/ in the cargo target directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache=target/hil
+source scripts/lib.sh
+cache=$TARGET_DIR/hil
 mkdir -p "$cache"
 log() { printf 'hil: %s\n' "$*" >&2; }
 
@@ -17,12 +18,10 @@ missing=()
 for pkg in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # --- the kernel -------------------------------------------------------------------------------
@@ -36,14 +35,14 @@ fetch_kernel() {
     (cd "$kdir" && apt-get download "$kpkg" >/dev/null 2>&1)
 }
 kpkg=$(resolve_kernel)
-[[ -n $kpkg ]] || { "${SUDO[@]}" apt-get update -qq && kpkg=$(resolve_kernel); }
+[[ -n $kpkg ]] || { apt_get update -qq && kpkg=$(resolve_kernel); }
 [[ -n $kpkg ]] || { log "cannot resolve the kernel package from linux-image-cloud-amd64"; exit 1; }
 kdir=$cache/$kpkg
 if [[ ! -f $kdir/vmlinuz ]]; then
     log "fetching $kpkg"
     if ! fetch_kernel; then
         log "$kpkg is not downloadable; refreshing the package lists"
-        "${SUDO[@]}" apt-get update -qq
+        apt_get update -qq
         kpkg=$(resolve_kernel)
         kdir=$cache/$kpkg
         fetch_kernel || { log "cannot download $kpkg"; exit 1; }

@@ -12,6 +12,7 @@
 # Exits non-zero on the first failure. Run as root in CI (setpriv drops to uid 65534).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib.sh
 here=tests/packaging
 work=$(mktemp -d)
 pids=()
@@ -29,7 +30,7 @@ arch=$(dpkg --print-architecture)
 
 # --- contents ------------------------------------------------------------------------------
 for pkg in oathkey oathkey-desktop; do
-    deb=target/debian/${pkg}_${version}_${arch}.deb
+    deb=$TARGET_DIR/debian/${pkg}_${version}_${arch}.deb
     if [[ $pkg == oathkey-desktop && ( ! -f desktop/Cargo.toml || ${OATHKEY_DEB_DESKTOP:-1} == 0 ) ]]; then
         rm -f "$deb"
         continue
@@ -45,7 +46,7 @@ done
 # --- unpack into a throwaway root ------------------------------------------------------------
 root=$work/root
 mkdir -p "$root"
-for deb in target/debian/*_"${version}"_"${arch}".deb; do
+for deb in "$TARGET_DIR"/debian/*_"${version}"_"${arch}".deb; do
     dpkg -x "$deb" "$root"
 done
 "$root/usr/bin/oathkeyd" --version | grep -q "oathkeyd $version" || fail "oathkeyd --version"
@@ -62,7 +63,7 @@ ok "man pages and completions"
 for script in postinst prerm postrm; do
     sh -n "packaging/debian/$script.oathkey" || fail "$script syntax"
 done
-dpkg-deb -I target/debian/oathkey_"${version}"_"${arch}".deb postinst | grep -q systemd-sysusers || fail "postinst missing"
+dpkg-deb -I "$TARGET_DIR"/debian/oathkey_"${version}"_"${arch}".deb postinst | grep -q systemd-sysusers || fail "postinst missing"
 ok "maintainer scripts"
 
 # --- sysusers.d and tmpfiles.d, applied to the throwaway root --------------------------------

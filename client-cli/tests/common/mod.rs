@@ -250,12 +250,64 @@ fn nix_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
+/// Copies of programs that any uid may run. The build folder may sit where other uids cannot
+/// reach it (a checkout in root's 0700 home, a `mktemp -d` folder, `CARGO_TARGET_DIR` in a
+/// private place), so the tests that switch to another uid run these instead: hard links (or
+/// copies, across file systems) in a fresh world-readable folder, removed when dropped.
+pub struct ForAnyone {
+    dir: TempDir,
+}
+
+impl ForAnyone {
+    /// The programs, linked into one folder (so a program finds its siblings, as `oathkey demo`
+    /// finds `oathkeyd`).
+    pub fn new(programs: &[PathBuf]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("oathkey-bins-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        for program in programs {
+            let name = program.file_name().expect("a file name");
+            let to = dir.path().join(name);
+            if std::fs::hard_link(program, &to).is_err() {
+                std::fs::copy(program, &to).expect("copied");
+            }
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        Self { dir }
+    }
+
+    /// The workspace's binaries `names` (see [`bin`]).
+    pub fn bins(names: &[&str]) -> Self {
+        Self::new(&names.iter().map(|n| bin(n)).collect::<Vec<_>>())
+    }
+
+    /// The runnable copy of the program named `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
 /// Runs the CLI as uid/gid 65534 (nobody) with no supplementary groups.
 pub fn cli_as_nobody(daemon: &Daemon, args: &[&str]) -> Output {
+    cli_as(daemon, 65534, args)
+}
+
+/// Runs the CLI as `uid` (its gid the same number, no supplementary groups); as ourselves when
+/// not root.
+pub fn cli_as(daemon: &Daemon, uid: u32, args: &[&str]) -> Output {
+    let bins = ForAnyone::bins(&["oathkey"]);
     let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin("oathkey"));
+        c.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(bins.path("oathkey"));
         c
     } else {
         Command::new(bin("oathkey"))

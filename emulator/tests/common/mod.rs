@@ -44,12 +44,17 @@ pub fn spawn_udp(extra: &[&str]) -> UdpEmulator {
 }
 
 /// The Python interpreter with python-fido2, nitrokey and pyotp: `OATHKEY_PYTHON`, or the
-/// virtualenv `scripts/setup` makes under target/.
+/// virtualenv `scripts/setup` makes in the cargo target directory (wherever
+/// `CARGO_TARGET_DIR` puts it).
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("OATHKEY_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyvenv/bin/python3");
+    // CARGO_TARGET_TMPDIR is `tmp/` inside the target directory.
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("pyvenv/bin/python3");
     assert!(
         venv.exists(),
         "no Python test environment at {}: run scripts/setup (or set OATHKEY_PYTHON)",
