@@ -50,21 +50,34 @@ impl Ctx {
         })
     }
 
+    /// Connects and calls a reader's method `M` in one round trip (see
+    /// [`Client::connect_and_request`]), with touch prompts; the connection stays open for more.
+    pub fn connect_and_call<M: Method>(
+        cli: &Cli,
+        subscribe: bool,
+        params: M::Params,
+    ) -> Result<(Self, M::Result), Failure> {
+        let path: PathBuf = cli.socket.clone().unwrap_or_else(client_socket);
+        let (client, result) = Client::connect_and_request::<M>(
+            &path,
+            subscribe,
+            params,
+            touch_prompt(cli.key.clone()),
+        )?;
+        let ctx = Self {
+            client,
+            key: cli.key.clone(),
+            json: cli.json,
+            at: cli.at,
+        };
+        Ok((ctx, result))
+    }
+
     /// Calls method `M`; touch prompts for our key go to stderr meanwhile.
     pub fn call<M: Method>(&mut self, params: M::Params) -> Result<M::Result, Failure> {
-        let key = self.key.clone();
-        let result = self.client.request_with::<M>(params, None, |event| {
-            if let Event::TouchNeeded { key: k, token, .. } = event
-                && key
-                    .as_deref()
-                    .is_none_or(|want| want.eq_ignore_ascii_case(k))
-            {
-                match token {
-                    Some(t) => eprintln!("Touch your key {k} to confirm ({t})..."),
-                    None => eprintln!("Touch your key {k} to confirm..."),
-                }
-            }
-        });
+        let result = self
+            .client
+            .request_with::<M>(params, None, touch_prompt(self.key.clone()));
         Ok(result?)
     }
 
@@ -133,11 +146,14 @@ impl Ctx {
 
 /// Runs a parsed command line (everything but `demo`).
 pub fn run(cli: &Cli) -> Result<(), Failure> {
+    if let Command::Code { token } = &cli.command {
+        return code(cli, token.clone());
+    }
     let mut ctx = Ctx::connect(cli)?;
     match &cli.command {
         Command::Keys => keys(&mut ctx),
         Command::Tokens => tokens(&mut ctx),
-        Command::Code { token } => code(&mut ctx, token.clone()),
+        Command::Code { .. } => unreachable!("answered above"),
         Command::Codes { include_touch } => codes(&mut ctx, *include_touch),
         Command::Wink => wink(&mut ctx),
         Command::Events { count, timeout } => events(&mut ctx, *count, *timeout),
@@ -260,14 +276,31 @@ fn tokens(ctx: &mut Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
-fn code(ctx: &mut Ctx, token: Option<String>) -> Result<(), Failure> {
-    ctx.subscribe()?;
+/// Says "touch your key" on standard error when the key (`key`, or any) waits for a touch.
+fn touch_prompt(key: Option<String>) -> impl FnMut(&Event) {
+    move |event| {
+        if let Event::TouchNeeded { key: k, token, .. } = event
+            && key
+                .as_deref()
+                .is_none_or(|want| want.eq_ignore_ascii_case(k))
+        {
+            match token {
+                Some(t) => eprintln!("Touch your key {k} to confirm ({t})..."),
+                None => eprintln!("Touch your key {k} to confirm..."),
+            }
+        }
+    }
+}
+
+/// `oathkey code`: hello, the subscription for touch prompts and the read go out at once (a
+/// login script waits for this).
+fn code(cli: &Cli, token: Option<String>) -> Result<(), Failure> {
     let params = CodeParams {
-        key: ctx.key.clone(),
+        key: cli.key.clone(),
         token,
-        at: ctx.at,
+        at: cli.at,
     };
-    let code: Code = ctx.call::<m::CodesGet>(params)?;
+    let (ctx, code): (Ctx, Code) = Ctx::connect_and_call::<m::CodesGet>(cli, true, params)?;
     if ctx.json {
         return ctx.print_json(&code);
     }

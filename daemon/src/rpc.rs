@@ -192,6 +192,20 @@ pub async fn call_in(
     }
 }
 
+/// Whether a parsed line only concerns the connection and answers at once (`hello`,
+/// `events.subscribe`): the connection runs it before reading its next line, so that a
+/// subscription sent before a read is in force when the read starts (a client may send both
+/// in one write), where other requests run side by side.
+pub fn is_immediate(parsed: &Parsed) -> bool {
+    let immediate =
+        |r: &Request| matches!(r.method.as_str(), m::Hello::NAME | m::EventsSubscribe::NAME);
+    match parsed {
+        Parsed::Single(r) => immediate(r),
+        Parsed::Batch(items) => items.iter().all(|i| i.as_ref().is_ok_and(immediate)),
+        Parsed::Invalid(_) => true,
+    }
+}
+
 /// A parsed line: what the connection should do with it.
 #[derive(Debug)]
 pub enum Parsed {

@@ -84,8 +84,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects and runs `hello`; fails if the protocol versions differ.
-    pub fn connect(path: &Path) -> Result<Self, ClientError> {
+    /// A connection with no request sent yet.
+    fn open(path: &Path) -> Result<Self, ClientError> {
         let name =
             path.to_fs_name::<GenericFilePath>()
                 .map_err(|source| ClientError::NotRunning {
@@ -96,22 +96,110 @@ impl Client {
             path: path.into(),
             source,
         })?;
-        let mut client = Self {
+        Ok(Self {
             stream,
             buffer: LineBuffer::new(crate::codec::MAX_ANSWER_LINE),
             next_id: 1,
             events: VecDeque::new(),
             hello: None,
-        };
+        })
+    }
+
+    /// Connects and runs `hello`; fails if the protocol versions differ.
+    pub fn connect(path: &Path) -> Result<Self, ClientError> {
+        let mut client = Self::open(path)?;
         let hello = client.request::<methods::Hello>(NoParams)?;
+        client.accept(hello)?;
+        Ok(client)
+    }
+
+    fn accept(&mut self, hello: Hello) -> Result<(), ClientError> {
         if hello.protocol != PROTOCOL_VERSION {
             return Err(ClientError::Version {
                 daemon: hello.protocol,
                 client: PROTOCOL_VERSION,
             });
         }
-        client.hello = Some(hello);
-        Ok(client)
+        self.hello = Some(hello);
+        Ok(())
+    }
+
+    /// Connects and asks method `M` in the same breath: `hello`, `events.subscribe` (when
+    /// `subscribe`, for touch prompts) and `M` go out in one write and their answers are read
+    /// afterwards, one round trip instead of three. For a login script's `oathkey code` that is
+    /// most of the time spent after the process starts. Only a method for readers, which
+    /// changes nothing, may be sent before the version check: when the daemon speaks another
+    /// protocol its answer is thrown away and the version error returned. Events that arrive
+    /// before `M`'s answer go to `on_event` (and are queued).
+    pub fn connect_and_request<M: Method>(
+        path: &Path,
+        subscribe: bool,
+        params: M::Params,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<(Self, M::Result), ClientError> {
+        const {
+            assert!(
+                !M::ADMIN,
+                "only a reader's method may go out before the version check"
+            )
+        };
+        let mut client = Self::open(path)?;
+        let mut lines = String::new();
+        let hello_id = client.queue::<methods::Hello>(NoParams, &mut lines)?;
+        let subscribe_id = if subscribe {
+            Some(client.queue::<methods::EventsSubscribe>(NoParams, &mut lines)?)
+        } else {
+            None
+        };
+        let id = client.queue::<M>(params, &mut lines)?;
+        if let Err(e) = client.stream.write_all(lines.as_bytes()) {
+            return Err(client.refusal_after(e));
+        }
+        let (mut hello, mut subscribed, mut answer) = (None, subscribe_id.is_none(), None);
+        while hello.is_none() || !subscribed || answer.is_none() {
+            match client.read_message(None)? {
+                Incoming::Response(r) if r.id == Id::Number(hello_id) => {
+                    let value = r.into_result().map_err(ClientError::Rpc)?;
+                    let h: Hello = serde_json::from_value(value)
+                        .map_err(|e| ClientError::Protocol(format!("hello: {e}")))?;
+                    // Checked at once: a daemon of another version says no more we can read.
+                    client.accept(h.clone())?;
+                    hello = Some(h);
+                }
+                Incoming::Response(r) if Some(&r.id) == subscribe_id.map(Id::Number).as_ref() => {
+                    r.into_result().map_err(ClientError::Rpc)?;
+                    subscribed = true;
+                }
+                Incoming::Response(r) if r.id == Id::Number(id) => answer = Some(r),
+                Incoming::Response(r) => return Err(unrequested(r)),
+                Incoming::Notification(n) => {
+                    if let Some(event) = decode_event(&n.method, n.params) {
+                        on_event(&event);
+                        client.events.push_back(event);
+                    }
+                }
+            }
+        }
+        let value = answer
+            .expect("read above")
+            .into_result()
+            .map_err(ClientError::Rpc)?;
+        let result = serde_json::from_value(value)
+            .map_err(|e| ClientError::Protocol(format!("{}: {e}", M::NAME)))?;
+        Ok((client, result))
+    }
+
+    /// Encodes a request of `M` onto `lines`; its id.
+    fn queue<M: Method>(
+        &mut self,
+        params: M::Params,
+        lines: &mut String,
+    ) -> Result<i64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = request_line(M::NAME, id, params)?;
+        lines.push_str(&line);
+        Ok(id)
     }
 
     /// What `hello` said.
@@ -157,21 +245,7 @@ impl Client {
     ) -> Result<R, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let params =
-            serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let params = (!params.is_null()).then_some(params);
-        let line = encode_line(&Request::new(id, method, params))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        // The daemon would answer a longer line with an error and close the connection (or
-        // close it while we still write, a broken pipe): say what it is, and send nothing.
-        let size = line.len() - 1;
-        if size > MAX_LINE {
-            return Err(ClientError::RequestTooLarge {
-                method: method.into(),
-                size,
-                limit: MAX_LINE,
-            });
-        }
+        let line = request_line(method, id, params)?;
         if let Err(e) = self.stream.write_all(line.as_bytes()) {
             return Err(self.refusal_after(e));
         }
@@ -374,6 +448,25 @@ fn split(p: &SeedsParams, size: usize, limit: usize) -> Option<Vec<SeedsParams>>
 /// could not tie to a request: refusing the connection (too many clients) or a line (too
 /// long, not JSON). Such an error is the answer to our request, the daemon's own error;
 /// anything else is a protocol violation.
+/// One request as a line, refused when longer than the daemon reads: the daemon would answer a
+/// longer line with an error and close the connection (or close it while we still write, a
+/// broken pipe), so say what it is and send nothing.
+fn request_line<P: Serialize>(method: &str, id: i64, params: P) -> Result<String, ClientError> {
+    let params = serde_json::to_value(params).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let params = (!params.is_null()).then_some(params);
+    let line = encode_line(&Request::new(id, method, params))
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let size = line.len() - 1;
+    if size > MAX_LINE {
+        return Err(ClientError::RequestTooLarge {
+            method: method.into(),
+            size,
+            limit: MAX_LINE,
+        });
+    }
+    Ok(line)
+}
+
 fn unrequested(r: Response) -> ClientError {
     match (r.id, r.error) {
         (Id::Null, Some(error)) => ClientError::Rpc(error),

@@ -230,6 +230,13 @@ impl Connection {
                 .collect(),
             Parsed::Invalid(_) => Vec::new(),
         };
+        if rpc::is_immediate(&parsed) {
+            let answer = answer(&self.service, &self.caller, &*self.events, parsed).await;
+            if let Some(line) = answer.as_ref().and_then(line_of) {
+                let _ = self.out.send(line).await;
+            }
+            return;
+        }
         let (service, caller, out, events) = (
             self.service.clone(),
             self.caller.clone(),
