@@ -581,6 +581,79 @@ mod tests {
         );
     }
 
+    /// `connect_and_request` sends hello, the subscription and the read in one write, reads
+    /// the answers in whatever order they come (events in between), and checks the version:
+    /// with another protocol the read's answer is not returned.
+    #[test]
+    fn one_write_three_answers_in_any_order_and_the_version_checked() {
+        for protocol in [PROTOCOL_VERSION, PROTOCOL_VERSION + 1] {
+            let (path, server) = fake(move |stream| {
+                let mut reader = BufReader::new(stream.try_clone().expect("clones"));
+                let mut stream = stream;
+                let mut lines = Vec::new();
+                for _ in 0..3 {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).expect("reads");
+                    lines.push(line);
+                }
+                let ids: Vec<Value> = lines
+                    .iter()
+                    .map(|l| serde_json::from_str::<Value>(l).expect("json")["id"].clone())
+                    .collect();
+                let answer = |id: &Value, result: Value| {
+                    format!(
+                        "{}\n",
+                        serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result})
+                    )
+                };
+                let event = serde_json::json!({"jsonrpc": "2.0", "method": "event", "params": {"type": "touch_needed", "key": "k", "operation": "code", "token": "T1"}});
+                // The read's answer first, an event, then the subscription's and hello's.
+                let code = serde_json::json!({"token": {"key": "k", "name": "T1:a", "serial": "T1", "account": "a", "period": 30, "kind": "totp"}, "code": "123456", "digits": 6});
+                let hello =
+                    serde_json::json!({"protocol": protocol, "daemon": "fake", "role": "reader"});
+                let out = format!(
+                    "{}{event}\n{}{}",
+                    answer(&ids[2], code),
+                    answer(&ids[1], Value::Null),
+                    answer(&ids[0], hello)
+                );
+                stream.write_all(out.as_bytes()).expect("writes");
+                lines
+            });
+            let mut events = 0;
+            let result = Client::connect_and_request::<methods::CodesGet>(
+                &path,
+                true,
+                crate::types::CodeParams::default(),
+                |_| events += 1,
+            );
+            let lines = server.join().expect("server ends");
+            let _ = std::fs::remove_file(&path);
+            let methods: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).expect("json")["method"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(methods, ["hello", "events.subscribe", "codes.get"]);
+            if protocol == PROTOCOL_VERSION {
+                let (client, code) = result.expect("answered");
+                assert_eq!(code.code, "123456");
+                assert_eq!(events, 1, "the event reached the caller");
+                assert_eq!(client.hello().map(|h| h.protocol), Some(PROTOCOL_VERSION));
+            } else {
+                assert!(
+                    matches!(result, Err(ClientError::Version { .. })),
+                    "another protocol: {:?}",
+                    result.map(|(_, c)| c)
+                );
+            }
+        }
+    }
+
     /// A small model of the daemon: answers `hello`, filters `records` for `seeds.list`
     /// (serials and users as the daemon does), counts known ids for `seeds.mark_exported`, and
     /// refuses a line over [`MAX_LINE`] as the daemon does (a null-id error, then it closes).
