@@ -15,7 +15,7 @@ use oathkey_protocol::types::{
 };
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, ConfigArgs, Hash, NewToken, TokenCommand};
+use crate::cli::{Cli, Command, ConfigArgs, NewToken, TokenCommand};
 use crate::exit::Failure;
 use crate::table::Table;
 
@@ -429,11 +429,7 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         } else {
             OtpKind::Totp
         },
-        algorithm: match args.hash {
-            Hash::Sha1 => Algorithm::Sha1,
-            Hash::Sha256 => Algorithm::Sha256,
-            Hash::Sha512 => Algorithm::Sha512,
-        },
+        algorithm: args.hash.into(),
         digits: args.digits,
         period: args.period,
         touch: args.touch,

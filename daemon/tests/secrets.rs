@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use common::InProcess;
 use common::log::Log;
 use common::needles::{Needles, assert_found, assert_no_secret};
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
+use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_protocol::types::{CreatedToken, KeyList, Role, SeedRecord};
 use oathkey_protocol::{ClientError, SecretText};
 use secrecy::{SecretSlice, SecretString};
@@ -180,7 +180,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             &NewCredential {
                 name: "PIN1:hidden@contoso.com".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(hidden_seed.clone()),
                 touch_required: false,
@@ -376,7 +376,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             NewCredential {
                 name: "x:y".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(imported.clone()),
                 touch_required: false,
@@ -389,7 +389,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             NewCredential {
                 name: "x:y".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(imported.clone()),
                 touch_required: false,

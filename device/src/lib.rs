@@ -36,5 +36,5 @@ pub use error::Error;
 pub use key::{Key, TouchWait};
 pub use label::TokenLabel;
 pub use model::Model;
-pub use oath::{CredentialInfo, HashAlg, NewCredential, Otp, OtpKind, SelectInfo};
+pub use oath::{Algorithm, AlgorithmBits, CredentialInfo, NewCredential, Otp, OtpKind, SelectInfo};
 pub use transport::{DeviceInfo, Transport, TransportError};

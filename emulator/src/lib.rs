@@ -9,8 +9,9 @@
 //! - [`state`]: the persistent "flash" (credentials, PIN, settings) and its atomic state file.
 //! - [`apdu`]: device-side APDU and BER-TLV parsing, answers with the status word first.
 //! - [`secrets`]: the OATH secrets app: checks, touch points and status words of the real app.
+//!   Codes come from `oathkey-otp`, the computation every crate shares (the daemon checks a
+//!   new token with it), so the tests hold the key to independent implementations instead.
 //! - [`admin`]: the admin app: STATUS and the configuration fields.
-//! - [`otp`]: HMAC and dynamic truncation.
 //! - [`faults`]: dropped, corrupted, duplicated and stalled reports; a busy key.
 //! - [`device`]: [`VirtualKey`], the core: channels, reassembly, arbitration, touch waits.
 //! - Fronts that move reports in and out of the core: [`inproc`] (a `Transport` for the
@@ -23,7 +24,6 @@ pub mod config;
 pub mod device;
 pub mod faults;
 pub mod inproc;
-pub mod otp;
 pub mod secrets;
 pub mod state;
 pub mod udp;

@@ -118,21 +118,23 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The HMAC hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// HMAC-SHA-1, the default everywhere and the only one most targets take.
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512.
-    Sha512,
+/// The HMAC hash: `oathkey-otp`'s, shared with every crate. The spellings seed files use are
+/// [`AlgorithmNames`].
+pub use oathkey_otp::Algorithm;
+
+/// How seed files spell a hash. These spellings belong to the file formats, so they live here
+/// rather than with [`Algorithm`].
+pub trait AlgorithmNames: Sized {
+    /// The otpauth spelling: `SHA1`, `SHA256`, `SHA512`.
+    fn otpauth_name(self) -> &'static str;
+
+    /// Parses the spellings seen in the wild (`SHA1`, `sha-256`, `HMAC-SHA512`, `hmacsha256`),
+    /// case-insensitively.
+    fn parse_loose(text: &str) -> Option<Self>;
 }
 
-impl Algorithm {
-    /// The otpauth spelling: `SHA1`, `SHA256`, `SHA512`.
-    pub fn otpauth_name(self) -> &'static str {
+impl AlgorithmNames for Algorithm {
+    fn otpauth_name(self) -> &'static str {
         match self {
             Self::Sha1 => "SHA1",
             Self::Sha256 => "SHA256",
@@ -140,9 +142,7 @@ impl Algorithm {
         }
     }
 
-    /// Parses the spellings seen in the wild (`SHA1`, `sha-256`, `HMAC-SHA512`, `hmacsha256`),
-    /// case-insensitively.
-    pub fn parse_loose(text: &str) -> Option<Self> {
+    fn parse_loose(text: &str) -> Option<Self> {
         let t: String = text
             .trim()
             .chars()
@@ -155,16 +155,6 @@ impl Algorithm {
             "sha512" => Some(Self::Sha512),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sha1 => "SHA-1",
-            Self::Sha256 => "SHA-256",
-            Self::Sha512 => "SHA-512",
-        })
     }
 }
 

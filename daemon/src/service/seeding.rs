@@ -16,13 +16,11 @@ use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use super::error::ledger_context;
-use super::tokens::hash_alg;
 use super::{Result, Service, ServiceError, device_error, touch_wait};
 use crate::auth::Caller;
 use crate::clock::unix_now;
 use crate::keys::KeyEntry;
 use crate::ledger::seed_info;
-use crate::otp;
 
 /// Decodes a Base32 secret as people type it: any case, spaces, dashes, `=` padding.
 pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>> {
@@ -126,7 +124,7 @@ impl Service {
         let credential = NewCredential {
             name: name.clone(),
             kind,
-            algorithm: hash_alg(p.algorithm),
+            algorithm: p.algorithm,
             digits: p.digits,
             secret: SecretSlice::from(secret.to_vec()),
             touch_required: p.touch,
@@ -253,6 +251,17 @@ impl Service {
             .map(|c| c.touch_required);
         let touch = touch_wait(listed.flatten(), entry.settings().key_press);
         let now = unix_now();
+        // The same computation the virtual key makes (`oathkey-otp`): a difference can only come
+        // from the key or the seed. Parameters it cannot compute with were refused before the
+        // write; should a ledger record hold such, the token stays rather than being deleted
+        // for a mismatch that never was.
+        let expected = oathkey_otp::totp(algorithm, secret, u64::from(period), digits, now)
+            .map_err(|e| {
+                ServiceError::new(
+                    ErrorCode::InternalError,
+                    format!("cannot compute the expected code: {e}"),
+                )
+            })?;
         let read_name = name.to_string();
         let read = entry
             .actor
@@ -260,7 +269,6 @@ impl Service {
                 k.totp(&read_name, now, touch, None)
             })
             .await;
-        let expected = otp::totp(algorithm, digits, period, secret, now);
         let id = seed_id.to_string();
         match read {
             Ok(otp) if otp.code == expected => {
