@@ -3,8 +3,9 @@
 //! # Layout
 //! The layers, from the wire up; each only uses the ones before it:
 //! - [`transport`]: the one seam to the operating system, a trait that moves 64-byte HID reports.
-//!   [`hid`] implements it with hidapi for real keys; the emulator crate implements it for the
-//!   virtual key.
+//!   The host transports implement it: [`hid`] with hidapi for real keys, [`udp`] for a virtual
+//!   key served over UDP by another process (`oathkey-emulator serve --udp`). The emulator crate
+//!   implements it in-process for the virtual key.
 //! - [`ctaphid`]: the FIDO CTAPHID framing ([`ctaphid::wire`], shared with the virtual key) and
 //!   its host side ([`ctaphid::host`]): channels, fragmentation, busy retries, resync.
 //! - [`apdu`]: ISO 7816 command APDUs, status words and TLVs, as the apps use them.
@@ -29,6 +30,7 @@ pub mod label;
 pub mod model;
 pub mod oath;
 pub mod transport;
+pub mod udp;
 
 pub use admin::Setting;
 pub use ctaphid::Timeouts;
@@ -38,3 +40,4 @@ pub use label::TokenLabel;
 pub use model::Model;
 pub use oath::{Algorithm, AlgorithmBits, CredentialInfo, NewCredential, Otp, OtpKind, SelectInfo};
 pub use transport::{DeviceInfo, Transport, TransportError};
+pub use udp::UdpTransport;
