@@ -15,8 +15,9 @@
 //! - [`faults`]: dropped, corrupted, duplicated and stalled reports; a busy key.
 //! - [`device`]: [`VirtualKey`], the core: channels, reassembly, arbitration, touch waits.
 //! - Fronts that move reports in and out of the core: [`inproc`] (a `Transport` for the
-//!   device crate), [`udp`] (datagrams, for external tools) and, on Linux, `uhid` (a real
-//!   kernel HID device, `/dev/hidrawN`).
+//!   device crate), [`udp`] (the server of datagrams, for external tools and for
+//!   `oathkeyd --udp-key`, whose host side is the device crate's `UdpTransport`) and, on Linux,
+//!   `uhid` (a real kernel HID device, `/dev/hidrawN`).
 
 pub mod admin;
 pub mod apdu;
