@@ -11,6 +11,10 @@ use oathkey_otp::Base32Error;
 use oathkey_seedfile::WriteMode;
 use zeroize::Zeroizing;
 
+// The key's limits are the device crate's (`oathkey_device::oath::MAX_NAME_LEN` and
+// `MAX_SECRET_LEN`), repeated here because clients talk to keys only through the daemon and do
+// not link the device layer; the daemon checks them again with the originals.
+
 /// The longest token name a key stores (`[period/]serial:account`), in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 /// The longest secret a key stores, in bytes.
