@@ -462,7 +462,7 @@ fn a_206_character_secret_is_its_128_bytes_and_a_longer_one_is_refused_with_its_
     assert_eq!(bytes.len(), oathkey_device::oath::MAX_SECRET_LEN);
     // 200 characters are exactly 125 bytes: those are the typed ones.
     let head = data_encoding::BASE32_NOPAD
-        .decode(typed[..200].as_bytes())
+        .decode(&typed.as_bytes()[..200])
         .expect("Base32");
     assert_eq!(&bytes[..125], &head[..]);
     for at in [59u64, 1_111_111_109] {
