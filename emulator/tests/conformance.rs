@@ -111,7 +111,7 @@ fn oathtool(args: &[String]) -> String {
 
 fn oathtool_totp(alg: Algorithm, digits: u8, period: u64, seed: &[u8], t: u64) -> String {
     oathtool(&[
-        format!("--totp={}", alg.to_string().to_lowercase()),
+        format!("--totp={}", alg.wire_name()),
         format!("--digits={digits}"),
         format!("--time-step-size={period}s"),
         format!("--now=@{t}"),
