@@ -9,7 +9,9 @@
 //! - [`ctaphid`]: the FIDO CTAPHID framing ([`ctaphid::wire`], shared with the virtual key) and
 //!   its host side ([`ctaphid::host`]): channels, fragmentation, busy retries, resync.
 //! - [`apdu`]: ISO 7816 command APDUs, status words and TLVs, as the apps use them.
-//! - [`oath`]: the OATH secrets app (vendor command 0x70) as data: requests and answers.
+//! - [`oath`]: the OATH secrets app (vendor command 0x70) as data: requests and answers; the
+//!   key's encoding ([`AlgorithmBits`]) of the hash type every crate shares ([`Algorithm`], from
+//!   `oathkey-otp`), and codes from the key's truncated values with `oathkey-otp`'s reduction.
 //! - [`admin`]: the admin app (vendor command 0x72): status and the Mode / Key Press fields.
 //! - [`key`]: [`Key`], the typed driver that puts it all together and maps status words to
 //!   [`Error`]s.
