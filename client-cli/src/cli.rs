@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use oathkey_protocol::types::Algorithm;
 
 /// oathkey: programmable OTP keys from the command line.
 ///
@@ -127,6 +128,19 @@ pub enum Hash {
     Sha256,
     /// HMAC-SHA-512.
     Sha512,
+}
+
+/// The one hash type every crate shares. `Hash` exists only because clap's `ValueEnum` (the
+/// possible values and their help) cannot be implemented for another crate's type, and
+/// `oathkey-otp` stays free of clap.
+impl From<Hash> for Algorithm {
+    fn from(h: Hash) -> Self {
+        match h {
+            Hash::Sha1 => Algorithm::Sha1,
+            Hash::Sha256 => Algorithm::Sha256,
+            Hash::Sha512 => Algorithm::Sha512,
+        }
+    }
 }
 
 /// `oathkey token ...`

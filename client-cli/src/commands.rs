@@ -15,7 +15,7 @@ use oathkey_protocol::types::{
 };
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, ConfigArgs, Hash, NewToken, TokenCommand};
+use crate::cli::{Cli, Command, ConfigArgs, NewToken, TokenCommand};
 use crate::exit::Failure;
 use crate::table::Table;
 
@@ -445,13 +445,9 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         );
     }
     warn_export_refusals(args, imported.as_ref());
-    // Sent as the seed files will hold it: Base32 without the bits past the last whole byte
-    // (a 206-character text holds 128 bytes and 6 such bits), which the seed-file readers and
-    // authenticator apps drop too. Sent as typed, the daemon refused it as "not Base32".
-    let secret = match (&imported, secret) {
-        (Some(imported), Some(_)) => Some(SecretText::new(imported.base32().to_string())),
-        (_, secret) => secret,
-    };
+    // Sent as typed: the daemon decodes it with the same decoder as `imported` above
+    // (`oathkey-otp`), so a 206-character text is its 128 bytes there too (the 6 bits past the
+    // last whole byte dropped, as the seed-file readers and authenticator apps do).
     let params = CreateTokenParams {
         key: ctx.key.clone(),
         account: args.user.clone(),
@@ -462,11 +458,7 @@ pub fn new_token(ctx: &mut Ctx, args: &NewToken) -> Result<CreatedToken, Failure
         } else {
             OtpKind::Totp
         },
-        algorithm: match args.hash {
-            Hash::Sha1 => Algorithm::Sha1,
-            Hash::Sha256 => Algorithm::Sha256,
-            Hash::Sha512 => Algorithm::Sha512,
-        },
+        algorithm: args.hash.into(),
         digits: args.digits,
         period: args.period,
         touch: args.touch,

@@ -1,7 +1,8 @@
 //! `oathkey`: the command-line client of oathkeyd.
 //!
 //! # Layout
-//! - `cli`: the command line (clap), also the source of man pages and completions.
+//! - `cli`: the command line (clap), also the source of man pages and completions; `Hash` is
+//!   clap's spelling of the one hash type (`oathkey-otp`'s, through the protocol).
 //! - `commands`: one function per command; text or `--json` output.
 //! - `demo`: the self-contained demo on a virtual key.
 //! - `exit`: exit codes (documented in docs/exit-codes.md).

@@ -18,7 +18,7 @@ use oathkey_protocol::types::{
 use oathkey_seedfile::{Format, Target, TokenRecord, WriteMode};
 use serde::Serialize;
 
-use crate::cli::{Hash, ProvisionArgs};
+use crate::cli::ProvisionArgs;
 use crate::commands::Ctx;
 use crate::exit::{BAD_FILE, Failure, NOT_FOUND, PERMISSION};
 use crate::seeds::{to_token_record, warn_forced, write_failure};
@@ -91,7 +91,7 @@ fn sample_row(args: &ProvisionArgs, user: &str, serial: usize) -> TokenRecord {
         user: user.into(),
         secret: oathkey_seedfile::Secret::new(vec![0; 20]),
         kind: oathkey_seedfile::Kind::Totp,
-        algorithm: seed_algorithm(args.hash),
+        algorithm: args.hash.into(),
         digits: args.digits,
         period: args.period,
         counter: 0,
@@ -100,14 +100,6 @@ fn sample_row(args: &ProvisionArgs, user: &str, serial: usize) -> TokenRecord {
             .clone()
             .unwrap_or_else(|| "oathkey".into()),
         model: args.model.clone().unwrap_or_else(|| "OTP key".into()),
-    }
-}
-
-fn seed_algorithm(h: Hash) -> oathkey_seedfile::Algorithm {
-    match h {
-        Hash::Sha1 => oathkey_seedfile::Algorithm::Sha1,
-        Hash::Sha256 => oathkey_seedfile::Algorithm::Sha256,
-        Hash::Sha512 => oathkey_seedfile::Algorithm::Sha512,
     }
 }
 
@@ -137,7 +129,7 @@ fn check_rows(args: &ProvisionArgs, users: &[(usize, String)]) -> Result<(), Fai
         .enumerate()
         .map(|(i, (line, user))| {
             let mut row = sample_row(args, user, i + 1);
-            row.algorithm = oathkey_seedfile::Algorithm::Sha1;
+            row.algorithm = Algorithm::Sha1;
             row.digits = 6;
             row.period = 30;
             (*line, row)
@@ -235,14 +227,6 @@ fn done_users(out: &Path, force: bool) -> Result<BTreeSet<String>, Failure> {
         .into_iter()
         .map(|(_, r)| r.user.to_ascii_lowercase())
         .collect())
-}
-
-fn hash(h: Hash) -> Algorithm {
-    match h {
-        Hash::Sha1 => Algorithm::Sha1,
-        Hash::Sha256 => Algorithm::Sha256,
-        Hash::Sha512 => Algorithm::Sha512,
-    }
 }
 
 /// Appends one record to the CSV (atomically: the file is whole before and after); with
@@ -408,7 +392,7 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
         });
     }
     let users: Vec<String> = numbered.into_iter().map(|(_, user)| user).collect();
-    let algorithm = seed_algorithm(args.hash);
+    let algorithm: Algorithm = args.hash.into();
     let done = done_users(&args.out, args.force)?;
     let mut remaining: Vec<String> = users
         .iter()
@@ -616,7 +600,7 @@ fn seed_one(
         serial: None,
         secret: None,
         kind: OtpKind::Totp,
-        algorithm: hash(args.hash),
+        algorithm: args.hash.into(),
         digits: args.digits,
         period: args.period,
         touch: args.touch,

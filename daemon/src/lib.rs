@@ -7,9 +7,9 @@
 //! - [`keys`]: the key registry, one actor (thread) per key, and the key sources (hidapi
 //!   hot-plug polling, in-process virtual keys, UDP virtual keys).
 //! - [`service`]: the service core: every operation with its authorization. Frontends only
-//!   translate.
+//!   translate. A new token is checked against `oathkey-otp`'s TOTP, the computation the
+//!   virtual key uses too.
 //! - [`ledger`]: the write-ahead seed ledger: every seed is on disk before it goes to a key.
-//! - [`otp`]: the daemon's own TOTP computation (verification after write).
 //! - [`rpc`]: JSON-RPC 2.0 parsing and dispatch to the service; [`strict_json`] reads its
 //!   lines, refusing objects that repeat a member.
 //! - [`dbus`]: the D-Bus frontend (Linux): the same service on the system or session bus.
@@ -29,7 +29,6 @@ pub mod config;
 pub mod dbus;
 pub mod keys;
 pub mod ledger;
-pub mod otp;
 pub mod rpc;
 pub mod safe_fs;
 pub mod server;

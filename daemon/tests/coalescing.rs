@@ -2,6 +2,8 @@
 //! tokens never do (each is one touch by the user). Runs the daemon in-process to count the
 //! virtual key's exchanges.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,8 +87,8 @@ fn same_step_reads_share_one_exchange() {
     let before = key.stats();
     let codes = concurrent_reads(&socket, "C1", 1_234_567_890, n);
     let after = key.stats();
-    let expected = oathkeyd::otp::totp(
-        oathkey_protocol::types::Algorithm::Sha1,
+    let expected = common::reference_totp(
+        "sha1",
         6,
         30,
         &data_encoding::BASE32_NOPAD

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, TouchWait, Transport};
+use oathkey_device::{Algorithm, Error, Key, NewCredential, OtpKind, TouchWait, Transport};
 use oathkey_emulator::{Config as VirtualConfig, VirtualKeyHandle};
 use oathkeyd::keys::{ActorHandle, DynKey};
 use secrecy::SecretSlice;
@@ -29,7 +29,7 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
         &NewCredential {
             name: "C1:c@contoso.com".into(),
             kind: OtpKind::Totp,
-            algorithm: HashAlg::Sha1,
+            algorithm: Algorithm::Sha1,
             digits: 6,
             secret: SecretSlice::from(b"12345678901234567890".to_vec()),
             touch_required: false,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind as DevKind};
+use oathkey_device::{Key, NewCredential, OtpKind as DevKind};
 use oathkey_emulator::{Config as VirtualConfig, VirtualKeyHandle};
 use oathkey_protocol::SecretText;
 use oathkey_protocol::types::{Algorithm, OtpKind, SeedState};
@@ -19,7 +19,7 @@ fn put(key: &mut Key<oathkey_emulator::VirtualTransport>, name: &str, secret: &[
         &NewCredential {
             name: name.into(),
             kind: DevKind::Totp,
-            algorithm: HashAlg::Sha1,
+            algorithm: Algorithm::Sha1,
             digits: 6,
             secret: SecretSlice::from(secret.to_vec()),
             touch_required: false,
@@ -48,7 +48,7 @@ fn a_pending_touch_token_never_blocks_the_start() {
             &NewCredential {
                 name: "T1:touch@contoso.com".into(),
                 kind: DevKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(b"12345678901234567890".to_vec()),
                 touch_required: true,

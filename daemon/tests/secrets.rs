@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use common::InProcess;
 use common::log::Log;
 use common::needles::{Needles, assert_found, assert_no_secret};
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
+use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_protocol::types::{CreatedToken, KeyList, Role, SeedRecord};
 use oathkey_protocol::{ClientError, SecretText};
 use secrecy::{SecretSlice, SecretString};
@@ -180,7 +180,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             &NewCredential {
                 name: "PIN1:hidden@contoso.com".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(hidden_seed.clone()),
                 touch_required: false,
@@ -376,7 +376,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             NewCredential {
                 name: "x:y".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(imported.clone()),
                 touch_required: false,
@@ -389,7 +389,7 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             NewCredential {
                 name: "x:y".into(),
                 kind: OtpKind::Totp,
-                algorithm: HashAlg::Sha1,
+                algorithm: Algorithm::Sha1,
                 digits: 6,
                 secret: SecretSlice::from(imported.clone()),
                 touch_required: false,
@@ -438,4 +438,59 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
         documented.len() - 1,
         seen_events.len()
     );
+}
+
+/// A 206-character Base32 secret holds 128 bytes and 6 bits that belong to no byte. The daemon
+/// once refused it as "not Base32"; it now takes its 128 bytes, as the CLI, the seed files and
+/// authenticator apps do, and the key computes that seed's codes. A secret longer than a key
+/// holds is refused with its length in bytes and the key's limit. No answer quotes a secret.
+#[test]
+fn a_206_character_secret_is_its_128_bytes_and_a_longer_one_is_refused_with_its_length() {
+    let daemon = InProcess::start(1, "");
+    let mut admin = daemon.client();
+    let typed: String = "JBSWY3DPEHPK3PXP".repeat(13).chars().take(206).collect();
+    let created: CreatedToken = admin
+        .call(
+            "tokens.create",
+            json!({"account": "long@contoso.com", "serial": "L206", "secret": typed}),
+        )
+        .expect("a 206-character secret is taken");
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(created.secret.expose().as_bytes())
+        .expect("the daemon answers canonical Base32");
+    assert_eq!(bytes.len(), 128);
+    assert_eq!(bytes.len(), oathkey_device::oath::MAX_SECRET_LEN);
+    // 200 characters are exactly 125 bytes: those are the typed ones.
+    let head = data_encoding::BASE32_NOPAD
+        .decode(&typed.as_bytes()[..200])
+        .expect("Base32");
+    assert_eq!(&bytes[..125], &head[..]);
+    for at in [59u64, 1_111_111_109] {
+        let code: oathkey_protocol::types::Code = admin
+            .call("codes.get", json!({"token": "L206", "at": at}))
+            .expect("code");
+        assert_eq!(code.code, common::reference_totp("sha1", 6, 30, &bytes, at));
+    }
+
+    let too_long = b32(&[7u8; 129]);
+    let Err(ClientError::Rpc(refused)) = admin.call::<_, CreatedToken>(
+        "tokens.create",
+        json!({"account": "longer@contoso.com", "serial": "L207", "secret": too_long}),
+    ) else {
+        panic!("a 129-byte secret was not refused");
+    };
+    assert_eq!(
+        refused.data.as_ref().and_then(|d| d["name"].as_str()),
+        Some("InvalidParams")
+    );
+    assert_eq!(
+        refused.message,
+        "secret is 129 bytes; a key holds at most 128"
+    );
+    assert!(
+        !refused.message.contains(&too_long[..16]),
+        "{}",
+        refused.message
+    );
+    daemon.shutdown();
 }

@@ -11,7 +11,8 @@
 //!   [`model::Action`]s. Tested without a display through egui_kittest (by accessible label).
 //! - [`backend`]: the worker and events threads that own the daemon connections.
 //! - [`app`]: the glue of one frame, and the `eframe::App`.
-//! - [`validate`]: the admin form's field checks (pure functions).
+//! - [`validate`]: the admin form's field checks (pure functions); the seed field decodes with
+//!   `oathkey-otp`, the daemon's decoder.
 //! - [`secret`]: the seed's zeroizing text buffer, and Generate (serial and seed).
 //! - [`clock`]: system time, or a clock the tests move.
 //! - [`error`]: errors as shown: message and stable name.

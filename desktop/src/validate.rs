@@ -7,8 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE32_NOPAD;
+use oathkey_otp::Base32Error;
 use oathkey_seedfile::WriteMode;
 use zeroize::Zeroizing;
+
+// The key's limits are the device crate's (`oathkey_device::oath::MAX_NAME_LEN` and
+// `MAX_SECRET_LEN`), repeated here because clients talk to keys only through the daemon and do
+// not link the device layer; the daemon checks them again with the originals.
 
 /// The longest token name a key stores (`[period/]serial:account`), in bytes.
 pub const MAX_NAME_LEN: usize = 64;
@@ -76,37 +81,40 @@ pub fn serial(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A Base32 seed as people type it (any case; spaces, `-` and `=` ignored), decoding to 1 to
-/// 128 bytes. Returns the normalised text (upper case, no padding) to send to the daemon.
+/// A Base32 seed as people type it (any case; spaces, `-` and trailing `=` ignored), decoding to
+/// 1 to 128 bytes. Returns the normalised text (upper case, no padding) to send to the daemon.
 /// The messages never quote the seed.
+///
+/// The decoding is the shared one (`oathkey-otp`, as in the daemon and the CLI), but the form is
+/// stricter on purpose: it takes only text an encoder writes (decoding and encoding again gives
+/// it back), because a character too many or too few in a seed being typed is more likely a
+/// typo than a seed from elsewhere; the CLI and the daemon take such text, bits past the last
+/// whole byte dropped.
 pub fn seed(text: &str) -> Result<Zeroizing<String>, String> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
-        text.chars()
-            .filter(|c| !c.is_whitespace() && *c != '-' && *c != '=')
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-    );
-    if cleaned.is_empty() {
-        return Err("Generate a seed, or enter one in Base32".into());
-    }
-    if cleaned
-        .chars()
-        .any(|c| !(c.is_ascii_uppercase() || ('2'..='7').contains(&c)))
-    {
-        return Err("A Base32 seed holds only the letters A-Z and the digits 2-7".into());
-    }
-    let bytes = Zeroizing::new(
-        BASE32_NOPAD
-            .decode(cleaned.as_bytes())
-            .map_err(|_| "This is not a whole Base32 seed (a character missing or extra?)")?,
-    );
+    const NOT_WHOLE: &str = "This is not a whole Base32 seed (a character missing or extra?)";
+    let bytes = oathkey_otp::decode_base32(text).map_err(|e| match e {
+        Base32Error::Empty => "Generate a seed, or enter one in Base32",
+        Base32Error::NotBase32 => "A Base32 seed holds only the letters A-Z and the digits 2-7",
+        Base32Error::NoWholeByte => NOT_WHOLE,
+    })?;
     if bytes.len() > MAX_SECRET_LEN {
         return Err(format!(
             "A seed has at most {MAX_SECRET_LEN} bytes ({} Base32 characters)",
             BASE32_NOPAD.encode_len(MAX_SECRET_LEN)
         ));
     }
-    Ok(cleaned)
+    // Decoding succeeded, so the alphanumeric characters are exactly the Base32 ones.
+    let typed: Zeroizing<String> = Zeroizing::new(
+        text.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    let canonical = Zeroizing::new(BASE32_NOPAD.encode(&bytes));
+    if *canonical != *typed {
+        return Err(NOT_WHOLE.into());
+    }
+    Ok(canonical)
 }
 
 /// The name the token gets on the key, `[period/]serial:account`, must fit the key.

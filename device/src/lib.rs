@@ -3,12 +3,15 @@
 //! # Layout
 //! The layers, from the wire up; each only uses the ones before it:
 //! - [`transport`]: the one seam to the operating system, a trait that moves 64-byte HID reports.
-//!   [`hid`] implements it with hidapi for real keys; the emulator crate implements it for the
-//!   virtual key.
+//!   The host transports implement it: [`hid`] with hidapi for real keys, [`udp`] for a virtual
+//!   key served over UDP by another process (`oathkey-emulator serve --udp`). The emulator crate
+//!   implements it in-process for the virtual key.
 //! - [`ctaphid`]: the FIDO CTAPHID framing ([`ctaphid::wire`], shared with the virtual key) and
 //!   its host side ([`ctaphid::host`]): channels, fragmentation, busy retries, resync.
 //! - [`apdu`]: ISO 7816 command APDUs, status words and TLVs, as the apps use them.
-//! - [`oath`]: the OATH secrets app (vendor command 0x70) as data: requests and answers.
+//! - [`oath`]: the OATH secrets app (vendor command 0x70) as data: requests and answers; the
+//!   key's encoding ([`AlgorithmBits`]) of the hash type every crate shares ([`Algorithm`], from
+//!   `oathkey-otp`), and codes from the key's truncated values with `oathkey-otp`'s reduction.
 //! - [`admin`]: the admin app (vendor command 0x72): status and the Mode / Key Press fields.
 //! - [`key`]: [`Key`], the typed driver that puts it all together and maps status words to
 //!   [`Error`]s.
@@ -29,6 +32,7 @@ pub mod label;
 pub mod model;
 pub mod oath;
 pub mod transport;
+pub mod udp;
 
 pub use admin::Setting;
 pub use ctaphid::Timeouts;
@@ -36,5 +40,6 @@ pub use error::Error;
 pub use key::{Key, TouchWait};
 pub use label::TokenLabel;
 pub use model::Model;
-pub use oath::{CredentialInfo, HashAlg, NewCredential, Otp, OtpKind, SelectInfo};
+pub use oath::{Algorithm, AlgorithmBits, CredentialInfo, NewCredential, Otp, OtpKind, SelectInfo};
 pub use transport::{DeviceInfo, Transport, TransportError};
+pub use udp::UdpTransport;

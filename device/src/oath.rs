@@ -135,53 +135,44 @@ impl fmt::Display for OtpKind {
     }
 }
 
-/// The HMAC hash function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HashAlg {
-    /// HMAC-SHA-1, the default and the only one Azure's CSV upload takes.
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512 (YubiKeys; the Nitrokey 3 lacks it).
-    Sha512,
+/// The HMAC hash: `oathkey-otp`'s, shared with every crate. Its encoding on the key is
+/// [`AlgorithmBits`].
+pub use oathkey_otp::Algorithm;
+
+/// The secrets app's encoding of a hash (YKOATH's): the low nibble of the kind|algorithm byte.
+/// It lives here, not with [`Algorithm`], because only the key's protocol uses it.
+pub trait AlgorithmBits: Sized {
+    /// The low nibble of the kind|algorithm byte.
+    fn bits(self) -> u8;
+    /// Decodes the low nibble; `None` for a hash the app does not name.
+    fn from_bits(byte: u8) -> Option<Self>;
+    /// The hash's block size in bytes: YKOATH hosts hash HMAC keys longer than this first.
+    fn block_size(self) -> usize;
 }
 
-impl HashAlg {
-    /// The low nibble of the kind|algorithm byte.
-    pub const fn bits(self) -> u8 {
+impl AlgorithmBits for Algorithm {
+    fn bits(self) -> u8 {
         match self {
-            HashAlg::Sha1 => 0x01,
-            HashAlg::Sha256 => 0x02,
-            HashAlg::Sha512 => 0x03,
+            Algorithm::Sha1 => 0x01,
+            Algorithm::Sha256 => 0x02,
+            Algorithm::Sha512 => 0x03,
         }
     }
 
-    /// Decodes the low nibble.
-    pub const fn from_bits(byte: u8) -> Option<Self> {
+    fn from_bits(byte: u8) -> Option<Self> {
         match byte & 0x0F {
-            0x01 => Some(HashAlg::Sha1),
-            0x02 => Some(HashAlg::Sha256),
-            0x03 => Some(HashAlg::Sha512),
+            0x01 => Some(Algorithm::Sha1),
+            0x02 => Some(Algorithm::Sha256),
+            0x03 => Some(Algorithm::Sha512),
             _ => None,
         }
     }
 
-    /// The hash's block size in bytes: longer HMAC keys are hashed first.
-    pub const fn block_size(self) -> usize {
+    fn block_size(self) -> usize {
         match self {
-            HashAlg::Sha1 | HashAlg::Sha256 => 64,
-            HashAlg::Sha512 => 128,
+            Algorithm::Sha1 | Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
         }
-    }
-}
-
-impl fmt::Display for HashAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HashAlg::Sha1 => "SHA1",
-            HashAlg::Sha256 => "SHA256",
-            HashAlg::Sha512 => "SHA512",
-        })
     }
 }
 
@@ -193,7 +184,7 @@ pub struct NewCredential {
     /// HOTP or TOTP.
     pub kind: OtpKind,
     /// Hash function.
-    pub algorithm: HashAlg,
+    pub algorithm: Algorithm,
     /// Code length, 6 or 8.
     pub digits: u8,
     /// The shared secret (raw bytes, not Base32).
@@ -334,7 +325,7 @@ pub struct CredentialInfo {
     /// HOTP or TOTP; `None` for other kinds (password safe, HMAC slots).
     pub kind: Option<OtpKind>,
     /// Hash function, when the kind byte names one.
-    pub algorithm: Option<HashAlg>,
+    pub algorithm: Option<Algorithm>,
     /// Touch required, when the key reports properties (extended LIST).
     pub touch_required: Option<bool>,
     /// PIN-encrypted, when the key reports properties.
@@ -369,7 +360,7 @@ pub fn parse_list(data: &[u8], extended: bool) -> Result<Vec<CredentialInfo>, Er
         out.push(CredentialInfo {
             name: String::from_utf8_lossy(name).into_owned(),
             kind: OtpKind::from_bits(kind_alg),
-            algorithm: HashAlg::from_bits(kind_alg),
+            algorithm: Algorithm::from_bits(kind_alg),
             touch_required: props.map(|p| p & list_property::TOUCH != 0),
             pin_protected: props.map(|p| p & list_property::PIN_ENCRYPTED != 0),
         });
@@ -398,17 +389,11 @@ impl fmt::Debug for Otp {
 impl Otp {
     /// The code from a truncated HMAC value: `(value & 0x7FFFFFFF) mod 10^digits`.
     pub fn from_truncated(value: u32, digits: u8) -> Result<Self, Error> {
-        if !(1..=10).contains(&digits) {
-            return Err(Error::Protocol(format!(
-                "key answered with {digits} digits"
-            )));
-        }
-        let modulus = 10u64.pow(u32::from(digits));
-        let n = u64::from(value & 0x7FFF_FFFF) % modulus;
-        Ok(Self {
-            code: format!("{n:0width$}", width = usize::from(digits)),
-            digits,
-        })
+        // The reduction is the shared one (`oathkey_otp::code`), the same the virtual key and
+        // the daemon's own check use.
+        let code = oathkey_otp::code(value, digits)
+            .map_err(|_| Error::Protocol(format!("key answered with {digits} digits")))?;
+        Ok(Self { code, digits })
     }
 }
 
@@ -495,7 +480,7 @@ mod tests {
         NewCredential {
             name: name.into(),
             kind: OtpKind::Totp,
-            algorithm: HashAlg::Sha1,
+            algorithm: Algorithm::Sha1,
             digits: 6,
             secret: SecretSlice::from(secret.to_vec()),
             touch_required: false,
@@ -522,7 +507,7 @@ mod tests {
     fn put_of_hotp_carries_counter() {
         let mut cred = totp("h", &[1]);
         cred.kind = OtpKind::Hotp;
-        cred.algorithm = HashAlg::Sha256;
+        cred.algorithm = Algorithm::Sha256;
         cred.pin_protected = true;
         cred.initial_counter = 0x01020304;
         let cmd = cred.to_command().expect("valid");
@@ -594,7 +579,7 @@ mod tests {
         let items = parse_list(&plain, false).expect("valid");
         assert_eq!(items[0].name, "ab");
         assert_eq!(items[0].kind, Some(OtpKind::Totp));
-        assert_eq!(items[1].algorithm, Some(HashAlg::Sha256));
+        assert_eq!(items[1].algorithm, Some(Algorithm::Sha256));
         assert_eq!(items[1].touch_required, None);
 
         let extended = [0x72, 4, 0x21, b'a', b'b', 0x03];
@@ -626,6 +611,19 @@ mod tests {
         let parsed = parse_calculate(&[0x76, 5, 8, 0x50, 0xef, 0x7f, 0x19]).expect("valid");
         // 0x50ef7f19 = 1357872921, so 8 digits give 57872921.
         assert_eq!(parsed.code, "57872921");
+    }
+
+    #[test]
+    fn algorithm_nibble_round_trips_and_ignores_the_kind() {
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from_bits(alg.bits()), Some(alg));
+            assert_eq!(Algorithm::from_bits(0x20 | alg.bits()), Some(alg));
+        }
+        assert_eq!(Algorithm::ALL.map(AlgorithmBits::bits), [0x01, 0x02, 0x03]);
+        assert_eq!(Algorithm::from_bits(0x20), None);
+        assert_eq!(Algorithm::from_bits(0x14), None);
+        assert_eq!(Algorithm::Sha256.block_size(), 64);
+        assert_eq!(Algorithm::Sha512.block_size(), 128);
     }
 
     #[test]

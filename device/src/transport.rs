@@ -44,8 +44,9 @@ pub enum TransportError {
 
 /// Moves 64-byte reports to and from one device.
 ///
-/// Implementations: [`crate::hid::HidTransport`] for real keys, and the virtual key's in-process
-/// transport in the emulator crate. Reports travel without a report-ID byte; a transport that
+/// Implementations: [`crate::hid::HidTransport`] for real keys, [`crate::udp::UdpTransport`] for
+/// a virtual key in another process, and the virtual key's in-process transport in the emulator
+/// crate. Reports travel without a report-ID byte; a transport that
 /// needs one (hidapi writes) adds it itself.
 pub trait Transport: Send {
     /// Sends one report to the device.

@@ -9,13 +9,15 @@
 //! - [`state`]: the persistent "flash" (credentials, PIN, settings) and its atomic state file.
 //! - [`apdu`]: device-side APDU and BER-TLV parsing, answers with the status word first.
 //! - [`secrets`]: the OATH secrets app: checks, touch points and status words of the real app.
+//!   Codes come from `oathkey-otp`, the computation every crate shares (the daemon checks a
+//!   new token with it), so the tests hold the key to independent implementations instead.
 //! - [`admin`]: the admin app: STATUS and the configuration fields.
-//! - [`otp`]: HMAC and dynamic truncation.
 //! - [`faults`]: dropped, corrupted, duplicated and stalled reports; a busy key.
 //! - [`device`]: [`VirtualKey`], the core: channels, reassembly, arbitration, touch waits.
 //! - Fronts that move reports in and out of the core: [`inproc`] (a `Transport` for the
-//!   device crate), [`udp`] (datagrams, for external tools) and, on Linux, `uhid` (a real
-//!   kernel HID device, `/dev/hidrawN`).
+//!   device crate), [`udp`] (the server of datagrams, for external tools and for
+//!   `oathkeyd --udp-key`, whose host side is the device crate's `UdpTransport`) and, on Linux,
+//!   `uhid` (a real kernel HID device, `/dev/hidrawN`).
 
 pub mod admin;
 pub mod apdu;
@@ -23,7 +25,6 @@ pub mod config;
 pub mod device;
 pub mod faults;
 pub mod inproc;
-pub mod otp;
 pub mod secrets;
 pub mod state;
 pub mod udp;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TokenLabel, TouchWait};
+use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TokenLabel, TouchWait};
 use oathkey_emulator::udp::{self, Control};
 use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKey, VirtualKeyHandle};
 use secrecy::SecretSlice;
@@ -243,7 +243,7 @@ fn demo(codes: u32) -> Result<()> {
         &NewCredential {
             name: label.to_string(),
             kind: OtpKind::Totp,
-            algorithm: HashAlg::Sha1,
+            algorithm: Algorithm::Sha1,
             digits: 6,
             secret: SecretSlice::from(secret.clone()),
             touch_required: false,

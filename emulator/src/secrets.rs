@@ -5,14 +5,13 @@
 //! touch came (or did not). The order of checks and the status words follow the Nitrokey 3 app,
 //! so that host tools see the same answers from the virtual key as from the real one.
 
-use oathkey_device::HashAlg;
 use oathkey_device::apdu::StatusWord;
 use oathkey_device::oath::{AID, ins, list_property, put_property, tag};
+use oathkey_device::{Algorithm, AlgorithmBits};
 use zeroize::Zeroizing;
 
 use crate::apdu::{self, Apdu, Reader, answer, put_tlv};
 use crate::config::Profile;
-use crate::otp;
 use crate::state::{KeyState, PinRecord, StoredCredential};
 
 /// The version SELECT reports: major 4 (for YubiKey tooling), then the app's 0.13.0.
@@ -190,7 +189,7 @@ impl SecretsApp {
                     kind == KIND_HOTP || kind == KIND_TOTP,
                     StatusWord::CONDITIONS_NOT_SATISFIED,
                 )?;
-                if HashAlg::from_bits(cred.kind_alg) == Some(HashAlg::Sha512)
+                if Algorithm::from_bits(cred.kind_alg) == Some(Algorithm::Sha512)
                     && ctx.profile == Profile::Nitrokey3
                 {
                     return Err(StatusWord(0x6A81));
@@ -410,7 +409,7 @@ fn parse_put(data: &[u8]) -> Result<StoredCredential, StatusWord> {
     ensure(key.len() >= 3, StatusWord::INCORRECT_DATA)?;
     let (kind_alg, digits, secret) = (key[0], key[1], &key[2..]);
     ensure(
-        HashAlg::from_bits(kind_alg).is_some(),
+        Algorithm::from_bits(kind_alg).is_some(),
         StatusWord::INCORRECT_DATA,
     )?;
     let kind = kind_alg & 0xF0;
@@ -483,7 +482,7 @@ fn find<'s>(state: &'s KeyState, name: &[u8], authorised: bool) -> Option<&'s St
 fn calculate(ctx: &mut Ctx<'_>, name: &[u8], challenge: &[u8], authorised: bool) -> AppResult {
     let index = position(ctx.state, name, authorised).ok_or(StatusWord::NOT_FOUND)?;
     let cred = &mut ctx.state.credentials[index];
-    let alg = HashAlg::from_bits(cred.kind_alg).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+    let alg = Algorithm::from_bits(cred.kind_alg).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
     let message = if cred.kind_alg & 0xF0 == KIND_HOTP {
         // The counter moves on before the code is computed from its old value, so a crash
         // never hands out the same code twice.
@@ -496,7 +495,8 @@ fn calculate(ctx: &mut Ctx<'_>, name: &[u8], challenge: &[u8], authorised: bool)
     } else {
         challenge.to_vec()
     };
-    let value = otp::truncate(&otp::hmac(alg, &cred.secret, &message));
+    // The shared computation (`oathkey-otp`): the daemon checks a new token with the same one.
+    let value = oathkey_otp::truncated(alg, &cred.secret, &message);
     let mut out = Vec::with_capacity(7);
     out.extend_from_slice(&[tag::TRUNCATED, 5, cred.digits]);
     out.extend_from_slice(&value.to_be_bytes());

@@ -3,6 +3,9 @@
 //! UDP connection class, say) drives the virtual key this way.
 //!
 //! The spelling `oathkey-emulator serve --udp 127.0.0.1:PORT` is a contract with such tools.
+//!
+//! This is the device side only. The host side, the `Transport` that `oathkeyd --udp-key`
+//! attaches with, is `oathkey_device::udp::UdpTransport`, beside the other host transports.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -10,8 +13,6 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use oathkey_device::ctaphid::wire::{REPORT_SIZE, Report};
-use oathkey_device::model::{VIRTUAL_PID, VIRTUAL_PRODUCT, VIRTUAL_VID};
-use oathkey_device::{DeviceInfo, Transport, TransportError};
 use tracing::{debug, info, warn};
 
 use crate::config::TouchPolicy;
@@ -117,99 +118,5 @@ pub fn serve(
         let mut report: Report = [0; REPORT_SIZE];
         report.copy_from_slice(&buf[..REPORT_SIZE]);
         key.receive(&report, origin, Instant::now());
-    }
-}
-
-/// The host side of the UDP front: a [`Transport`] to a virtual key served by
-/// `oathkey-emulator serve --udp`. This is how `oathkeyd --udp-key ADDR` attaches one.
-pub struct UdpTransport {
-    socket: UdpSocket,
-    info: DeviceInfo,
-}
-
-impl std::fmt::Debug for UdpTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpTransport")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UdpTransport {
-    /// A transport to the virtual key at `addr`.
-    pub fn connect(addr: &str) -> std::io::Result<Self> {
-        let target: SocketAddr = addr.parse().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
-        })?;
-        let local: SocketAddr = if target.is_ipv6() {
-            "[::]:0".parse()
-        } else {
-            "0.0.0.0:0".parse()
-        }
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e}")))?;
-        let socket = UdpSocket::bind(local)?;
-        socket.connect(target)?;
-        let info = DeviceInfo {
-            path: format!("udp://{target}"),
-            vendor_id: VIRTUAL_VID,
-            product_id: VIRTUAL_PID,
-            product: Some(VIRTUAL_PRODUCT.into()),
-            manufacturer: Some("oathkey".into()),
-            serial: None,
-        };
-        Ok(Self { socket, info })
-    }
-}
-
-fn udp_error(e: std::io::Error) -> TransportError {
-    // Nothing listens any more: the emulator process is gone, like an unplugged key.
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        TransportError::Disconnected
-    } else {
-        TransportError::Io(e.to_string())
-    }
-}
-
-impl Transport for UdpTransport {
-    fn write(&mut self, report: &Report) -> Result<(), TransportError> {
-        self.socket.send(report).map(drop).map_err(udp_error)
-    }
-
-    fn read(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
-        let mut buf = [0u8; 2048];
-        let result = if timeout.is_zero() {
-            self.socket.set_nonblocking(true).map_err(udp_error)?;
-            let r = self.socket.recv(&mut buf);
-            self.socket.set_nonblocking(false).map_err(udp_error)?;
-            r
-        } else {
-            self.socket
-                .set_read_timeout(Some(timeout))
-                .map_err(udp_error)?;
-            self.socket.recv(&mut buf)
-        };
-        match result {
-            Ok(REPORT_SIZE) => {
-                let mut report = [0u8; REPORT_SIZE];
-                report.copy_from_slice(&buf[..REPORT_SIZE]);
-                Ok(Some(report))
-            }
-            Ok(n) => Err(TransportError::Io(format!(
-                "datagram of {n} bytes is not a report"
-            ))),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(udp_error(e)),
-        }
-    }
-
-    fn info(&self) -> &DeviceInfo {
-        &self.info
     }
 }

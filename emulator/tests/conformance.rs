@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use oathkey_device::{HashAlg, Key, NewCredential, OtpKind, TouchWait};
+use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_emulator::{Config, VirtualKeyHandle, VirtualTransport};
 use secrecy::SecretSlice;
 
@@ -18,21 +18,21 @@ const TIMES: [u64; 6] = [
 ];
 
 /// RFC 6238 appendix B: 8-digit codes at TIMES for SHA-1, SHA-256, SHA-512.
-const RFC6238: [(HashAlg, [&str; 6]); 3] = [
+const RFC6238: [(Algorithm, [&str; 6]); 3] = [
     (
-        HashAlg::Sha1,
+        Algorithm::Sha1,
         [
             "94287082", "07081804", "14050471", "89005924", "69279037", "65353130",
         ],
     ),
     (
-        HashAlg::Sha256,
+        Algorithm::Sha256,
         [
             "46119246", "68084774", "67062674", "91819424", "90698825", "77737706",
         ],
     ),
     (
-        HashAlg::Sha512,
+        Algorithm::Sha512,
         [
             "90693936", "25091201", "99943326", "93441116", "38618901", "47863826",
         ],
@@ -40,11 +40,11 @@ const RFC6238: [(HashAlg, [&str; 6]); 3] = [
 ];
 
 /// The RFC's seeds: "1234567890" repeated to the hash's output size.
-fn rfc_seed(alg: HashAlg) -> Vec<u8> {
+fn rfc_seed(alg: Algorithm) -> Vec<u8> {
     let len = match alg {
-        HashAlg::Sha1 => 20,
-        HashAlg::Sha256 => 32,
-        HashAlg::Sha512 => 64,
+        Algorithm::Sha1 => 20,
+        Algorithm::Sha256 => 32,
+        Algorithm::Sha512 => 64,
     };
     b"1234567890".iter().copied().cycle().take(len).collect()
 }
@@ -58,7 +58,7 @@ fn put(
     key: &mut Key<VirtualTransport>,
     name: &str,
     kind: OtpKind,
-    alg: HashAlg,
+    alg: Algorithm,
     digits: u8,
     seed: &[u8],
 ) {
@@ -78,11 +78,11 @@ fn put(
     .expect("registers");
 }
 
-fn totp_rs(alg: HashAlg, digits: u8, period: u64, seed: &[u8], t: u64) -> String {
+fn totp_rs(alg: Algorithm, digits: u8, period: u64, seed: &[u8], t: u64) -> String {
     let algorithm = match alg {
-        HashAlg::Sha1 => totp_rs::Algorithm::SHA1,
-        HashAlg::Sha256 => totp_rs::Algorithm::SHA256,
-        HashAlg::Sha512 => totp_rs::Algorithm::SHA512,
+        Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+        Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+        Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
     };
     totp_rs::Builder::new()
         .with_algorithm(algorithm)
@@ -109,9 +109,9 @@ fn oathtool(args: &[String]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn oathtool_totp(alg: HashAlg, digits: u8, period: u64, seed: &[u8], t: u64) -> String {
+fn oathtool_totp(alg: Algorithm, digits: u8, period: u64, seed: &[u8], t: u64) -> String {
     oathtool(&[
-        format!("--totp={}", alg.to_string().to_lowercase()),
+        format!("--totp={}", alg.wire_name()),
         format!("--digits={digits}"),
         format!("--time-step-size={period}s"),
         format!("--now=@{t}"),
@@ -184,12 +184,12 @@ fn rfc4226_hotp_vectors() {
         "520489",
     ];
     let mut key = open();
-    let seed = rfc_seed(HashAlg::Sha1);
+    let seed = rfc_seed(Algorithm::Sha1);
     put(
         &mut key,
         "rfc4226:hotp",
         OtpKind::Hotp,
-        HashAlg::Sha1,
+        Algorithm::Sha1,
         6,
         &seed,
     );
@@ -219,7 +219,7 @@ fn short_secrets_are_padded_and_long_ones_work() {
         &mut key,
         "short:seed",
         OtpKind::Totp,
-        HashAlg::Sha1,
+        Algorithm::Sha1,
         6,
         &short,
     );
@@ -227,7 +227,7 @@ fn short_secrets_are_padded_and_long_ones_work() {
         &mut key,
         "long:seed",
         OtpKind::Totp,
-        HashAlg::Sha256,
+        Algorithm::Sha256,
         6,
         &long,
     );
@@ -236,13 +236,13 @@ fn short_secrets_are_padded_and_long_ones_work() {
             .totp("short:seed", t, TouchWait::Never, None)
             .expect("computes")
             .code;
-        assert_eq!(got, totp_rs(HashAlg::Sha1, 6, 30, &short, t));
-        assert_eq!(got, oathtool_totp(HashAlg::Sha1, 6, 30, &short, t));
+        assert_eq!(got, totp_rs(Algorithm::Sha1, 6, 30, &short, t));
+        assert_eq!(got, oathtool_totp(Algorithm::Sha1, 6, 30, &short, t));
         let got = key
             .totp("long:seed", t, TouchWait::Never, None)
             .expect("computes")
             .code;
-        assert_eq!(got, totp_rs(HashAlg::Sha256, 6, 30, &long, t));
-        assert_eq!(got, oathtool_totp(HashAlg::Sha256, 6, 30, &long, t));
+        assert_eq!(got, totp_rs(Algorithm::Sha256, 6, 30, &long, t));
+        assert_eq!(got, oathtool_totp(Algorithm::Sha256, 6, 30, &long, t));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oathkey_device::ctaphid::Timeouts;
-use oathkey_device::{Error, HashAlg, Key, NewCredential, OtpKind, Setting, TouchWait};
+use oathkey_device::{Algorithm, Error, Key, NewCredential, OtpKind, Setting, TouchWait};
 use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKeyHandle, VirtualTransport};
 use secrecy::{SecretSlice, SecretString};
 
@@ -37,7 +37,7 @@ fn totp(name: &str) -> NewCredential {
     NewCredential {
         name: name.into(),
         kind: OtpKind::Totp,
-        algorithm: HashAlg::Sha1,
+        algorithm: Algorithm::Sha1,
         digits: 6,
         secret: SecretSlice::from(RFC_SECRET.to_vec()),
         touch_required: false,
@@ -81,7 +81,7 @@ fn put_list_calculate_delete() {
         .expect("registers");
     let mut touchy = totp("60/0002:bob@contoso.com");
     touchy.touch_required = true;
-    touchy.algorithm = HashAlg::Sha256;
+    touchy.algorithm = Algorithm::Sha256;
     touchy.digits = 8;
     key.put(&touchy, None).expect("registers");
 
@@ -90,7 +90,7 @@ fn put_list_calculate_delete() {
     assert_eq!(listed[0].name, "0001:alice@contoso.com");
     assert_eq!(listed[0].kind, Some(OtpKind::Totp));
     assert_eq!(listed[0].touch_required, Some(false));
-    assert_eq!(listed[1].algorithm, Some(HashAlg::Sha256));
+    assert_eq!(listed[1].algorithm, Some(Algorithm::Sha256));
     assert_eq!(listed[1].touch_required, Some(true));
 
     // RFC 6238 appendix B, SHA-1 at T = 59, reduced to 6 digits.
@@ -308,7 +308,7 @@ fn a_stock_nitrokey3_has_no_vendor_settings_and_no_sha512() {
     ));
     assert!(key.config_fields().expect("lists").is_empty());
     let mut cred = totp("sha512:x");
-    cred.algorithm = HashAlg::Sha512;
+    cred.algorithm = Algorithm::Sha512;
     key.put(&cred, None).expect("the app stores it");
     assert!(matches!(
         key.totp("sha512:x", 59, TouchWait::Never, None),

@@ -19,7 +19,7 @@ use oathkey_device::admin::{self, Setting};
 use oathkey_device::apdu::{self, StatusWord, TlvError};
 use oathkey_device::ctaphid::Timeouts;
 use oathkey_device::ctaphid::wire::{self, BROADCAST_CID, MAX_MESSAGE, Packet, Report, cmd};
-use oathkey_device::oath::{self, HashAlg, NewCredential, OtpKind, SelectInfo};
+use oathkey_device::oath::{self, Algorithm, NewCredential, OtpKind, SelectInfo};
 use oathkey_device::{DeviceInfo, Error, Key, TokenLabel, TouchWait, Transport, TransportError};
 use secrecy::{SecretSlice, SecretString};
 
@@ -310,7 +310,7 @@ fn credential() -> NewCredential {
     NewCredential {
         name: "60/0012345:alice@contoso.com".into(),
         kind: OtpKind::Totp,
-        algorithm: HashAlg::Sha1,
+        algorithm: Algorithm::Sha1,
         digits: 6,
         secret: SecretSlice::from(vec![0x5A; 20]),
         touch_required: true,

@@ -25,7 +25,7 @@ use oathkey_device::apdu::Command;
 use oathkey_device::ctaphid::wire::{
     self, BROADCAST_CID, MAX_MESSAGE, Packet, REPORT_SIZE, Report, TYPE_INIT, cmd, err,
 };
-use oathkey_device::oath::{self, HashAlg, NewCredential, OtpKind, SelectInfo, ins};
+use oathkey_device::oath::{self, Algorithm, NewCredential, OtpKind, SelectInfo, ins};
 use oathkey_device::{DeviceInfo, Key, Transport, TransportError};
 use oathkey_emulator::{Config, TouchPolicy, VirtualKeyHandle, VirtualTransport};
 use secrecy::SecretSlice;
@@ -87,7 +87,7 @@ fn totp(name: &str, touch: bool) -> NewCredential {
     NewCredential {
         name: name.into(),
         kind: OtpKind::Totp,
-        algorithm: HashAlg::Sha1,
+        algorithm: Algorithm::Sha1,
         digits: 6,
         secret: SecretSlice::from(b"12345678901234567890".to_vec()),
         touch_required: touch,
@@ -498,7 +498,7 @@ fn apdu_device() {
     );
     let mut hotp = totp("H1:hotp@contoso.com", false);
     hotp.kind = OtpKind::Hotp;
-    hotp.algorithm = HashAlg::Sha256;
+    hotp.algorithm = Algorithm::Sha256;
     hotp.initial_counter = 5;
     let put_hotp = bytes(&hotp.to_command().expect("valid"));
     let calc = bytes(&oath::calculate_command(name, 1).expect("valid"));

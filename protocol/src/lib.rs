@@ -4,7 +4,8 @@
 //! - [`jsonrpc`]: JSON-RPC 2.0 envelopes (requests, responses, notifications, error objects).
 //! - [`error`]: the stable error codes every frontend (socket, D-Bus) and client shares.
 //! - [`methods`]: every method once, its name tied to its params and result types.
-//! - [`types`]: the params, results and events themselves (protocol version 1).
+//! - [`types`]: the params, results and events themselves (protocol version 1); the hash,
+//!   [`types::Algorithm`], is `oathkey-otp`'s, shared with every crate.
 //! - [`secret`]: secret text in messages, redacted and zeroized.
 //! - [`codec`]: newline-delimited framing with a hard line-size limit.
 //! - [`paths`]: where the daemon's socket is.

@@ -185,18 +185,9 @@ pub enum OtpKind {
     Other,
 }
 
-/// The HMAC hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// HMAC-SHA-1.
-    #[default]
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512.
-    Sha512,
-}
+/// The HMAC hash: the one type every crate shares, defined in `oathkey-otp` beside the
+/// computation. Its serde names (`"sha1"`, `"sha256"`, `"sha512"`) are this protocol's.
+pub use oathkey_otp::Algorithm;
 
 /// A token on a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

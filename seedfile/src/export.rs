@@ -9,9 +9,9 @@
 use std::path::Path;
 
 use oathkey_protocol::client::{Client, ClientError};
-use oathkey_protocol::types::{Algorithm as PAlgorithm, OtpKind, SeedRecord, SeedsParams};
+use oathkey_protocol::types::{OtpKind, SeedRecord, SeedsParams};
 
-use crate::{Algorithm, FileError, Format, Kind, Problem, Secret, TokenRecord, WriteMode};
+use crate::{FileError, Format, Kind, Problem, Secret, TokenRecord, WriteMode};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,11 +64,8 @@ pub fn to_token_record(r: &SeedRecord, labels: &Labels) -> Result<TokenRecord, E
             OtpKind::Hotp => Kind::Hotp,
             _ => Kind::Totp,
         },
-        algorithm: match r.info.algorithm {
-            PAlgorithm::Sha1 => Algorithm::Sha1,
-            PAlgorithm::Sha256 => Algorithm::Sha256,
-            PAlgorithm::Sha512 => Algorithm::Sha512,
-        },
+        // The ledger's hash is the seed file's: one type (`oathkey-otp`).
+        algorithm: r.info.algorithm,
         digits: r.info.digits,
         period: r.info.period,
         counter: u64::from(r.info.counter),

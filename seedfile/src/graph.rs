@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 
 use crate::encoding::invalid_utf8;
 use crate::read::{LineCounter, Raw};
-use crate::record::{Algorithm, DEFAULT_DIGITS, Kind, Secret, TokenRecord};
+use crate::record::{Algorithm, AlgorithmNames, DEFAULT_DIGITS, Kind, Secret, TokenRecord};
 use crate::text::base32_text_problem;
 use crate::validate::{Problem, shown};
 

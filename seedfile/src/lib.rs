@@ -9,7 +9,8 @@
 //! any input.
 //!
 //! # Layout
-//! - [`mod@record`]: [`TokenRecord`] and its [`Secret`], the common ground of every format.
+//! - [`mod@record`]: [`TokenRecord`] and its [`Secret`], the common ground of every format;
+//!   [`AlgorithmNames`], the seed files' spellings of `oathkey-otp`'s [`Algorithm`].
 //! - [`mod@format`]: [`Format`], the five formats' names and extensions.
 //! - [`mod@validate`]: [`Target`] rules and [`Problem`]s, with the table of which target wants what.
 //! - [`mod@read`]: [`read()`] bytes in any format into records and problems, [`detect`] a
@@ -23,7 +24,8 @@
 //! - [`mod@otpauth`]: key URIs and QR codes of them ([`otpauth_uri`], [`qr_png`]).
 //! - [`mod@upn`]: [`upn_problem`], the one rule for user principal names, and
 //!   [`export_refusals`], what each export format would say about a user.
-//! - [`mod@activate`]: [`check_code`], the check Azure makes when a token is activated.
+//! - [`mod@activate`]: [`check_code`], the check Azure makes when a token is activated, with
+//!   `oathkey-otp`'s computation.
 //! - `export` (feature `client`): seeds from oathkeyd's ledger to a file, the path the CLI and
 //!   the desktop app share.
 //! - The other formats, one module each, private behind [`read()`] and [`render()`]: Azure CSV
@@ -58,7 +60,7 @@ pub use pskc::PSKC_NAMESPACE;
 pub use read::{
     Content, MAX_INPUT, Parsed, UTF16, content_of, detect, guess, read, read_as, unreadable,
 };
-pub use record::{Algorithm, Kind, Secret, TokenRecord};
+pub use record::{Algorithm, AlgorithmNames, Kind, Secret, TokenRecord};
 pub use upn::{export_refusals, is_guest, probe_record, upn_problem};
 pub use validate::{MIN_SECRET_BYTES, Problem, ProblemKind, Target, validate, validate_numbered};
 pub use write::{RenderError, Rendered, render, render_checked};

@@ -23,7 +23,9 @@ use zeroize::Zeroizing;
 
 use crate::encoding::not_utf8;
 use crate::read::Raw;
-use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
+use crate::record::{
+    Algorithm, AlgorithmNames, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord,
+};
 use crate::text::BOM_STARTS_LINE;
 use crate::validate::{Problem, shown};
 

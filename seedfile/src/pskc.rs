@@ -28,7 +28,9 @@ use zeroize::Zeroizing;
 use crate::cells::code_point;
 use crate::encoding::invalid_utf8;
 use crate::read::{LineCounter, Raw, line_at};
-use crate::record::{Algorithm, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord};
+use crate::record::{
+    Algorithm, AlgorithmNames, DEFAULT_DIGITS, DEFAULT_PERIOD, Kind, Secret, TokenRecord,
+};
 use crate::validate::{Problem, shown};
 
 /// The PSKC namespace.

@@ -7,22 +7,21 @@
 //!
 //! Secrets are raw bytes in zeroizing memory. Base32 decoding is deliberately lenient about
 //! what people paste (any case, spaces, `-` group separators, `=` padding, leftover bits at the
-//! end, as authenticator apps are); the strict alphabet checks a target applies to the text of
+//! end, as authenticator apps are; the decoder is `oathkey-otp`'s, shared with the daemon); the
+//! strict alphabet checks a target applies to the text of
 //! a file live in the readers.
 
 use std::fmt;
 
 use data_encoding::{BASE32_NOPAD, HEXLOWER};
-use zeroize::{Zeroize, Zeroizing};
+use oathkey_otp::decode_base32;
+use zeroize::Zeroizing;
 
 /// TOTP time step when nothing says otherwise, in seconds.
 pub const DEFAULT_PERIOD: u32 = 30;
 
 /// Code length when nothing says otherwise.
 pub const DEFAULT_DIGITS: u8 = 6;
-
-/// Why [`Secret::from_base32`] refused text with a character outside the alphabet.
-pub const NOT_BASE32: &str = "secret key is not Base32";
 
 /// A token's HMAC key. Zeroized on drop; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,41 +34,11 @@ impl Secret {
     }
 
     /// Decodes Base32 as people write it: any case, with spaces, `-` and trailing `=` padding
-    /// ignored, and bits left over after the last whole byte dropped. Refuses text that is
-    /// empty or has any other character; the message never quotes the text.
+    /// ignored, and bits left over after the last whole byte dropped ([`decode_base32`], the
+    /// decoder the daemon uses too). Refuses text that is empty or has any other character;
+    /// the message never quotes the text.
     pub fn from_base32(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim_end_matches(|c: char| c == '=' || c.is_whitespace());
-        let mut bytes = Zeroizing::new(Vec::with_capacity(trimmed.len() * 5 / 8 + 1));
-        let mut acc: u32 = 0;
-        let mut bits: u32 = 0;
-        let mut characters = 0usize;
-        for c in trimmed.chars() {
-            let value = match c {
-                'A'..='Z' => c as u32 - 'A' as u32,
-                'a'..='z' => c as u32 - 'a' as u32,
-                '2'..='7' => c as u32 - '2' as u32 + 26,
-                ' ' | '\t' | '-' => continue,
-                _ => return Err(NOT_BASE32.into()),
-            };
-            characters += 1;
-            acc = ((acc << 5) | value) & 0xFFFF;
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                bytes.push((acc >> bits) as u8);
-            }
-        }
-        acc.zeroize();
-        if bytes.is_empty() {
-            // A single character is 5 bits, less than a byte: there is text, but no key in it.
-            return Err(if characters == 0 {
-                "secret key is empty"
-            } else {
-                "secret key is too short (one Base32 character holds no whole byte)"
-            }
-            .into());
-        }
-        Ok(Self(bytes))
+        decode_base32(text).map(Self).map_err(|e| e.to_string())
     }
 
     /// The key as Base32: upper case, no padding.
@@ -118,21 +87,23 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The HMAC hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// HMAC-SHA-1, the default everywhere and the only one most targets take.
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512.
-    Sha512,
+/// The HMAC hash: `oathkey-otp`'s, shared with every crate. The spellings seed files use are
+/// [`AlgorithmNames`].
+pub use oathkey_otp::Algorithm;
+
+/// How seed files spell a hash. These spellings belong to the file formats, so they live here
+/// rather than with [`Algorithm`].
+pub trait AlgorithmNames: Sized {
+    /// The otpauth spelling: `SHA1`, `SHA256`, `SHA512`.
+    fn otpauth_name(self) -> &'static str;
+
+    /// Parses the spellings seen in the wild (`SHA1`, `sha-256`, `HMAC-SHA512`, `hmacsha256`),
+    /// case-insensitively.
+    fn parse_loose(text: &str) -> Option<Self>;
 }
 
-impl Algorithm {
-    /// The otpauth spelling: `SHA1`, `SHA256`, `SHA512`.
-    pub fn otpauth_name(self) -> &'static str {
+impl AlgorithmNames for Algorithm {
+    fn otpauth_name(self) -> &'static str {
         match self {
             Self::Sha1 => "SHA1",
             Self::Sha256 => "SHA256",
@@ -140,9 +111,7 @@ impl Algorithm {
         }
     }
 
-    /// Parses the spellings seen in the wild (`SHA1`, `sha-256`, `HMAC-SHA512`, `hmacsha256`),
-    /// case-insensitively.
-    pub fn parse_loose(text: &str) -> Option<Self> {
+    fn parse_loose(text: &str) -> Option<Self> {
         let t: String = text
             .trim()
             .chars()
@@ -155,16 +124,6 @@ impl Algorithm {
             "sha512" => Some(Self::Sha512),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sha1 => "SHA-1",
-            Self::Sha256 => "SHA-256",
-            Self::Sha512 => "SHA-512",
-        })
     }
 }
 

@@ -10,8 +10,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use oathkey_device::ctaphid::Timeouts;
-use oathkey_device::{Key, Transport};
-use oathkey_emulator::udp::UdpTransport;
+use oathkey_device::{Key, Transport, UdpTransport};
+// In-process virtual keys are the emulator crate's: the daemon links the virtual key itself
+// (`--emulate`), which is why it depends on the emulator at all. UDP keys need only the device
+// crate's host transport.
 use oathkey_emulator::{Config as VirtualConfig, TouchPolicy, VirtualKeyHandle};
 use oathkey_protocol::types::KeySource;
 use tracing::{debug, info, warn};

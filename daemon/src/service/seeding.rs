@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use data_encoding::BASE32_NOPAD;
+use oathkey_device::oath::MAX_SECRET_LEN;
 use oathkey_device::{Error as DeviceError, NewCredential, OtpKind as DevKind, TokenLabel};
+use oathkey_otp::Base32Error;
 use oathkey_protocol::types::{
     Algorithm, CreateTokenParams, CreatedToken, Event, Operation, OtpKind, SeedRecord, SeedState,
     TokenInfo,
@@ -16,34 +18,32 @@ use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use super::error::ledger_context;
-use super::tokens::hash_alg;
 use super::{Result, Service, ServiceError, device_error, touch_wait};
 use crate::auth::Caller;
 use crate::clock::unix_now;
 use crate::keys::KeyEntry;
 use crate::ledger::seed_info;
-use crate::otp;
 
-/// Decodes a Base32 secret as people type it: any case, spaces, dashes, `=` padding.
+/// Decodes a Base32 secret as people type it and checks that a key can hold it. The decoding is
+/// the shared one ([`oathkey_otp::decode_base32`]: any case, spaces, dashes, `=` padding, and the
+/// bits after the last whole byte dropped), so the daemon takes what the CLI, the seed files and
+/// authenticator apps take: a 206-character secret is its 128 bytes, not "not Base32".
 pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
-        text.chars()
-            .filter(|c| !c.is_whitespace() && *c != '-' && *c != '=')
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-    );
-    let bytes = BASE32_NOPAD
-        .decode(cleaned.as_bytes())
-        .map_err(|_| ServiceError::params("secret is not Base32 (A-Z and 2-7)"))?;
-    if bytes.is_empty() || bytes.len() > oathkey_device::oath::MAX_SECRET_LEN {
+    let bytes = oathkey_otp::decode_base32(text).map_err(|e| {
+        ServiceError::params(match e {
+            Base32Error::NotBase32 => "secret is not Base32 (A-Z and 2-7)".to_string(),
+            Base32Error::Empty | Base32Error::NoWholeByte => e.to_string(),
+        })
+    })?;
+    if bytes.len() > MAX_SECRET_LEN {
         return Err(ServiceError::params(format!(
-            "secret must be 1 to {} bytes, not {}",
-            oathkey_device::oath::MAX_SECRET_LEN,
+            "secret is {} bytes; a key holds at most {MAX_SECRET_LEN}",
             bytes.len()
         )));
     }
-    Ok(Zeroizing::new(bytes))
+    Ok(bytes)
 }
+
 fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(vec![0u8; n]);
     getrandom::fill(&mut buf)
@@ -126,7 +126,7 @@ impl Service {
         let credential = NewCredential {
             name: name.clone(),
             kind,
-            algorithm: hash_alg(p.algorithm),
+            algorithm: p.algorithm,
             digits: p.digits,
             secret: SecretSlice::from(secret.to_vec()),
             touch_required: p.touch,
@@ -253,6 +253,17 @@ impl Service {
             .map(|c| c.touch_required);
         let touch = touch_wait(listed.flatten(), entry.settings().key_press);
         let now = unix_now();
+        // The same computation the virtual key makes (`oathkey-otp`): a difference can only come
+        // from the key or the seed. Parameters it cannot compute with were refused before the
+        // write; should a ledger record hold such, the token stays rather than being deleted
+        // for a mismatch that never was.
+        let expected = oathkey_otp::totp(algorithm, secret, u64::from(period), digits, now)
+            .map_err(|e| {
+                ServiceError::new(
+                    ErrorCode::InternalError,
+                    format!("cannot compute the expected code: {e}"),
+                )
+            })?;
         let read_name = name.to_string();
         let read = entry
             .actor
@@ -260,7 +271,6 @@ impl Service {
                 k.totp(&read_name, now, touch, None)
             })
             .await;
-        let expected = otp::totp(algorithm, digits, period, secret, now);
         let id = seed_id.to_string();
         match read {
             Ok(otp) if otp.code == expected => {

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use oathkey_device::{CredentialInfo, HashAlg, OtpKind as DevKind, TokenLabel};
+use oathkey_device::{CredentialInfo, OtpKind as DevKind, TokenLabel};
 use oathkey_protocol::ErrorCode;
-use oathkey_protocol::types::{
-    Algorithm, Event, Operation, OtpKind, SeedState, TokenInfo, TokenParams,
-};
+use oathkey_protocol::types::{Event, Operation, OtpKind, SeedState, TokenInfo, TokenParams};
 use tracing::{info, warn};
 
 use super::{Result, Service, ServiceError, device_error};
@@ -15,20 +13,6 @@ use crate::auth::Caller;
 use crate::keys::KeyEntry;
 use crate::ledger::Held;
 
-pub(super) fn algorithm(alg: HashAlg) -> Algorithm {
-    match alg {
-        HashAlg::Sha1 => Algorithm::Sha1,
-        HashAlg::Sha256 => Algorithm::Sha256,
-        HashAlg::Sha512 => Algorithm::Sha512,
-    }
-}
-pub(super) fn hash_alg(alg: Algorithm) -> HashAlg {
-    match alg {
-        Algorithm::Sha1 => HashAlg::Sha1,
-        Algorithm::Sha256 => HashAlg::Sha256,
-        Algorithm::Sha512 => HashAlg::Sha512,
-    }
-}
 /// A token as clients see it.
 pub fn token_info(key: &str, cred: &CredentialInfo) -> TokenInfo {
     let label = TokenLabel::parse(&cred.name);
@@ -43,7 +27,8 @@ pub fn token_info(key: &str, cred: &CredentialInfo) -> TokenInfo {
             Some(DevKind::Hotp) => OtpKind::Hotp,
             None => OtpKind::Other,
         },
-        algorithm: cred.algorithm.map(algorithm),
+        // The key's hash is the protocol's: one type (`oathkey-otp`).
+        algorithm: cred.algorithm,
         touch: cred.touch_required,
     }
 }

@@ -3,7 +3,7 @@
 use eframe::egui::{
     self, Align, Color32, CornerRadius, Layout, Rect, RichText, Sense, Ui, WidgetInfo,
 };
-use oathkey_protocol::types::{Algorithm, Operation, OtpKind};
+use oathkey_protocol::types::{Operation, OtpKind};
 
 use super::style;
 use crate::model::{
@@ -142,14 +142,8 @@ fn details(token: &TokenState) -> String {
         .into(),
     );
     if let Some(a) = info.algorithm {
-        parts.push(
-            match a {
-                Algorithm::Sha1 => "SHA-1",
-                Algorithm::Sha256 => "SHA-256",
-                Algorithm::Sha512 => "SHA-512",
-            }
-            .into(),
-        );
+        // The standard names: `SHA-1`, `SHA-256`, `SHA-512`.
+        parts.push(a.to_string());
     }
     if info.kind == OtpKind::Totp {
         parts.push(format!("{} s", info.period));
