@@ -37,7 +37,7 @@ pub fn for_code(code: ErrorCode) -> u8 {
         ErrorCode::TouchTimeout | ErrorCode::Cancelled => TOUCH,
         ErrorCode::PermissionDenied => PERMISSION,
         ErrorCode::Busy | ErrorCode::Claimed => BUSY,
-        ErrorCode::PinRequired | ErrorCode::PinInvalid => PIN,
+        ErrorCode::PinRequired | ErrorCode::PinInvalid | ErrorCode::Locked => PIN,
         ErrorCode::AlreadyExists | ErrorCode::NoSpace => CONFLICT,
         _ => FAILURE,
     }

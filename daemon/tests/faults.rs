@@ -278,7 +278,9 @@ fn summary(outcomes: &[Outcome]) -> String {
 /// Opens a virtual key through a new port with the test's timeouts and hands it to the daemon.
 fn attach(daemon: &InProcess, handle: &VirtualKeyHandle) -> String {
     let transport: Box<dyn Transport> = Box::new(handle.connect().expect("plugged in"));
-    let key = Key::open_with(transport, TIMEOUTS).expect("key opens");
+    let key = Box::new(oathkey_device::Nk3Key::new(
+        Key::open_with(transport, TIMEOUTS).expect("key opens"),
+    ));
     daemon
         .running()
         .service()

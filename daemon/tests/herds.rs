@@ -24,7 +24,9 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
         ..VirtualConfig::default()
     });
     let transport: Box<dyn Transport> = Box::new(handle.connect().expect("plugged"));
-    let mut key: DynKey = Key::open(transport).expect("opens");
+    let mut key: DynKey = Box::new(oathkey_device::Nk3Key::new(
+        Key::open(transport).expect("opens"),
+    ));
     key.put(
         &NewCredential {
             name: "C1:c@contoso.com".into(),
@@ -35,9 +37,7 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
             touch_required: false,
             pin_protected: false,
             initial_counter: 0,
-        },
-        None,
-    )
+    })
     .expect("written");
     let (events, _) = tokio::sync::broadcast::channel(16);
     let actor = ActorHandle::spawn("k".into(), key, events, None, Box::new(|| {})).expect("actor");

@@ -805,6 +805,9 @@ fn offline_state(role: Role) -> AppState {
             firmware: "4.13.0".into(),
             pin_set: false,
             claimed: false,
+            family: Default::default(),
+            capabilities: Default::default(),
+            locked: false,
         }],
         unavailable: vec![],
     }));

@@ -67,6 +67,9 @@ pub enum Error {
     /// The key does not implement this.
     #[error("not supported by this key: {0}")]
     Unsupported(String),
+    /// The key's tokens are locked behind an access code that has not been given.
+    #[error("the key's tokens are locked with an access code; unlock it first")]
+    Locked,
     /// The key refused the request with a status word we have no better name for.
     #[error("the key refused the request: {0}")]
     Status(StatusWord),

@@ -15,6 +15,9 @@
 //! - [`admin`]: the admin app (vendor command 0x72): status and the Mode / Key Press fields.
 //! - [`key`]: [`Key`], the typed driver that puts it all together and maps status words to
 //!   [`Error`]s.
+//! - [`family`]: the key-family seam, [`KeyDriver`]: what the daemon asks of a key of any
+//!   family, with its [`Capabilities`]. One module per family implements it: [`nk3`] (the
+//!   Nitrokey 3 secrets app over CTAPHID, with [`Key`] above).
 //! - [`label`]: the token name convention `[period/]serial:account`.
 //! - [`model`]: which keys are supported, by USB ID.
 //!
@@ -25,11 +28,13 @@ pub mod admin;
 pub mod apdu;
 pub mod ctaphid;
 pub mod error;
+pub mod family;
 #[cfg(feature = "hid")]
 pub mod hid;
 pub mod key;
 pub mod label;
 pub mod model;
+pub mod nk3;
 pub mod oath;
 pub mod transport;
 pub mod udp;
@@ -37,7 +42,9 @@ pub mod udp;
 pub use admin::Setting;
 pub use ctaphid::Timeouts;
 pub use error::Error;
-pub use key::{Key, TouchWait};
+pub use family::{Capabilities, DynKey, Family, Identity, KeyDriver};
+pub use key::{Key, TouchHook, TouchWait};
+pub use nk3::Nk3Key;
 pub use label::TokenLabel;
 pub use model::Model;
 pub use oath::{Algorithm, AlgorithmBits, CredentialInfo, NewCredential, Otp, OtpKind, SelectInfo};

@@ -48,11 +48,13 @@ pub enum ErrorCode {
     Cancelled,
     /// The request line was too long.
     RequestTooLarge,
+    /// The key's tokens are locked behind an access code (`keys.unlock`).
+    Locked,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::ParseError,
         Self::InvalidRequest,
         Self::MethodNotFound,
@@ -73,6 +75,7 @@ impl ErrorCode {
         Self::Claimed,
         Self::Cancelled,
         Self::RequestTooLarge,
+        Self::Locked,
     ];
 
     /// The number on the wire (JSON-RPC reserves -32768..-32000; ours are -32000 and below
@@ -99,6 +102,7 @@ impl ErrorCode {
             Self::Claimed => -32013,
             Self::Cancelled => -32014,
             Self::RequestTooLarge => -32015,
+            Self::Locked => -32016,
         }
     }
 
@@ -125,6 +129,7 @@ impl ErrorCode {
             Self::Claimed => "Claimed",
             Self::Cancelled => "Cancelled",
             Self::RequestTooLarge => "RequestTooLarge",
+            Self::Locked => "Locked",
         }
     }
 

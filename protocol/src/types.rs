@@ -89,6 +89,8 @@ pub struct Hello {
 pub enum KeySource {
     /// A real key through hidapi.
     Hid,
+    /// A smart card (or a key's CCID interface) through PC/SC.
+    Pcsc,
     /// A virtual key inside the daemon (`--emulate`).
     Virtual,
     /// A virtual key served over UDP (`--udp-key`).
@@ -113,6 +115,87 @@ pub struct KeyInfo {
     /// Whether some client holds a claim on it.
     #[serde(default)]
     pub claimed: bool,
+    /// The protocol it speaks.
+    #[serde(default)]
+    pub family: KeyFamily,
+    /// What it can do; a request for the rest is refused with `Unsupported`.
+    #[serde(default)]
+    pub capabilities: KeyCapabilities,
+    /// Whether its tokens are locked behind an access code (`keys.unlock`).
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// The protocol a key speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyFamily {
+    /// The Nitrokey 3 secrets app over the FIDO HID interface.
+    #[default]
+    Nk3Hid,
+    /// YKOATH over CCID through PC/SC (YubiKey, Nitrokey 3 and other trussed keys).
+    YkoathPcsc,
+}
+
+impl KeyFamily {
+    /// Every family, for documentation and tests.
+    pub const ALL: [KeyFamily; 2] = [KeyFamily::Nk3Hid, KeyFamily::YkoathPcsc];
+
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyFamily::Nk3Hid => "nk3-hid",
+            KeyFamily::YkoathPcsc => "ykoath-pcsc",
+        }
+    }
+}
+
+/// What a key can do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct KeyCapabilities {
+    /// It computes codes the host can read (false: a display-only token).
+    #[serde(default)]
+    pub codes: bool,
+    /// `tokens.create`.
+    #[serde(default)]
+    pub create: bool,
+    /// `tokens.delete`.
+    #[serde(default)]
+    pub delete: bool,
+    /// `tokens.rename`.
+    #[serde(default)]
+    pub rename: bool,
+    /// Tokens can require a touch (`touch` in `tokens.create`).
+    #[serde(default)]
+    pub touch: bool,
+    /// HOTP tokens.
+    #[serde(default)]
+    pub hotp: bool,
+    /// The hashes it computes with.
+    #[serde(default)]
+    pub algorithms: Vec<Algorithm>,
+    /// The device settings it has: `keyboard`, `u2f`, `key_press`.
+    #[serde(default)]
+    pub settings: Vec<SettingName>,
+    /// An access code can lock its tokens (`keys.unlock`, `keys.set_access_code`).
+    #[serde(default)]
+    pub access_code: bool,
+    /// `keys.wink`.
+    #[serde(default)]
+    pub wink: bool,
+}
+
+/// One of the admin tool's device settings, by the name [`Settings`] and
+/// [`SetConfigParams`] use for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingName {
+    /// Mode: Keyboard.
+    Keyboard,
+    /// Mode: U2F.
+    U2f,
+    /// Key Press.
+    KeyPress,
 }
 
 /// A device the daemon found but cannot use.

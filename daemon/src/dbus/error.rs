@@ -35,6 +35,7 @@ pub enum DbusError {
     Claimed(String),
     Cancelled(String),
     RequestTooLarge(String),
+    Locked(String),
 }
 
 impl From<ServiceError> for DbusError {
@@ -60,6 +61,7 @@ impl From<ServiceError> for DbusError {
             ErrorCode::Claimed => Self::Claimed(m),
             ErrorCode::Cancelled => Self::Cancelled(m),
             ErrorCode::RequestTooLarge => Self::RequestTooLarge(m),
+            ErrorCode::Locked => Self::Locked(m),
             // InternalError, and any code a newer protocol crate adds before this map learns it.
             _ => Self::InternalError(m),
         }

@@ -18,13 +18,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oathkey_device::{Error as DeviceError, Key, Otp, TouchWait, Transport};
+use oathkey_device::{Error as DeviceError, Otp, TouchWait};
 use oathkey_protocol::types::{Event, Operation};
 use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, warn};
 
-/// The key type every actor drives.
-pub type DynKey = Key<Box<dyn Transport>>;
+pub use oathkey_device::DynKey;
 
 type Job = Box<dyn FnOnce(&mut DynKey) -> bool + Send>;
 
@@ -269,7 +268,7 @@ impl ActorHandle {
                     &cancel,
                     preempted.clone(),
                     attempt > 0,
-                    move |k| k.calculate(&read_name, step, touch, None),
+                    move |k| k.calculate(&read_name, step, touch),
                 )
                 .await;
             match result {
@@ -321,7 +320,7 @@ impl ActorHandle {
                 taken: false,
             };
             let job: Job = Box::new(move |key| {
-                let result = key.calculate(&name, step, touch, None);
+                let result = key.calculate(&name, step, touch);
                 let removed = matches!(result, Err(DeviceError::Removed));
                 for waiter in guard.take() {
                     let _ = waiter.send(result.clone());
@@ -409,7 +408,7 @@ fn actor_loop(
                     // Idle: make sure the key is still there.
                     key.set_cancel_flag(None);
                     key.set_touch_hook(None);
-                    match key.ping(b"oathkeyd") {
+                    match key.ping() {
                         Ok(()) => failed_pings = 0,
                         Err(DeviceError::Removed) => break,
                         Err(e) => {

@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use oathkey_device::{CredentialInfo, Error as DeviceError, Model, Setting};
+use oathkey_device::{
+    Capabilities, CredentialInfo, Error as DeviceError, Family as DeviceFamily, Setting,
+};
 use oathkey_emulator::VirtualKeyHandle;
-use oathkey_protocol::types::{Event, KeyInfo, KeySource, Settings, UnavailableKey};
+use oathkey_protocol::types::{
+    Event, KeyCapabilities, KeyFamily, KeyInfo, KeySource, SettingName, Settings, UnavailableKey,
+};
 use tokio::sync::broadcast;
 use tracing::info;
 
@@ -208,30 +212,28 @@ impl Registry {
         health: Option<Health>,
     ) -> std::io::Result<Arc<KeyEntry>> {
         let settings = read_settings(&mut key);
-        let app = key.app_info().clone();
-        let device = key.device_info().clone();
-        let model = match Model::identify(&device) {
-            Some(m) => m.name().to_string(),
-            None => device
-                .product
-                .clone()
-                .unwrap_or_else(|| "unknown key".into()),
-        };
-        let base_id = app.serial_hex().unwrap_or_else(|| {
-            device
+        let identity = key.identity();
+        let base_id = identity.serial.clone().unwrap_or_else(|| {
+            identity
                 .path
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect::<String>()
         });
+        let family = family(key.family());
+        let capabilities = capabilities(&key.capabilities());
+        let locked = key.locked();
         let info_template = |id: String| KeyInfo {
             id,
-            model: model.clone(),
+            model: identity.model.clone(),
             source,
-            path: device.path.clone(),
-            firmware: format!("{}.{}.{}", app.version.0, app.version.1, app.version.2),
-            pin_set: app.pin_retries.is_some(),
+            path: identity.path.clone(),
+            firmware: identity.firmware.clone(),
+            pin_set: identity.pin_set,
             claimed: false,
+            family,
+            capabilities: capabilities.clone(),
+            locked,
         };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.lock();
@@ -268,11 +270,11 @@ impl Registry {
             refilling: tokio::sync::Mutex::new(()),
             touch_waits: Mutex::default(),
         });
-        inner.unavailable.remove(&device.path);
+        inner.unavailable.remove(&identity.path);
         inner.parked.remove(&id);
         inner.keys.insert(id.clone(), entry.clone());
         drop(inner);
-        info!(key = %id, path = %device.path, "key added");
+        info!(key = %id, path = %identity.path, family = %family.name(), "key added");
         let _ = self.events.send(Event::KeyAdded { key: entry.info() });
         Ok(entry)
     }
@@ -404,6 +406,38 @@ impl Registry {
 }
 
 /// Reads the vendor tool's settings; a key without them reports `None` for each.
+/// The wire name of a family (the device crate does not speak the protocol).
+fn family(f: DeviceFamily) -> KeyFamily {
+    match f {
+        DeviceFamily::Nk3Hid => KeyFamily::Nk3Hid,
+        DeviceFamily::YkoathPcsc => KeyFamily::YkoathPcsc,
+    }
+}
+
+/// What a key can do, as clients see it.
+pub fn capabilities(c: &Capabilities) -> KeyCapabilities {
+    KeyCapabilities {
+        codes: c.codes,
+        create: c.create,
+        delete: c.delete,
+        rename: c.rename,
+        touch: c.touch,
+        hotp: c.hotp,
+        algorithms: c.algorithms.clone(),
+        settings: c
+            .settings
+            .iter()
+            .map(|s| match s {
+                Setting::ModeKeyboard => SettingName::Keyboard,
+                Setting::ModeU2f => SettingName::U2f,
+                Setting::OtpKeyPress => SettingName::KeyPress,
+            })
+            .collect(),
+        access_code: c.access_code,
+        wink: c.wink,
+    }
+}
+
 pub fn read_settings(key: &mut DynKey) -> Settings {
     let mut read = |s| match key.setting(s) {
         Ok(v) => Some(v),

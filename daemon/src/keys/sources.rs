@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use oathkey_device::ctaphid::Timeouts;
-use oathkey_device::{Key, Transport, UdpTransport};
+use oathkey_device::{DynKey, Key, Nk3Key, Transport, UdpTransport};
 // In-process virtual keys are the emulator crate's: the daemon links the virtual key itself
 // (`--emulate`), which is why it depends on the emulator at all. UDP keys need only the device
 // crate's host transport.
@@ -62,7 +62,7 @@ pub fn attach_virtual(
     handle: VirtualKeyHandle,
 ) -> anyhow::Result<String> {
     let transport: Box<dyn Transport> = Box::new(handle.connect()?);
-    let key = Key::open(transport)?;
+    let key: DynKey = Box::new(Nk3Key::new(Key::open(transport)?));
     let entry = registry.attach(key, KeySource::Virtual, Some(handle), None)?;
     Ok(entry.id.clone())
 }
@@ -128,6 +128,7 @@ fn supervise_udp(registry: &Arc<Registry>, addr: &str, stop: &AtomicBool) {
                     ..Timeouts::default()
                 };
                 Key::open_with(Box::new(t) as Box<dyn Transport>, timeouts)
+                    .map(|k| Box::new(Nk3Key::new(k)) as DynKey)
                     .map_err(|e| e.to_string())
             })
             .and_then(|key| {
@@ -217,7 +218,8 @@ fn poll_hid_once(registry: &Arc<Registry>, api: &mut hidapi::HidApi) {
         }
         let opened = HidTransport::open(api, &device.info)
             .map_err(oathkey_device::Error::from)
-            .and_then(|t| Key::open(Box::new(t) as Box<dyn Transport>));
+            .and_then(|t| Key::open(Box::new(t) as Box<dyn Transport>))
+            .map(|k| Box::new(Nk3Key::new(k)) as DynKey);
         match opened {
             Ok(key) => {
                 if let Err(e) = registry.attach(key, KeySource::Hid, None, None) {

@@ -107,7 +107,7 @@ impl Service {
                 let otp = entry
                     .actor
                     .run(Operation::Code, Some(name.clone()), move |k| {
-                        k.calculate(&name, 0, touch, None)
+                        k.calculate(&name, 0, touch)
                     })
                     .await
                     .map_err(|e| self.code_error(&entry, e))?;

@@ -42,6 +42,7 @@ pub fn device_error(key: &str, e: DeviceError) -> ServiceError {
         DeviceError::Removed => ErrorCode::KeyRemoved,
         DeviceError::TouchTimeout => ErrorCode::TouchTimeout,
         DeviceError::PinRequired | DeviceError::PinNotSet => ErrorCode::PinRequired,
+        DeviceError::Locked => ErrorCode::Locked,
         DeviceError::WrongPin { .. } | DeviceError::PinBlocked | DeviceError::PinAlreadySet => {
             ErrorCode::PinInvalid
         }

@@ -160,7 +160,7 @@ impl Service {
         let written = entry
             .actor
             .run(Operation::Create, Some(name.clone()), move |k| {
-                k.put(&credential, None)
+                k.put(&credential)
             })
             .await;
         entry.invalidate_tokens();
@@ -268,7 +268,7 @@ impl Service {
         let read = entry
             .actor
             .run(Operation::Verify, Some(name.to_string()), move |k| {
-                k.totp(&read_name, now, touch, None)
+                k.totp(&read_name, now, touch)
             })
             .await;
         let id = seed_id.to_string();
@@ -284,7 +284,7 @@ impl Service {
                 let deleted = entry
                     .actor
                     .run(Operation::Delete, Some(name.to_string()), move |k| {
-                        k.delete(&delete_name, None)
+                        k.delete(&delete_name)
                     })
                     .await;
                 entry.invalidate_tokens();

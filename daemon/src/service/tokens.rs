@@ -59,7 +59,7 @@ impl Service {
                 // Read on the key's own thread, just before it lists: every record changed by
                 // then was written before this list (see `Ledger::generation`).
                 let listed_at = ledger.generation();
-                k.list(None).map(|t| (t, listed_at))
+                k.list().map(|t| (t, listed_at))
             })
             .await
             .map_err(|e| device_error(&entry.id, e))?;
@@ -207,7 +207,7 @@ impl Service {
         let result = entry
             .actor
             .run(Operation::Delete, Some(name.clone()), move |k| {
-                k.delete(&name, None)
+                k.delete(&name)
             })
             .await;
         entry.invalidate_tokens();

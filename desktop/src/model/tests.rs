@@ -30,6 +30,9 @@ fn key_info(id: &str) -> KeyInfo {
         firmware: "4.13.0".into(),
         pin_set: false,
         claimed: false,
+        family: Default::default(),
+        capabilities: Default::default(),
+        locked: false,
     }
 }
 
