@@ -27,16 +27,15 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
     let mut key: DynKey = Box::new(oathkey_device::Nk3Key::new(
         Key::open(transport).expect("opens"),
     ));
-    key.put(
-        &NewCredential {
-            name: "C1:c@contoso.com".into(),
-            kind: OtpKind::Totp,
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            secret: SecretSlice::from(b"12345678901234567890".to_vec()),
-            touch_required: false,
-            pin_protected: false,
-            initial_counter: 0,
+    key.put(&NewCredential {
+        name: "C1:c@contoso.com".into(),
+        kind: OtpKind::Totp,
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        secret: SecretSlice::from(b"12345678901234567890".to_vec()),
+        touch_required: false,
+        pin_protected: false,
+        initial_counter: 0,
     })
     .expect("written");
     let (events, _) = tokio::sync::broadcast::channel(16);

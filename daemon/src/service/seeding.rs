@@ -93,6 +93,7 @@ impl Service {
             OtpKind::Hotp => DevKind::Hotp,
             OtpKind::Other => return Err(ServiceError::params("kind must be totp or hotp")),
         };
+        Self::check_can_create(&entry, &p)?;
         let secret = match &p.secret {
             Some(text) => decode_base32(text.expose())?,
             None => random_bytes(20)?,
@@ -230,6 +231,36 @@ impl Service {
             period: p.period,
             kind: p.kind,
         })
+    }
+
+    /// Refuses, before anything is recorded or sent, a token the key's family cannot hold.
+    fn check_can_create(entry: &KeyEntry, p: &CreateTokenParams) -> Result<()> {
+        let info = entry.info();
+        let caps = &info.capabilities;
+        let cannot = |what: String| {
+            Err(ServiceError::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "key {} ({}, {}) cannot {what}",
+                    entry.id,
+                    info.model,
+                    info.family.name()
+                ),
+            ))
+        };
+        if !caps.create {
+            return cannot("store tokens".into());
+        }
+        if p.touch && !caps.touch {
+            return cannot("make a token need a touch".into());
+        }
+        if p.kind == OtpKind::Hotp && !caps.hotp {
+            return cannot("hold HOTP tokens".into());
+        }
+        if !caps.algorithms.contains(&p.algorithm) {
+            return cannot(format!("compute {}", p.algorithm));
+        }
+        Ok(())
     }
 
     /// Reads a code back from the key and compares it with the daemon's own computation; the
