@@ -59,6 +59,12 @@ pub enum Command {
     },
     /// Show the key's Mode and Key Press settings, or change them (each change needs a touch).
     Config(ConfigArgs),
+    /// Unlock a key whose tokens are locked with an access code (admin). oathkeyd keeps the key
+    /// derived from it in memory until the key is unplugged or oathkeyd stops.
+    Unlock(CodeSource),
+    /// Set or clear a key's access code (admin).
+    #[command(subcommand, name = "access-code")]
+    AccessCode(AccessCodeCommand),
     /// Create or delete tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -153,6 +159,35 @@ pub enum TokenCommand {
         /// The token: its name, serial or account.
         token: String,
     },
+    /// Give a token another user (account), keeping its seed, serial and period, on keys that
+    /// rename in place (YubiKey 5.3 and later); the seed ledger follows.
+    Rename {
+        /// The token: its name, serial or account.
+        token: String,
+        /// The new user (UPN).
+        #[arg(long, value_name = "UPN")]
+        user: String,
+    },
+}
+
+/// Where an access code comes from: the terminal, or a file (never the command line, where
+/// other users and shell histories would see it).
+#[derive(Args, Debug)]
+pub struct CodeSource {
+    /// Read the access code from the first line of this file (a systemd credential, a file
+    /// only you can read) instead of asking on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub code_file: Option<PathBuf>,
+}
+
+/// `oathkey access-code ...`
+#[derive(Subcommand, Debug)]
+pub enum AccessCodeCommand {
+    /// Set the key's access code: its tokens are then locked for every application that does
+    /// not give it (asked twice on the terminal).
+    Set(CodeSource),
+    /// Clear the key's access code.
+    Clear,
 }
 
 /// The admin tool's form.

@@ -10,12 +10,14 @@ use oathkey_protocol::methods::{self as m, Method, NoParams};
 use oathkey_protocol::paths::client_socket;
 use oathkey_protocol::types::{
     Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
-    KeyInfo, KeyList, KeyParams, NoCode, OtpKind, SetConfigParams, Settings, TokenInfo,
-    TokenParams,
+    AccessCodeParams, KeyInfo, KeyList, KeyParams, NoCode, OtpKind, RenameParams, SetConfigParams,
+    Settings, TokenInfo, TokenParams, UnlockParams,
 };
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, ConfigArgs, NewToken, TokenCommand};
+use crate::cli::{
+    AccessCodeCommand, Cli, CodeSource, Command, ConfigArgs, NewToken, TokenCommand,
+};
 use crate::exit::Failure;
 use crate::table::Table;
 
@@ -160,6 +162,9 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config(args) => config(&mut ctx, args),
         Command::Token(TokenCommand::New(args)) => new_token(&mut ctx, args).map(drop),
         Command::Token(TokenCommand::Delete { token }) => delete_token(&mut ctx, token),
+        Command::Token(TokenCommand::Rename { token, user }) => rename_token(&mut ctx, token, user),
+        Command::Unlock(source) => unlock(&mut ctx, source),
+        Command::AccessCode(cmd) => access_code(&mut ctx, cmd),
         Command::Provision(args) => crate::provision::run(&mut ctx, args),
         Command::Export(args) => crate::seeds::export(&mut ctx, args),
         Command::Seeds(cmd) => crate::seeds::seeds(&mut ctx, cmd, cli.json),
@@ -186,20 +191,28 @@ fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
         return Ok(());
     }
     let mut t = Table::new([
-        "ID", "MODEL", "FIRMWARE", "SOURCE", "PIN", "CLAIMED", "PATH",
+        "ID", "MODEL", "FAMILY", "FIRMWARE", "SOURCE", "PIN", "LOCKED", "CLAIMED", "PATH",
     ]);
     for k in &list.keys {
         t.row([
             k.id.clone(),
             k.model.clone(),
+            k.family.name().into(),
             k.firmware.clone(),
             format!("{:?}", k.source).to_lowercase(),
             yes_no(k.pin_set).into(),
+            yes_no(k.locked).into(),
             yes_no(k.claimed).into(),
             k.path.clone(),
         ]);
     }
     out!("{t}");
+    for k in list.keys.iter().filter(|k| k.locked) {
+        eprintln!(
+            "key {}: its tokens are locked with an access code; an admin unlocks it with `oathkey --key {} unlock`",
+            k.id, k.id
+        );
+    }
     for u in &list.unavailable {
         eprintln!("unusable: {}: {}", u.path, u.reason);
     }
@@ -545,6 +558,63 @@ pub fn print_created(c: &CreatedToken) {
     if std::io::stderr().is_terminal() {
         eprintln!("Keep the secret safe: this is the only time oathkey shows it.");
     }
+}
+
+fn rename_token(ctx: &mut Ctx, token: &str, user: &str) -> Result<(), Failure> {
+    let params = RenameParams {
+        key: ctx.key.clone(),
+        token: token.into(),
+        account: user.into(),
+    };
+    let renamed = ctx.call::<m::TokensRename>(params)?;
+    if ctx.json {
+        return ctx.print_json(&renamed);
+    }
+    eprintln!("Renamed: {} on key {}.", renamed.name, renamed.key);
+    Ok(())
+}
+
+fn unlock(ctx: &mut Ctx, source: &CodeSource) -> Result<(), Failure> {
+    let key = ctx.key.clone();
+    let prompt = match &key {
+        Some(k) => format!("Access code of key {k}: "),
+        None => "Access code: ".to_string(),
+    };
+    let code = crate::secret_input::read(source.code_file.as_deref(), &prompt, false)?;
+    ctx.call::<m::KeysUnlock>(UnlockParams { key, code })?;
+    if ctx.json {
+        return ctx.print_summary(&serde_json::json!({"unlocked": true}));
+    }
+    eprintln!("Unlocked: oathkeyd reads its codes until the key is unplugged or oathkeyd stops.");
+    Ok(())
+}
+
+fn access_code(ctx: &mut Ctx, cmd: &AccessCodeCommand) -> Result<(), Failure> {
+    let code = match cmd {
+        AccessCodeCommand::Set(source) => Some(crate::secret_input::read(
+            source.code_file.as_deref(),
+            "New access code: ",
+            true,
+        )?),
+        AccessCodeCommand::Clear => None,
+    };
+    let set = code.is_some();
+    ctx.call::<m::KeysSetAccessCode>(AccessCodeParams {
+        key: ctx.key.clone(),
+        code,
+    })?;
+    if ctx.json {
+        return ctx.print_summary(&serde_json::json!({"access_code": set}));
+    }
+    eprintln!(
+        "{}",
+        if set {
+            "Access code set: other applications must give it to read codes."
+        } else {
+            "Access code cleared."
+        }
+    );
+    Ok(())
 }
 
 fn delete_token(ctx: &mut Ctx, token: &str) -> Result<(), Failure> {

@@ -19,6 +19,7 @@ mod exit;
 mod out;
 mod output;
 mod provision;
+mod secret_input;
 mod seeds;
 mod table;
 

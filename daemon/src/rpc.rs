@@ -148,6 +148,13 @@ pub async fn call_in(
         m::TokensDelete::NAME => {
             run::<m::TokensDelete, _>(p, |t| service.delete_token(caller, t)).await
         }
+        m::TokensRename::NAME => {
+            run::<m::TokensRename, _>(p, |r| service.rename_token(caller, r)).await
+        }
+        m::KeysUnlock::NAME => run::<m::KeysUnlock, _>(p, |u| service.unlock(caller, u)).await,
+        m::KeysSetAccessCode::NAME => {
+            run::<m::KeysSetAccessCode, _>(p, |a| service.set_access_code(caller, a)).await
+        }
         m::CodesGet::NAME => run::<m::CodesGet, _>(p, |c| service.code(caller, c)).await,
         m::CodesAll::NAME => run::<m::CodesAll, _>(p, |c| service.codes(caller, c)).await,
         m::EventsSubscribe::NAME => {

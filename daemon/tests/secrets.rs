@@ -235,6 +235,8 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
                 json!({"key": k1, "account": "mallory@contoso.com", "secret": b32(&reader_seed)})
             }
             "tokens.delete" => json!({"key": k1, "token": "0012345"}),
+            "tokens.rename" => json!({"key": k1, "token": "0012345", "account": "a2@contoso.com"}),
+            "keys.unlock" | "keys.set_access_code" => json!({"key": k1, "code": PIN}),
             "codes.get" => json!({"key": k1, "token": "0012345"}),
             "virtual.unplug" | "virtual.plug" => json!({"key": k2}),
             "seeds.list" | "seeds.export" => json!({"include_incomplete": true}),
@@ -338,6 +340,20 @@ fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
             method,
             Some(params_for(method)),
         ));
+        // The in-process virtual key is a Nitrokey 3: it has no access code and cannot rename
+        // in place, so those are refused for what they are (the YKOATH tests run them).
+        let unsupported_here = matches!(
+            method.as_str(),
+            "keys.unlock" | "keys.set_access_code" | "tokens.rename"
+        );
+        if unsupported_here {
+            assert_eq!(
+                answer.as_ref().map_err(|e| e.code.name()),
+                Err("Unsupported"),
+                "an admin's {method} on a Nitrokey 3: {answer:?}"
+            );
+            continue;
+        }
         assert!(
             answer.is_ok(),
             "an admin's {method} ({admin_only}): {answer:?}"

@@ -115,12 +115,18 @@ methods! {
     KeysClaim = "keys.claim", admin: types::KeyParams => ();
     /// Release a claim.
     KeysRelease = "keys.release", reader: types::KeyParams => ();
+    /// Unlock a key's tokens with its access code.
+    KeysUnlock = "keys.unlock", admin: types::UnlockParams => ();
+    /// Set or clear a key's access code.
+    KeysSetAccessCode = "keys.set_access_code", admin: types::AccessCodeParams => ();
     /// Tokens on one or all keys.
     TokensList = "tokens.list", reader: types::KeyParams => Vec<types::TokenInfo>;
     /// Create a token (the admin tool's New Token, Generate, Save).
     TokensCreate = "tokens.create", admin: types::CreateTokenParams => types::CreatedToken;
     /// Delete a token.
     TokensDelete = "tokens.delete", admin: types::TokenParams => ();
+    /// Rename a token (its account), keeping its seed; the token as it is now.
+    TokensRename = "tokens.rename", admin: types::RenameParams => types::TokenInfo;
     /// One code.
     CodesGet = "codes.get", reader: types::CodeParams => types::Code;
     /// Codes of every token.
@@ -169,6 +175,6 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), before);
-        assert_eq!(before, 21);
+        assert_eq!(before, 24);
     }
 }

@@ -35,6 +35,12 @@ pub mod method {
     pub const TOKENS_CREATE: &str = m::TokensCreate::NAME;
     /// `tokens.delete`.
     pub const TOKENS_DELETE: &str = m::TokensDelete::NAME;
+    /// `tokens.rename`.
+    pub const TOKENS_RENAME: &str = m::TokensRename::NAME;
+    /// `keys.unlock`.
+    pub const KEYS_UNLOCK: &str = m::KeysUnlock::NAME;
+    /// `keys.set_access_code`.
+    pub const KEYS_SET_ACCESS_CODE: &str = m::KeysSetAccessCode::NAME;
     /// `codes.get`.
     pub const CODES_GET: &str = m::CodesGet::NAME;
     /// `codes.all`.
@@ -307,6 +313,44 @@ pub struct TokenParams {
     pub token: String,
 }
 
+/// Params of `tokens.rename`: the token keeps its seed, serial and period; its account (the
+/// user's UPN) changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameParams {
+    /// Key id; optional.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The token: name, serial or account.
+    pub token: String,
+    /// The new account.
+    pub account: String,
+}
+
+/// Params of `keys.unlock`: the access code of a key whose tokens are locked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockParams {
+    /// Key id; optional with one key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The access code (a password). The daemon keeps only the key derived from it, in memory,
+    /// until the key is unplugged or the daemon stops.
+    pub code: SecretText,
+}
+
+/// Params of `keys.set_access_code`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessCodeParams {
+    /// Key id; optional with one key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The new access code; absent or `null` clears it.
+    #[serde(default)]
+    pub code: Option<SecretText>,
+}
+
 /// Params of `codes.get`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -444,11 +488,15 @@ pub enum Operation {
     List,
     /// Blinking.
     Wink,
+    /// Renaming a token.
+    Rename,
+    /// Unlocking tokens with an access code, or setting one.
+    AccessCode,
 }
 
 impl Operation {
     /// Every operation, for documentation and tests.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Code,
         Operation::Verify,
         Operation::Create,
@@ -456,6 +504,8 @@ impl Operation {
         Operation::Config,
         Operation::List,
         Operation::Wink,
+        Operation::Rename,
+        Operation::AccessCode,
     ];
 
     /// The name on the wire.
@@ -468,6 +518,8 @@ impl Operation {
             Operation::Config => "config",
             Operation::List => "list",
             Operation::Wink => "wink",
+            Operation::Rename => "rename",
+            Operation::AccessCode => "access_code",
         }
     }
 }
@@ -713,6 +765,14 @@ pub enum Event {
         key: String,
         /// Whether a client holds a claim now.
         claimed: bool,
+    },
+    /// A key's tokens were unlocked with its access code, or locked again (its access code set
+    /// or cleared).
+    LockChanged {
+        /// Key id.
+        key: String,
+        /// Whether its tokens are locked now.
+        locked: bool,
     },
     /// Mode or Key Press changed.
     ConfigChanged {

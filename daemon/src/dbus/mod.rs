@@ -194,6 +194,14 @@ async fn pump_events(
                         .claimed_changed(object.signal_emitter())
                         .await?;
                 }
+                Event::LockChanged { key, .. } => {
+                    let object = server.interface::<_, KeyObject>(key_path(key)).await?;
+                    object
+                        .get()
+                        .await
+                        .locked_changed(object.signal_emitter())
+                        .await?;
+                }
                 Event::EventsLost { .. } => {}
             }
             Ok(())

@@ -28,6 +28,8 @@ struct KeyFacts {
     tokens: Option<(Instant, Vec<CredentialInfo>)>,
     settings: Settings,
     claim: Option<u64>,
+    /// Tokens locked behind an access code not given yet.
+    locked: bool,
 }
 
 /// One attached key.
@@ -80,12 +82,19 @@ impl KeyEntry {
         self.facts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The key's description with its current claim state.
+    /// The key's description with its current claim and lock state.
     pub fn info(&self) -> KeyInfo {
+        let facts = self.facts();
         KeyInfo {
-            claimed: self.facts().claim.is_some(),
+            claimed: facts.claim.is_some(),
+            locked: facts.locked,
             ..self.info.clone()
         }
+    }
+
+    /// Records whether its tokens are locked; says whether that changed.
+    pub fn set_locked(&self, locked: bool) -> bool {
+        std::mem::replace(&mut self.facts().locked, locked) != locked
     }
 
     /// The settings as last read or written.
@@ -265,6 +274,7 @@ impl Registry {
             generation,
             facts: Mutex::new(KeyFacts {
                 settings,
+                locked,
                 ..KeyFacts::default()
             }),
             refilling: tokio::sync::Mutex::new(()),

@@ -1,5 +1,5 @@
-//! The ledger's lines: a `begin` (a seed, before it goes to a key), a new state, an export;
-//! and how each line changes the records, on replay and when written.
+//! The ledger's lines: a `begin` (a seed, before it goes to a key), a new state, an export, a
+//! rename; and how each line changes the records, on replay and when written.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +33,13 @@ pub(super) enum Line {
         format: String,
         at: u64,
     },
+    /// A token renamed on its key: its credential name and user changed, its seed did not.
+    Renamed {
+        id: String,
+        name: String,
+        user: String,
+        at: u64,
+    },
 }
 
 pub(super) fn apply(records: &mut BTreeMap<String, SeedRecord>, entry: Line) {
@@ -53,6 +60,12 @@ pub(super) fn apply(records: &mut BTreeMap<String, SeedRecord>, entry: Line) {
                 if let Some(r) = records.get_mut(&id) {
                     r.info.exported_at = Some(at);
                 }
+            }
+        }
+        Line::Renamed { id, name, user, .. } => {
+            if let Some(r) = records.get_mut(&id) {
+                r.info.name = name;
+                r.info.user = user;
             }
         }
     }

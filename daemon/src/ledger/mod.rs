@@ -284,6 +284,24 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records that a token was renamed on its key (the seed stays; the name and user change).
+    pub fn rename(&self, id: &str, name: &str, user: &str) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        if !inner.records.contains_key(id) {
+            return Err(LedgerError::Unknown(id.into()));
+        }
+        let entry = Line::Renamed {
+            id: id.into(),
+            name: name.into(),
+            user: user.into(),
+            at: now(),
+        };
+        self.append(&mut inner, &entry)?;
+        apply(&mut inner.records, entry);
+        self.changed(&mut inner, id.into());
+        Ok(())
+    }
+
     /// Records that seeds went into a seed file; returns how many were known.
     pub fn mark_exported(&self, ids: &[String], format: &str) -> Result<usize, LedgerError> {
         let mut inner = self.lock();

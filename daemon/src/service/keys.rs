@@ -1,15 +1,18 @@
 //! Keys: what is plugged in, its settings (the admin tool's Mode and Key Press), blinking,
-//! and claims for multi-step jobs.
+//! claims for multi-step jobs, and access codes.
 
 use oathkey_device::Setting;
 use oathkey_protocol::types::{
-    Event, Hello, KeyInfo, KeyList, Operation, SetConfigParams, Settings,
+    AccessCodeParams, Event, Hello, KeyInfo, KeyList, Operation, SetConfigParams, Settings,
+    UnlockParams,
 };
 use oathkey_protocol::{ErrorCode, PROTOCOL_VERSION};
+use secrecy::SecretString;
 use tracing::info;
 
 use super::{Result, Service, ServiceError, device_error};
 use crate::auth::Caller;
+use crate::keys::KeyEntry;
 
 impl Service {
     /// `hello`.
@@ -149,5 +152,72 @@ impl Service {
     /// A connection closed: its claims end.
     pub fn disconnected(&self, conn: u64) {
         self.registry.release_claims(conn);
+    }
+
+    /// `keys.unlock` (admin): gives a key its access code. The key's driver keeps only the key
+    /// derived from it, in memory, until the key goes away or the daemon stops.
+    pub async fn unlock(&self, caller: &Caller, p: UnlockParams) -> Result<()> {
+        Self::require_admin(caller, "unlocking a key")?;
+        let entry = self.key(p.key.as_deref())?;
+        Self::check_access_code(&entry)?;
+        let code = SecretString::from(p.code.expose().to_string());
+        let locked = entry
+            .actor
+            .run(Operation::AccessCode, None, move |k| {
+                k.unlock(&code)?;
+                Ok(k.locked())
+            })
+            .await
+            .map_err(|e| device_error(&entry.id, e))?;
+        self.lock_changed(&entry, locked);
+        info!(key = %entry.id, uid = ?caller.uid, "key unlocked");
+        Ok(())
+    }
+
+    /// `keys.set_access_code` (admin): sets or clears a key's access code.
+    pub async fn set_access_code(&self, caller: &Caller, p: AccessCodeParams) -> Result<()> {
+        Self::require_admin(caller, "changing a key's access code")?;
+        let entry = self.key(p.key.as_deref())?;
+        Self::check_claim(&entry, caller)?;
+        Self::check_access_code(&entry)?;
+        let setting = p.code.is_some();
+        let code = p.code.map(|c| SecretString::from(c.expose().to_string()));
+        let locked = entry
+            .actor
+            .run(Operation::AccessCode, None, move |k| {
+                k.set_access_code(code.as_ref())?;
+                Ok(k.locked())
+            })
+            .await
+            .map_err(|e| device_error(&entry.id, e))?;
+        self.lock_changed(&entry, locked);
+        info!(key = %entry.id, uid = ?caller.uid, set = setting, "access code changed");
+        Ok(())
+    }
+
+    fn check_access_code(entry: &KeyEntry) -> Result<()> {
+        let info = entry.info();
+        if info.capabilities.access_code {
+            return Ok(());
+        }
+        Err(ServiceError::new(
+            ErrorCode::Unsupported,
+            format!(
+                "key {} ({}, {}) has no access code",
+                entry.id,
+                info.model,
+                info.family.name()
+            ),
+        ))
+    }
+
+    fn lock_changed(&self, entry: &KeyEntry, locked: bool) {
+        entry.invalidate_tokens();
+        if entry.set_locked(locked) {
+            let _ = self.registry.events().send(Event::LockChanged {
+                key: entry.id.clone(),
+                locked,
+            });
+        }
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use oathkey_device::{CredentialInfo, OtpKind as DevKind, TokenLabel};
 use oathkey_protocol::ErrorCode;
-use oathkey_protocol::types::{Event, Operation, OtpKind, SeedState, TokenInfo, TokenParams};
+use oathkey_protocol::types::{
+    Event, Operation, OtpKind, RenameParams, SeedState, TokenInfo, TokenParams,
+};
 use tracing::{info, warn};
 
 use super::{Result, Service, ServiceError, device_error};
@@ -219,5 +221,84 @@ impl Service {
             key: entry.id.clone(),
         });
         Ok(())
+    }
+
+    /// `tokens.rename` (admin): the token keeps its seed, serial and period; its account
+    /// changes, on the key (where the key renames in place) and in the ledger.
+    pub async fn rename_token(&self, caller: &Caller, p: RenameParams) -> Result<TokenInfo> {
+        Self::require_admin(caller, "renaming a token")?;
+        // A key named up front is judged before the search: no need to look for a token on a
+        // key that cannot rename it.
+        if let Some(id) = p.key.as_deref() {
+            Self::check_can_rename(&*self.key(Some(id))?)?;
+        }
+        let (entry, cred) = self.find_token(p.key.as_deref(), Some(&p.token)).await?;
+        Self::check_claim(&entry, caller)?;
+        Self::check_can_rename(&entry)?;
+        let old = TokenLabel::parse(&cred.name);
+        let Some(serial) = old.serial.as_deref() else {
+            return Err(ServiceError::params(format!(
+                "{:?} has no serial in its name (another tool made it); rename it with that tool",
+                cred.name
+            )));
+        };
+        let label = TokenLabel::new(serial, p.account.trim(), old.period)
+            .map_err(|e| ServiceError::params(e.to_string()))?;
+        let new_name = label.to_string();
+        if new_name == cred.name {
+            return Ok(token_info(&entry.id, &cred));
+        }
+        if self
+            .credentials(&entry, true)
+            .await?
+            .iter()
+            .any(|c| c.name == new_name)
+        {
+            return Err(ServiceError::new(
+                ErrorCode::AlreadyExists,
+                format!("key {} already has a token named {new_name:?}", entry.id),
+            ));
+        }
+        let (from, to) = (cred.name.clone(), new_name.clone());
+        let result = entry
+            .actor
+            .run(Operation::Rename, Some(cred.name.clone()), move |k| {
+                k.rename(&from, &to)
+            })
+            .await;
+        entry.invalidate_tokens();
+        result.map_err(|e| device_error(&entry.id, e))?;
+        // The ledger follows: every record whose seed this key may hold under the old name.
+        for id in self.ledger.maybe_on_key(&entry.id, &cred.name) {
+            let (name, user) = (new_name.clone(), label.account.clone());
+            if let Err(e) = self.ledger_do(move |l| l.rename(&id, &name, &user)).await {
+                warn!(key = %entry.id, token = %new_name, "cannot record the rename: {}", e.message);
+            }
+        }
+        info!(key = %entry.id, from = %cred.name, to = %new_name, uid = ?caller.uid, "token renamed");
+        let _ = self.registry.events().send(Event::TokensChanged {
+            key: entry.id.clone(),
+        });
+        let renamed = CredentialInfo {
+            name: new_name,
+            ..cred
+        };
+        Ok(token_info(&entry.id, &renamed))
+    }
+
+    fn check_can_rename(entry: &KeyEntry) -> Result<()> {
+        let info = entry.info();
+        if info.capabilities.rename {
+            return Ok(());
+        }
+        Err(ServiceError::new(
+            ErrorCode::Unsupported,
+            format!(
+                "key {} ({}, {}) cannot rename a token in place",
+                entry.id,
+                info.model,
+                info.family.name()
+            ),
+        ))
     }
 }

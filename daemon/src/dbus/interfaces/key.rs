@@ -95,6 +95,43 @@ impl KeyObject {
         self.info().map(|i| i.claimed).unwrap_or_default()
     }
 
+    /// The protocol it speaks: `nk3-hid` or `ykoath-pcsc`.
+    #[zbus(property)]
+    fn family(&self) -> String {
+        self.info()
+            .map(|i| i.family.name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// What it can do, as in `keys.list`: each capability's name, true or false (`codes`,
+    /// `create`, `delete`, `rename`, `touch`, `hotp`, `access_code`, `wink`).
+    #[zbus(property)]
+    fn capabilities(&self) -> HashMap<String, bool> {
+        let Ok(c) = self.info().map(|i| i.capabilities) else {
+            return HashMap::new();
+        };
+        [
+            ("codes", c.codes),
+            ("create", c.create),
+            ("delete", c.delete),
+            ("rename", c.rename),
+            ("touch", c.touch),
+            ("hotp", c.hotp),
+            ("access_code", c.access_code),
+            ("wink", c.wink),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Whether its tokens are locked behind an access code (an admin unlocks it with
+    /// `oathkey unlock`).
+    #[zbus(property)]
+    fn locked(&self) -> bool {
+        self.info().map(|i| i.locked).unwrap_or_default()
+    }
+
     /// Mode and Key Press: `keyboard`, `u2f`, `key_press` (absent where unsupported).
     #[zbus(property)]
     fn settings(&self) -> HashMap<String, bool> {
