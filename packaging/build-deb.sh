@@ -55,6 +55,7 @@ install_to 0644 packaging/dbus/org.oathkey.Daemon1.conf "$root/usr/share/dbus-1/
 install_to 0644 packaging/dbus/org.oathkey.Daemon1.service "$root/usr/share/dbus-1/system-services/org.oathkey.Daemon1.service"
 install_to 0644 packaging/dbus/org.oathkey.Daemon1.session.service "$root/usr/share/dbus-1/services/org.oathkey.Daemon1.service"
 install_to 0644 packaging/polkit/org.oathkey.policy "$root/usr/share/polkit-1/actions/org.oathkey.policy"
+install_to 0644 packaging/polkit/70-oathkey-pcsc.rules "$root/usr/share/polkit-1/rules.d/70-oathkey-pcsc.rules"
 install_to 0644 packaging/config/oathkeyd.toml "$root/etc/oathkey/oathkeyd.toml"
 
 # Man pages and completions, generated from the command-line definitions.

@@ -178,6 +178,13 @@ printf 'SUBSYSTEM=="hidraw", GROUP=="oathkey"\n' > "$work/bad.rules"
 if python3 "$here/check_udev.py" "$work/bad.rules" 2>/dev/null; then fail "the udev checker accepts rubbish"; fi
 python3 "$here/check_udev.py" "$root/usr/lib/udev/rules.d/70-oathkey.rules" >/dev/null || fail "udev rules"
 ok "polkit policy and udev rules"
+printf 'polkit.addRule(function (a, s) { return polkit.Result.YES; });\n' > "$work/bad-polkit.rules"
+if node "$here/check_polkit_rules.js" "$work/bad-polkit.rules" 2>/dev/null; then
+    fail "the polkit rules checker accepts a rule that allows everyone everything"
+fi
+node "$here/check_polkit_rules.js" "$root/usr/share/polkit-1/rules.d/70-oathkey-pcsc.rules" >/dev/null \
+    || fail "the pcsc-lite polkit rule does not decide as intended"
+ok "pcsc-lite polkit rule: the oathkey user may use pcscd and its cards, nobody else is affected"
 
 # --- default config parses -------------------------------------------------------------------
 "$root/usr/bin/oathkeyd" --system --config "$root/etc/oathkey/oathkeyd.toml" --socket "$work/cfg.sock" \
