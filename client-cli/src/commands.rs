@@ -9,15 +9,13 @@ use oathkey_protocol::client::Client;
 use oathkey_protocol::methods::{self as m, Method, NoParams};
 use oathkey_protocol::paths::client_socket;
 use oathkey_protocol::types::{
-    Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams, CreatedToken, Event,
-    AccessCodeParams, KeyInfo, KeyList, KeyParams, NoCode, OtpKind, RenameParams, SetConfigParams,
-    Settings, TokenInfo, TokenParams, UnlockParams,
+    AccessCodeParams, Algorithm, Code, CodeEntry, CodeParams, CodesParams, CreateTokenParams,
+    CreatedToken, Event, KeyInfo, KeyList, KeyParams, NoCode, OtpKind, RenameParams,
+    SetConfigParams, Settings, TokenInfo, TokenParams, UnlockParams,
 };
 use serde::Serialize;
 
-use crate::cli::{
-    AccessCodeCommand, Cli, CodeSource, Command, ConfigArgs, NewToken, TokenCommand,
-};
+use crate::cli::{AccessCodeCommand, Cli, CodeSource, Command, ConfigArgs, NewToken, TokenCommand};
 use crate::exit::Failure;
 use crate::table::Table;
 

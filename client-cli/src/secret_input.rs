@@ -16,7 +16,10 @@ pub fn read(file: Option<&Path>, prompt: &str, confirm: bool) -> Result<SecretTe
     let text = match file {
         Some(path) => {
             let all = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(format!("cannot read the access code from {}: {e}", path.display()))
+                Failure::usage(format!(
+                    "cannot read the access code from {}: {e}",
+                    path.display()
+                ))
             })?);
             Zeroizing::new(all.lines().next().unwrap_or_default().to_string())
         }
@@ -31,13 +34,14 @@ pub fn read(file: Option<&Path>, prompt: &str, confirm: bool) -> Result<SecretTe
                     .map_err(|e| Failure::usage(format!("cannot read the access code: {e}")))?,
             );
             if confirm {
-                let again = Zeroizing::new(
-                    rpassword::prompt_password("Again: ").map_err(|e| {
+                let again =
+                    Zeroizing::new(rpassword::prompt_password("Again: ").map_err(|e| {
                         Failure::usage(format!("cannot read the access code: {e}"))
-                    })?,
-                );
+                    })?);
                 if *again != *first {
-                    return Err(Failure::usage("the two access codes differ; nothing changed"));
+                    return Err(Failure::usage(
+                        "the two access codes differ; nothing changed",
+                    ));
                 }
             }
             first

@@ -395,6 +395,13 @@ impl AppState {
                     k.info.claimed = claimed;
                 }
             }
+            Event::LockChanged { key, locked } => {
+                if let Some(k) = self.key_mut(&key) {
+                    k.info.locked = locked;
+                }
+                // Unlocked: its tokens can be listed now.
+                self.want_refresh(true);
+            }
             Event::EventsLost { .. } => self.want_refresh(true),
         }
     }

@@ -510,3 +510,36 @@ fn hotp_tokens_are_read_only_on_request_and_their_code_stays() {
     );
     assert!(s.take_commands().is_empty(), "never read by itself");
 }
+
+#[test]
+fn a_key_unlocked_with_its_access_code_is_shown_unlocked_and_read_again() {
+    let mut s = connected(Role::Reader);
+    s.apply(Update::Event(Event::LockChanged {
+        key: KEY.into(),
+        locked: true,
+    }));
+    assert!(s.keys[0].info.locked, "locked keys are marked");
+    // The refresh that event asked for ends.
+    s.take_commands();
+    s.apply(Update::Keys(KeyList {
+        keys: vec![KeyInfo {
+            locked: true,
+            ..key_info(KEY)
+        }],
+        unavailable: vec![],
+    }));
+    s.apply(Update::Codes(vec![]));
+    s.take_commands();
+    s.apply(Update::Event(Event::LockChanged {
+        key: KEY.into(),
+        locked: false,
+    }));
+    assert!(!s.keys[0].info.locked);
+    assert!(
+        matches!(
+            s.take_commands().as_slice(),
+            [Command::Refresh { keys: true, .. }]
+        ),
+        "its tokens are read again"
+    );
+}

@@ -1,7 +1,7 @@
 //! The admin view: the vendor admin tool's form for one key, then the seed-file export.
 
 use eframe::egui::{self, Button, ComboBox, Grid, Response, RichText, TextEdit, Ui};
-use oathkey_protocol::types::{Algorithm, OtpKind};
+use oathkey_protocol::types::{Algorithm, KeyFamily, OtpKind};
 use oathkey_seedfile::{Format, WriteMode};
 
 use super::style;
@@ -16,6 +16,7 @@ pub fn show(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Action>) {
     };
     let key_id = key.info.id.clone();
     let settings = key.settings;
+    let family = key.info.family;
     let ids: Vec<(String, String)> = state
         .keys
         .iter()
@@ -52,7 +53,7 @@ pub fn show(ui: &mut Ui, state: &mut AppState, actions: &mut Vec<Action>) {
 
     let form = &mut state.admin;
     mode_section(ui, form, settings.as_ref(), actions);
-    key_press_section(ui, form, settings.as_ref(), actions);
+    key_press_section(ui, form, settings.as_ref(), family, actions);
     ui.separator();
     token_section(ui, form, &key_id, actions);
     ui.separator();
@@ -132,11 +133,17 @@ fn key_press_section(
     ui: &mut Ui,
     form: &mut AdminForm,
     settings: Option<&oathkey_protocol::types::Settings>,
+    family: KeyFamily,
     actions: &mut Vec<Action>,
 ) {
     style::section(ui, "Key Press");
     let Some(mut on) = form.key_press_shown(settings) else {
-        ui.label(RichText::new("This key has no Key Press setting.").color(style::weak(ui)));
+        let why = if family == KeyFamily::YkoathPcsc {
+            "This key has no Key Press setting: a YubiKey asks for a touch per token. Tick \"Touch\" for each new token that should need one."
+        } else {
+            "This key has no Key Press setting."
+        };
+        ui.label(RichText::new(why).color(style::weak(ui)));
         return;
     };
     ui.horizontal(|ui| {

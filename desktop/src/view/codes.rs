@@ -3,7 +3,7 @@
 use eframe::egui::{
     self, Align, Color32, CornerRadius, Layout, Rect, RichText, Sense, Ui, WidgetInfo,
 };
-use oathkey_protocol::types::{Operation, OtpKind};
+use oathkey_protocol::types::{KeyFamily, Operation, OtpKind};
 
 use super::style;
 use crate::model::{
@@ -73,6 +73,8 @@ fn touch_text(key: &KeyState, prompt: &TouchPrompt) -> String {
         (Operation::Config, _) => "to change its settings".into(),
         (Operation::List, _) => "to list its tokens".into(),
         (Operation::Wink, _) => "(it blinks to show which key it is)".into(),
+        (Operation::Rename, _) => "to rename a token".into(),
+        (Operation::AccessCode, _) => "to change its access code".into(),
     };
     format!("Touch your key {} {what}", key.info.id)
 }
@@ -92,21 +94,41 @@ pub fn touch_banners(ui: &mut Ui, state: &AppState) {
     }
 }
 
+/// The family as people call it.
+pub fn family_name(f: KeyFamily) -> &'static str {
+    match f {
+        KeyFamily::Nk3Hid => "Nitrokey 3 secrets app over USB HID",
+        KeyFamily::YkoathPcsc => "YKOATH smart card (PC/SC)",
+    }
+}
+
 fn key_section(ui: &mut Ui, state: &AppState, key: &KeyState, actions: &mut Vec<Action>) {
     ui.add_space(8.0);
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(&key.info.model).heading());
         ui.label(
             RichText::new(format!(
-                "key {} · firmware {} · {}",
+                "key {} · firmware {} · {} · {}",
                 key.info.id,
                 key.info.firmware,
-                format!("{:?}", key.info.source).to_lowercase()
+                format!("{:?}", key.info.source).to_lowercase(),
+                family_name(key.info.family)
             ))
             .color(style::weak(ui)),
         );
     });
     ui.add_space(4.0);
+    if key.info.locked {
+        ui.label("Its tokens are locked with an access code.");
+        ui.label(
+            RichText::new(format!(
+                "An administrator unlocks it for oathkeyd with `oathkey --key {} unlock`; it stays unlocked until the key is unplugged.",
+                key.info.id
+            ))
+            .color(style::weak(ui)),
+        );
+        return;
+    }
     if !key.tokens_loaded {
         ui.horizontal(|ui| {
             ui.spinner();
