@@ -41,6 +41,8 @@ pub mod label;
 pub mod model;
 pub mod nk3;
 pub mod oath;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod transport;
 pub mod udp;
 pub mod ykoath;
