@@ -270,6 +270,10 @@ pub enum ReaderEvent {
 /// Watches readers and cards come and go with `SCardGetStatusChange`: it blocks in pcscd until
 /// something changes or the timeout passes, and never talks to a card. The pseudo-reader
 /// `\\?PnP?\Notification` reports readers plugged in or out. Drive it from a thread of its own.
+///
+/// pcsc-lite does not wake a wait when another application takes a card exclusively or lets
+/// it go; the monitor asks pcscd for the readers' sharing flags afresh whenever a wait runs
+/// out, so such a change is reported within one timeout (pick 1 to 5 s).
 pub struct ReaderMonitor {
     ctx: Context,
     /// The PnP pseudo-reader first, then one entry per reader.
@@ -352,6 +356,11 @@ impl ReaderMonitor {
             };
             match self.ctx.get_status_change(wait, &mut self.states) {
                 Ok(()) => events.extend(self.collect_changes()),
+                // pcsc-lite wakes waiters for cards and readers, not when an application takes
+                // or releases a card: read the sharing flags afresh when a wait runs out.
+                Err(pcsc::Error::Timeout) if events.is_empty() => {
+                    events.extend(self.refresh_sharing()?);
+                }
                 Err(pcsc::Error::Timeout) => {}
                 // A reader vanished between listing and waiting: list again.
                 Err(pcsc::Error::UnknownReader) => continue,
@@ -361,6 +370,51 @@ impl ReaderMonitor {
                 return Ok(events);
             }
         }
+    }
+
+    /// One reader as pcscd sees it now (one question to pcscd, none to the card): whether a
+    /// card is in it and whether another application holds it exclusively. For a key that
+    /// failed with [`Error::HeldExclusively`], to see when it is released.
+    pub fn status(&self, reader: &str) -> Result<ReaderStatus, Error> {
+        let name = CString::new(reader)
+            .map_err(|_| Error::InvalidArgument(format!("reader name {reader:?} has a NUL")))?;
+        let mut states = vec![ReaderState::new(name, State::UNAWARE)];
+        match self.ctx.get_status_change(Duration::ZERO, &mut states) {
+            Ok(()) => {}
+            Err(pcsc::Error::UnknownReader) => return Err(Error::Removed),
+            Err(e) => return Err(service_error(e)),
+        }
+        let state = states[0].event_state();
+        if state.intersects(State::UNKNOWN | State::IGNORE) {
+            return Err(Error::Removed);
+        }
+        Ok(ReaderStatus::from_state(&states[0]))
+    }
+
+    /// Reads every known reader's state afresh and reports those whose sharing changed (taken
+    /// or released by another application).
+    fn refresh_sharing(&mut self) -> Result<Vec<ReaderEvent>, Error> {
+        let mut readers: Vec<String> = self.known.keys().cloned().collect();
+        readers.sort();
+        let mut events = Vec::new();
+        for reader in readers {
+            let status = match self.status(&reader) {
+                Ok(status) => status,
+                // Gone: the next wait's listing reports it.
+                Err(Error::Removed) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(old) = self.known.get_mut(&reader) {
+                if old.present == status.present
+                    && (old.exclusive, old.in_use) != (status.exclusive, status.in_use)
+                {
+                    old.exclusive = status.exclusive;
+                    old.in_use = status.in_use;
+                    events.push(ReaderEvent::Changed(old.clone()));
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// Brings the watched readers in line with pcscd's list: new ones are watched from an
