@@ -42,7 +42,8 @@ const CONFIG: &str = "16 01 02 02 3F 02 04 00 BC 61 4E 03 02 02 3F 04 01 03 05 0
 /// Our challenge in VALIDATE and SET CODE (fixed for byte-exact APDUs).
 const OURS: [u8; 8] = [0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8];
 /// VALIDATE with the key of "correct horse" (salt 01..08) for challenge 08..01, and ours.
-const VALIDATE: &str = "00 A3 00 00 20 75 14 6d ea 1f 92 b0 04 61 2e 43 a9 c3 7f 43 47 ce 9d 26 38 c3 e8 74 08 A1 A2 A3 A4 A5 A6 A7 A8";
+const VALIDATE: &str = "00 A3 00 00 20 75 14 6d ea 1f 92 b0 04 61 2e 43 a9 c3 7f 43 47 ce 9d \
+                        26 38 c3 e8 74 08 A1 A2 A3 A4 A5 A6 A7 A8";
 /// The card's proof: HMAC of our challenge with the same key.
 const VALIDATE_OK: &str = "75 14 a5 1b c1 7e 7a cf a4 4e 5f 1a 04 ce d4 b9 38 af 52 ee 69 1d 90 00";
 
@@ -457,8 +458,8 @@ fn setting_and_clearing_the_access_code() {
         // Now the card asks; the new key answers it.
         .expect(SELECT_OATH, YK_LOCKED)
         .expect(
-            "00 A3 00 00 20 75 14 57 a7 ed 77 47 5e 1b c9 62 65 8e a8 07 52 64 08 8c c0 8e 38 74 08 \
-             A1 A2 A3 A4 A5 A6 A7 A8",
+            "00 A3 00 00 20 75 14 57 a7 ed 77 47 5e 1b c9 62 65 8e a8 07 52 64 08 8c c0 8e 38 \
+             74 08 A1 A2 A3 A4 A5 A6 A7 A8",
             "75 14 a4 62 b9 71 d2 cb d7 c9 54 71 b2 16 7b 9e 52 ea 64 3b 24 a0 90 00",
         )
         .expect("00 03 00 00 02 73 00", "90 00");

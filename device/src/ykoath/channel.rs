@@ -4,8 +4,8 @@
 //! A card is shared with other applications (an authenticator app, gpg's scdaemon, a browser),
 //! any of which may select another applet or reset the card between two of our exchanges. So
 //! every operation runs inside one [`CardChannel::transaction`], and the driver selects the
-//! applet again at the start of each one. [`crate::pcsc`] implements the seam over pcsc-lite;
-//! tests implement it with a scripted card.
+//! applet again at the start of each one. `crate::pcsc` (feature `pcsc`) implements the seam
+//! over pcsc-lite; tests implement it with a scripted card.
 
 use std::time::Duration;
 

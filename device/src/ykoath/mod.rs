@@ -1,5 +1,6 @@
 //! The YKOATH family: OATH smart cards over CCID (YubiKey 5 and 4, Nitrokey 3 over CCID, other
-//! trussed keys), reached through PC/SC ([`crate::pcsc`]) and shared with other applications.
+//! trussed keys), reached through PC/SC (`crate::pcsc`, feature `pcsc`) and shared with other
+//! applications.
 //!
 //! # Layout
 //! - [`channel`]: the seam to the card, [`CardChannel`]: one transaction per operation, and
