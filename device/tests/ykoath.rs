@@ -559,6 +559,25 @@ fn a_nitrokey_3_over_ccid_speaks_the_secrets_app_dialect() {
 }
 
 #[test]
+fn the_secrets_app_gets_the_8_byte_challenge_for_hotp_too() {
+    let select = "79 03 04 0D 00 71 08 01 02 03 04 05 06 07 08 8F 04 00 00 00 01 90 00";
+    let mut card = ScriptedCard::new(NITROKEY_READER);
+    card.expect(SELECT_OATH, select)
+        .expect(SELECT_OATH, select)
+        .expect("00 A1 00 00 01 01", "72 03 11 68 00 90 00")
+        .expect(SELECT_OATH, select)
+        .expect(
+            "00 A2 00 01 0D 71 01 68 74 08 00 00 00 00 00 00 00 07",
+            "76 05 06 50 EF 7F 19 90 00",
+        );
+    let mut key = YkoathKey::open(card).expect("opens");
+    assert_eq!(key.list().expect("lists")[0].kind, Some(OtpKind::Hotp));
+    let otp = key.calculate("h", 7, TouchWait::Never).expect("a code");
+    assert_eq!(otp.code, "872921");
+    key.channel_mut().done();
+}
+
+#[test]
 fn a_card_without_the_oath_application_is_unsupported() {
     let mut card = ScriptedCard::new("Some Reader 00 00");
     card.expect(SELECT_OATH, "6A 82");

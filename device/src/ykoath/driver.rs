@@ -314,8 +314,11 @@ impl<C: CardChannel> KeyDriver for YkoathKey<C> {
 
     #[instrument(level = "debug", skip(self))]
     fn calculate(&mut self, name: &str, challenge: u64, touch: TouchWait) -> Result<Otp, Error> {
-        let challenge = match self.kinds.get(name) {
-            Some(OtpKind::Hotp) => None,
+        // yubikit sends HOTP credentials an empty challenge; the secrets app (like its HID
+        // dialect) gets the 8 bytes, which it ignores for HOTP.
+        let hotp = self.kinds.get(name) == Some(&OtpKind::Hotp);
+        let challenge = match (hotp, self.select.dialect()) {
+            (true, Dialect::Yubikey) => None,
             _ => Some(challenge),
         };
         let command = proto::calculate_command(name, challenge)?;
