@@ -404,14 +404,14 @@ impl ReaderMonitor {
                 Err(Error::Removed) => continue,
                 Err(e) => return Err(e),
             };
-            if let Some(old) = self.known.get_mut(&reader) {
-                if old.present == status.present
-                    && (old.exclusive, old.in_use) != (status.exclusive, status.in_use)
-                {
-                    old.exclusive = status.exclusive;
-                    old.in_use = status.in_use;
-                    events.push(ReaderEvent::Changed(old.clone()));
-                }
+            // A card that came or went is the status wait's to report, with its ATR.
+            if let Some(old) = self.known.get_mut(&reader)
+                && old.present == status.present
+                && (old.exclusive, old.in_use) != (status.exclusive, status.in_use)
+            {
+                old.exclusive = status.exclusive;
+                old.in_use = status.in_use;
+                events.push(ReaderEvent::Changed(old.clone()));
             }
         }
         Ok(events)
