@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
-use pcsc::{Card, Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
+/// The PC/SC context ([`establish`]), re-exported so callers need not depend on `pcsc`.
+pub use pcsc::Context;
+use pcsc::{Card, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 use zeroize::Zeroize;
 
 use crate::error::Error;
