@@ -70,6 +70,25 @@ pub enum Error {
     /// The key's tokens are locked behind an access code that has not been given.
     #[error("the key's tokens are locked with an access code; unlock it first")]
     Locked,
+    /// The access code given to unlock a key (YKOATH VALIDATE) is wrong. The key keeps no
+    /// attempt counter for it.
+    #[error("wrong access code")]
+    WrongAccessCode,
+    /// Another application holds the smart card exclusively (PC/SC sharing violation for
+    /// longer than we retry); it works again once that application lets go.
+    #[error(
+        "the key in reader {reader:?} is held exclusively by another application; it becomes \
+         usable when that application releases it. For gpg's scdaemon, add the line \
+         `pcsc-shared` to ~/.gnupg/scdaemon.conf and run `gpgconf --reload scdaemon`"
+    )]
+    HeldExclusively {
+        /// The PC/SC reader name.
+        reader: String,
+    },
+    /// The PC/SC service (pcscd) is not installed or not running, so no smart-card key can be
+    /// reached; HID and virtual keys are not affected.
+    #[error("no PC/SC service ({0}): install and start pcscd to use smart-card keys")]
+    NoPcscService(String),
     /// The key refused the request with a status word we have no better name for.
     #[error("the key refused the request: {0}")]
     Status(StatusWord),

@@ -75,7 +75,8 @@ pub struct Capabilities {
 /// Who a key is, as it says when opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// Its serial number as 8 hex digits, when it tells one.
+    /// Its serial number, when it tells one: 8 hex digits for the Nitrokey 3 secrets app (over
+    /// HID or CCID); decimal for a YubiKey, as printed on it and shown by ykman.
     pub serial: Option<String>,
     /// Model name.
     pub model: String,

@@ -17,7 +17,12 @@
 //!   [`Error`]s.
 //! - [`family`]: the key-family seam, [`KeyDriver`]: what the daemon asks of a key of any
 //!   family, with its [`Capabilities`]. One module per family implements it: [`nk3`] (the
-//!   Nitrokey 3 secrets app over CTAPHID, with [`Key`] above).
+//!   Nitrokey 3 secrets app over CTAPHID, with [`Key`] above) and [`ykoath`] (YKOATH smart
+//!   cards over CCID: YubiKey, Nitrokey 3 over CCID; [`YkoathKey`]).
+//! - [`ykoath`] has its own seam to the card, [`ykoath::CardChannel`] (one transaction per
+//!   operation), so its protocol is tested without pcscd; `pcsc` (feature `pcsc`) implements
+//!   it over pcsc-lite, shared with other applications, and watches readers come and go
+//!   (`pcsc::ReaderMonitor`).
 //! - [`label`]: the token name convention `[period/]serial:account`.
 //! - [`model`]: which keys are supported, by USB ID.
 //!
@@ -36,8 +41,11 @@ pub mod label;
 pub mod model;
 pub mod nk3;
 pub mod oath;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod transport;
 pub mod udp;
+pub mod ykoath;
 
 pub use admin::Setting;
 pub use ctaphid::Timeouts;
@@ -50,3 +58,4 @@ pub use nk3::Nk3Key;
 pub use oath::{Algorithm, AlgorithmBits, CredentialInfo, NewCredential, Otp, OtpKind, SelectInfo};
 pub use transport::{DeviceInfo, Transport, TransportError};
 pub use udp::UdpTransport;
+pub use ykoath::{CardChannel, YkoathKey};
