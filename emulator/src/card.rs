@@ -295,7 +295,8 @@ impl Card {
         if let Err(sw) = apdu::check_class(apdu.cla) {
             return Reply::Answer(status(sw));
         }
-        if apdu.ins == INS_SELECT {
+        // YKOATH's CALCULATE ALL shares SELECT's instruction byte (A4): P1 04 tells them apart.
+        if apdu.ins == INS_SELECT && apdu.p1 == 0x04 {
             return Reply::Answer(self.select(&apdu, bytes));
         }
         match (self.applet, self.profile) {
@@ -371,7 +372,7 @@ impl Card {
     }
 
     fn select(&mut self, apdu: &Apdu, bytes: &[u8]) -> Vec<u8> {
-        if (apdu.p1, apdu.p2) != (0x04, 0x00) {
+        if apdu.p2 != 0x00 {
             return status(StatusWord::INCORRECT_P1P2);
         }
         let aid = apdu.data.as_slice();
