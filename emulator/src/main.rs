@@ -215,6 +215,10 @@ impl vpcd::Events for PrintEvents {
     fn removed(&mut self) {
         println!("card removed");
     }
+
+    fn touch_requested(&mut self) {
+        println!("touch requested");
+    }
 }
 
 fn serve_vpcd(addr: &str, args: &KeyArgs, access_code: Option<&str>) -> Result<()> {

@@ -68,6 +68,8 @@ pub trait Events {
     fn inserted(&mut self, addr: SocketAddr);
     /// The card left the reader (removed, rebooted, or vpcd went away).
     fn removed(&mut self);
+    /// An APDU waits for a touch (tests press the button when they see this).
+    fn touch_requested(&mut self) {}
 }
 
 /// No one listens.
@@ -206,8 +208,10 @@ pub fn serve(
             }
         }
         while let Some(message) = link.as_mut().and_then(Link::next_message) {
-            if let Some(answer) = handle(&mut card, &message, Instant::now()) {
-                send_or_drop(&mut link, &mut card, &answer, events);
+            match handle(&mut card, &message, Instant::now()) {
+                Some(answer) => send_or_drop(&mut link, &mut card, &answer, events),
+                None if card.waiting_for_touch() => events.touch_requested(),
+                None => {}
             }
             if card.take_reboot() {
                 info!("card reboots (Management WRITE CONFIG)");
