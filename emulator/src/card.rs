@@ -464,7 +464,7 @@ impl Card {
 
     fn complete(&mut self, pending: Pending, touched: bool) -> Vec<u8> {
         let mut dirty = false;
-        let answer = match pending.work {
+        match pending.work {
             Work::Oath(d) => {
                 let result = self.oath.resume(&mut self.state, &d, touched, &mut dirty);
                 self.persist(dirty);
@@ -482,8 +482,7 @@ impl Card {
                 self.persist(dirty);
                 ccid_order(&answer)
             }
-        };
-        answer
+        }
     }
 
     /// Lets time pass: a touch that came (policy `after:MS`) or a wait that timed out.
