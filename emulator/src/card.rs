@@ -117,19 +117,36 @@ struct Pending {
 }
 
 /// The rest of a chained answer and the instruction that fetches it.
-#[derive(Debug)]
 struct Remainder {
     ins: u8,
     data: Zeroizing<Vec<u8>>,
 }
 
-/// A command arriving in parts (CLA `10`).
-#[derive(Debug)]
+/// A command arriving in parts (CLA `10`): a PUT's parts carry a secret.
 struct Chain {
     ins: u8,
     p1: u8,
     p2: u8,
     data: Zeroizing<Vec<u8>>,
+}
+
+// Buffered APDU data stays out of debug output: lengths are enough.
+impl std::fmt::Debug for Remainder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remainder")
+            .field("ins", &self.ins)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("ins", &self.ins)
+            .field("len", &self.data.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The virtual smart card.

@@ -20,6 +20,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::card::{Card, Reply};
 use crate::config::TouchPolicy;
@@ -81,11 +82,11 @@ impl Events for NoEvents {
     fn removed(&mut self) {}
 }
 
-/// A connection to vpcd with its partly received message.
-#[derive(Debug)]
+/// A connection to vpcd with its partly received message (APDUs may carry secrets: the
+/// buffer is wiped, spare capacity included, when dropped).
 struct Link {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
 }
 
 impl Link {
@@ -99,7 +100,7 @@ impl Link {
     }
 
     /// The next complete message, if one is buffered.
-    fn next_message(&mut self) -> Option<Vec<u8>> {
+    fn next_message(&mut self) -> Option<Zeroizing<Vec<u8>>> {
         let [hi, lo, ..] = self.buf[..] else {
             return None;
         };
@@ -107,7 +108,7 @@ impl Link {
         if self.buf.len() < 2 + len {
             return None;
         }
-        let message = self.buf[2..2 + len].to_vec();
+        let message = Zeroizing::new(self.buf[2..2 + len].to_vec());
         self.buf.drain(..2 + len);
         Some(message)
     }
@@ -170,7 +171,7 @@ pub fn serve(
                         events.inserted(target);
                         link = Some(Link {
                             stream,
-                            buf: Vec::new(),
+                            buf: Zeroizing::new(Vec::new()),
                         });
                     }
                     Err(e) => debug!(%target, "vpcd not reachable yet: {e}"),
@@ -191,14 +192,17 @@ pub fn serve(
             .unwrap_or(IDLE_POLL)
             .clamp(Duration::from_millis(1), IDLE_POLL);
         l.stream.set_read_timeout(Some(wait))?;
-        let mut chunk = [0u8; 4096];
-        match l.stream.read(&mut chunk) {
+        let mut chunk = Zeroizing::new([0u8; 4096]);
+        match l.stream.read(chunk.as_mut()) {
             Ok(0) => {
                 info!("vpcd closed the connection (pcscd stopped?); reconnecting");
                 disconnect(&mut link, &mut card, events);
                 continue;
             }
-            Ok(n) => l.buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                l.buf.extend_from_slice(&chunk[..n]);
+                chunk.zeroize();
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
