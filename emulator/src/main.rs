@@ -127,7 +127,7 @@ enum Command {
         #[arg(long, conflicts_with = "vpcd")]
         uhid: bool,
         /// Connect as a smart card to vsmartcard's vpcd at HOST:PORT (its first reader listens
-        /// on 35963, the second on 35964); pcscd then shows the card in "Virtual PCD".
+        /// on 35963, the second on 35964); pcscd then shows the card in "Virtual PCD 00 00".
         #[arg(long, value_name = "HOST:PORT")]
         vpcd: Option<String>,
         /// Start the card's OATH app locked with this access code (tests; --vpcd with the
