@@ -3,6 +3,9 @@
 //! - `serve --udp ADDR`: serve it over UDP (one datagram = one 64-byte report), for external
 //!   tools and for daemons attached with `--udp-key`. Control lines on stdin: `press`,
 //!   `unplug`, `replug`, `touch POLICY`, `stall MS`, `busy MS`, `quit`.
+//! - `serve --vpcd HOST:PORT --profile yubikey|nk3`: be a smart card in vsmartcard's vpcd
+//!   reader, so pcscd and every PC/SC application (yubikit, ykman, opensc-tool) see it.
+//!   Control lines on stdin: `press`, `remove`, `insert`, `touch POLICY`, `quit`.
 //! - `demo`: seed a TOTP token on an in-process virtual key through the driver and show the
 //!   codes it computes next to an independent RFC 6238 computation.
 
@@ -16,7 +19,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TokenLabel, TouchWait};
 use oathkey_emulator::udp::{self, Control};
-use oathkey_emulator::{Config, Faults, Profile, TouchPolicy, VirtualKey, VirtualKeyHandle};
+use oathkey_emulator::vpcd;
+use oathkey_emulator::{
+    Card, CardProfile, Config, Faults, Profile, TouchPolicy, VirtualKey, VirtualKeyHandle,
+};
 use secrecy::SecretSlice;
 
 #[derive(Parser, Debug)]
@@ -41,9 +47,10 @@ struct KeyArgs {
     /// How long the key waits for a touch, in milliseconds.
     #[arg(long, default_value_t = 15_000, value_name = "MS")]
     touch_timeout: u64,
-    /// Which key to model: oathkey (with Mode / Key Press settings) or nitrokey3.
-    #[arg(long, default_value = "oathkey", value_parser = parse_profile)]
-    profile: Profile,
+    /// Which key to model. HID: oathkey (with Mode / Key Press settings, the default) or
+    /// nitrokey3. Smart card (--vpcd): yubikey (the default) or nk3.
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<String>,
     /// Serial number of a new key, in hex (a stored state keeps its own).
     #[arg(long, value_parser = parse_hex_u32)]
     serial: Option<u32>,
@@ -53,9 +60,24 @@ struct KeyArgs {
 }
 
 impl KeyArgs {
+    fn hid_profile(&self) -> Result<Profile> {
+        match self.profile.as_deref() {
+            None => Ok(Profile::Oathkey),
+            Some(p) => parse_profile(p).map_err(anyhow::Error::msg),
+        }
+    }
+
+    fn card_profile(&self) -> Result<CardProfile> {
+        match self.profile.as_deref() {
+            None => Ok(CardProfile::YubiKey),
+            Some(p) => p.parse().map_err(anyhow::Error::msg),
+        }
+    }
+
     fn config(&self) -> Config {
         Config {
-            profile: self.profile,
+            // The HID profile; a card's profile is separate (`card_profile`).
+            profile: self.hid_profile().unwrap_or_default(),
             touch: self.touch,
             touch_timeout: Duration::from_millis(self.touch_timeout),
             report_interval: Duration::from_micros(self.report_interval_us),
@@ -65,30 +87,53 @@ impl KeyArgs {
     }
 
     fn key(&self) -> Result<VirtualKey> {
+        self.hid_profile()?;
         match &self.state {
             Some(path) => VirtualKey::open(self.config(), oathkey_emulator::StateFile::new(path))
                 .with_context(|| format!("failed to open the key state {}", path.display())),
             None => Ok(VirtualKey::new(self.config())),
         }
     }
+
+    fn card(&self) -> Result<Card> {
+        let profile = self.card_profile()?;
+        match &self.state {
+            Some(path) => Card::open(
+                self.config(),
+                profile,
+                oathkey_emulator::StateFile::new(path),
+            )
+            .with_context(|| format!("failed to open the key state {}", path.display())),
+            None => Ok(Card::new(self.config(), profile)),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve a virtual key over UDP, or as a kernel HID device through uhid.
+    /// Serve a virtual key over UDP, as a kernel HID device through uhid, or as a smart card
+    /// in vsmartcard's vpcd reader.
     Serve {
         /// Address to listen on, such as 127.0.0.1:8111 (port 0 picks a free port).
         #[arg(
             long,
             value_name = "ADDR",
-            required_unless_present = "uhid",
-            conflicts_with = "uhid"
+            required_unless_present_any = ["uhid", "vpcd"],
+            conflicts_with_all = ["uhid", "vpcd"]
         )]
         udp: Option<String>,
         /// Register the key with the kernel through /dev/uhid (Linux; needs write access to
         /// /dev/uhid): it appears as /dev/hidrawN like a real key.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vpcd")]
         uhid: bool,
+        /// Connect as a smart card to vsmartcard's vpcd at HOST:PORT (its first reader listens
+        /// on 35963, the second on 35964); pcscd then shows the card in "Virtual PCD 00 00".
+        #[arg(long, value_name = "HOST:PORT")]
+        vpcd: Option<String>,
+        /// Start the card's OATH app locked with this access code (tests; --vpcd with the
+        /// yubikey profile only). The card stores the derived key, never the text.
+        #[arg(long, value_name = "TEXT", requires = "vpcd")]
+        access_code: Option<String>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -126,11 +171,17 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve {
+            vpcd: Some(addr),
+            access_code,
+            key,
+            ..
+        } => serve_vpcd(&addr, &key, access_code.as_deref()),
+        Command::Serve {
             udp: Some(addr),
             key,
             ..
         } => serve(&addr, &key),
-        Command::Serve { udp: None, key, .. } => serve_uhid(&key),
+        Command::Serve { key, .. } => serve_uhid(&key),
         Command::Demo { codes } => demo(codes),
     }
 }
@@ -151,6 +202,74 @@ fn serve(addr: &str, args: &KeyArgs) -> Result<()> {
     out.flush()?;
     drop(out);
     udp::serve(&socket, key, &rx).context("UDP serving failed")
+}
+
+/// Prints the card's comings and goings on stdout, where tests wait for them.
+struct PrintEvents;
+
+impl vpcd::Events for PrintEvents {
+    fn inserted(&mut self, addr: std::net::SocketAddr) {
+        println!("card inserted into vpcd {addr}");
+    }
+
+    fn removed(&mut self) {
+        println!("card removed");
+    }
+
+    fn touch_requested(&mut self) {
+        println!("touch requested");
+    }
+}
+
+fn serve_vpcd(addr: &str, args: &KeyArgs, access_code: Option<&str>) -> Result<()> {
+    let mut card = args.card()?;
+    if let Some(code) = access_code {
+        if card.profile() != CardProfile::YubiKey {
+            bail!("--access-code needs the yubikey profile (a Nitrokey 3 has a PIN instead)");
+        }
+        card.set_access_code(code);
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || read_vpcd_control(&tx));
+    let profile = match card.profile() {
+        CardProfile::YubiKey => "yubikey",
+        CardProfile::Nk3 => "nk3",
+    };
+    println!(
+        "virtual card {profile} serial {:08X} for vpcd {addr}",
+        card.state().serial
+    );
+    vpcd::serve(addr, card, &rx, &mut PrintEvents).context("vpcd serving failed")
+}
+
+/// Control lines for the card, the UDP front's words with `remove` / `insert` (or `unplug` /
+/// `replug`) taking the card out of the reader and back.
+fn read_vpcd_control(tx: &mpsc::Sender<vpcd::Control>) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { return };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let control = match words.as_slice() {
+            ["press"] => vpcd::Control::Press,
+            ["remove" | "unplug"] => vpcd::Control::Remove,
+            ["insert" | "replug"] => vpcd::Control::Insert,
+            ["quit" | "stop"] => vpcd::Control::Stop,
+            ["touch", policy] => match policy.parse() {
+                Ok(p) => vpcd::Control::Touch(p),
+                Err(e) => {
+                    eprintln!("oathkey-emulator: {e}");
+                    continue;
+                }
+            },
+            [] => continue,
+            _ => {
+                eprintln!("oathkey-emulator: unknown control line {line:?}");
+                continue;
+            }
+        };
+        if tx.send(control).is_err() {
+            return;
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -143,6 +143,10 @@ pub struct KeyState {
     pub pin: Option<PinRecord>,
     /// Mode and Key Press.
     pub settings: Settings,
+    /// What only the smart-card face of the key keeps (the YubiKey-like profile). Files written
+    /// before the card existed have none: a fresh one is made for them.
+    #[serde(default)]
+    pub card: CardState,
 }
 
 impl KeyState {
@@ -164,6 +168,65 @@ impl KeyState {
             credentials: Vec::new(),
             pin: None,
             settings: Settings::default(),
+            card: CardState::default(),
+        }
+    }
+}
+
+/// The access code of the YubiKey-like card's OATH app, as the card stores it: the key the host
+/// derived from the password (PBKDF2 on the host), never the password itself.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The type|algorithm byte SET CODE carried (`0x21`: HMAC-SHA1).
+    pub kind_alg: u8,
+    /// The HMAC key the VALIDATE exchange proves knowledge of.
+    #[serde(with = "hex_secret")]
+    pub key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("kind_alg", &format_args!("{:#04x}", self.kind_alg))
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The smart-card face's own persistent state (YubiKey-like profile).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CardState {
+    /// The OATH app's salt, which hosts hash into the device id and derive the access key
+    /// with; a new one comes with every OATH reset, as on a YubiKey.
+    #[serde(with = "hex_bytes")]
+    pub oath_salt: Vec<u8>,
+    /// The OATH access code, once set.
+    pub access_key: Option<AccessKey>,
+    /// USB applications enabled in the Management app's bitmask, except OTP (0x01) and U2F
+    /// (0x02): those two are [`Settings::keyboard`] and [`Settings::u2f`], the same Mode the
+    /// HID key's admin app shows.
+    pub usb_enabled_other: u16,
+}
+
+impl CardState {
+    /// OATH, PIV, OpenPGP and FIDO2 on, as a YubiKey 5 leaves the factory.
+    pub const DEFAULT_OTHER: u16 = 0x0020 | 0x0010 | 0x0008 | 0x0200;
+
+    /// A fresh random OATH salt.
+    pub fn new_salt() -> Vec<u8> {
+        let mut salt = vec![0u8; 8];
+        // A failing OS RNG leaves a zero salt: a fixed device id, nothing worse.
+        let _ = getrandom::fill(&mut salt);
+        salt
+    }
+}
+
+impl Default for CardState {
+    fn default() -> Self {
+        Self {
+            oath_salt: Self::new_salt(),
+            access_key: None,
+            usb_enabled_other: Self::DEFAULT_OTHER,
         }
     }
 }
@@ -330,7 +393,21 @@ mod tests {
             counter: 0,
         });
         state.pin = Some(PinRecord::new(b"123456"));
+        state.card.access_key = Some(AccessKey {
+            kind_alg: 0x21,
+            key: Zeroizing::new(vec![0xA5; 16]),
+        });
         state
+    }
+
+    #[test]
+    fn a_file_without_card_state_gets_a_fresh_one() {
+        let mut json = serde_json::to_value(KeyState::new(Some(5))).expect("encodes");
+        json.as_object_mut().expect("object").remove("card");
+        let state: KeyState = serde_json::from_value(json).expect("older files still load");
+        assert_eq!(state.card.oath_salt.len(), 8);
+        assert_eq!(state.card.access_key, None);
+        assert_eq!(state.card.usb_enabled_other, CardState::DEFAULT_OTHER);
     }
 
     #[test]
@@ -397,5 +474,7 @@ mod tests {
         assert!(shown.contains("[redacted]"));
         assert!(!shown.contains("12345678901234567890"));
         assert!(!shown.contains("49, 50, 51"));
+        assert!(!shown.contains("165, 165"), "{shown}");
+        assert!(!shown.contains("a5a5"), "{shown}");
     }
 }
