@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Look for real keys through hidapi.
     pub hid: Option<bool>,
+    /// Watch PC/SC readers (pcscd) for YubiKeys and other smart-card keys.
+    pub pcsc: Option<bool>,
     /// How often to look for plugged and unplugged keys, in milliseconds.
     pub hid_poll_ms: Option<u64>,
     /// How many in-process virtual keys to run.
@@ -156,6 +158,8 @@ pub struct Config {
     pub log_level: String,
     /// Real keys through hidapi.
     pub hid: bool,
+    /// Smart-card keys through PC/SC.
+    pub pcsc: bool,
     /// Hot-plug polling interval.
     pub hid_poll: Duration,
     /// In-process virtual keys.
@@ -201,6 +205,8 @@ pub struct Overrides {
     pub log_level: Option<String>,
     /// `--no-hid`.
     pub no_hid: bool,
+    /// `--no-pcsc`.
+    pub no_pcsc: bool,
     /// `--emulate`.
     pub emulate: Option<u32>,
     /// `--state-dir`.
@@ -266,6 +272,7 @@ impl Config {
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
             hid: !flags.no_hid && file.hid.unwrap_or(true),
+            pcsc: !flags.no_pcsc && file.pcsc.unwrap_or(true),
             hid_poll: Duration::from_millis(file.hid_poll_ms.unwrap_or(500).max(50)),
             emulate: flags.emulate.or(file.emulate).unwrap_or(0),
             state_dir: flags

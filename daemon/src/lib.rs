@@ -104,6 +104,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         keys::sources::start_hid_poller(registry.clone(), config.hid_poll, stop_sources.clone())
             .context("failed to start the hot-plug poller")?;
     }
+    #[cfg(feature = "pcsc")]
+    if config.pcsc {
+        keys::pcsc::start_pcsc_watcher(registry.clone(), stop_sources.clone())
+            .context("failed to start the PC/SC watcher")?;
+    }
     let udp = UdpKeys::default();
     udp.set(&registry, &config.udp_keys);
 
@@ -201,6 +206,9 @@ impl Running {
         }
         if new.hid != self.config.hid || new.hid_poll != self.config.hid_poll {
             restart.push("hid".to_string());
+        }
+        if new.pcsc != self.config.pcsc {
+            restart.push("pcsc".to_string());
         }
         if new.stalled_line_timeout != self.config.stalled_line_timeout
             || new.shutdown_grace != self.config.shutdown_grace

@@ -60,9 +60,12 @@ struct Args {
     /// D-Bus frontend: auto, system, session or off.
     #[arg(long, value_name = "BUS")]
     dbus: Option<String>,
-    /// Do not look for real keys.
+    /// Do not look for real HID keys (Nitrokey 3).
     #[arg(long)]
     no_hid: bool,
+    /// Do not look for smart-card keys through PC/SC (pcscd).
+    #[arg(long)]
+    no_pcsc: bool,
     /// Write the man page into DIR and exit (for packaging).
     #[arg(long, value_name = "DIR", hide = true)]
     generate_man: Option<PathBuf>,
@@ -92,6 +95,7 @@ impl Args {
                 .clone()
                 .or_else(|| std::env::var("OATHKEY_LOG").ok()),
             no_hid: self.no_hid,
+            no_pcsc: self.no_pcsc,
             emulate: self.emulate,
             state_dir: self.state_dir.clone(),
             emulate_touch: self.emulate_touch.clone(),

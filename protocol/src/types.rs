@@ -207,10 +207,13 @@ pub enum SettingName {
 /// A device the daemon found but cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnavailableKey {
-    /// Device path.
+    /// Device path (hidraw node, PC/SC reader).
     pub path: String,
-    /// Why (permissions, protocol failure).
+    /// Why (permissions, protocol failure, held by another application), and what to do.
     pub reason: String,
+    /// Another application holds the key exclusively; it becomes usable by itself once released.
+    #[serde(default)]
+    pub busy: bool,
 }
 
 /// The answer to `keys.list`.

@@ -68,8 +68,11 @@ export CARGO_TARGET_DIR=$cache/build
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true
 target=x86_64-unknown-linux-gnu
+# oathkeyd without PC/SC: Debian ships no static libpcsclite, and the guest has no pcscd.
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release --target "$target" \
-    -p oathkeyd -p oathkey -p oathkey-emulator
+    -p oathkeyd --no-default-features --features hid
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release --target "$target" \
+    -p oathkey -p oathkey-emulator
 bin=$CARGO_TARGET_DIR/$target/release
 
 # --- initramfs ----------------------------------------------------------------------------------

@@ -175,10 +175,19 @@ impl KeyEntry {
     }
 }
 
+/// A device found but not usable now.
+#[derive(Debug, Clone)]
+struct Unavailable {
+    source: KeySource,
+    reason: String,
+    /// Another application holds it; it becomes usable once released.
+    busy: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     keys: BTreeMap<String, Arc<KeyEntry>>,
-    unavailable: BTreeMap<String, String>,
+    unavailable: BTreeMap<String, Unavailable>,
     /// Unplugged virtual keys, kept so that `virtual.plug` can bring them back.
     parked: BTreeMap<String, VirtualKeyHandle>,
 }
@@ -353,9 +362,17 @@ impl Registry {
         self.lock().keys.values().cloned().collect()
     }
 
-    /// Records a supported device that cannot be used, and why.
-    pub fn set_unavailable(&self, path: &str, reason: String) {
-        self.lock().unavailable.insert(path.to_string(), reason);
+    /// Records a supported device of `source` that cannot be used, why, and whether that is
+    /// because another application holds it (`busy`).
+    pub fn set_unavailable(&self, source: KeySource, path: &str, reason: String, busy: bool) {
+        self.lock().unavailable.insert(
+            path.to_string(),
+            Unavailable {
+                source,
+                reason,
+                busy,
+            },
+        );
     }
 
     /// Forgets an unusable device (it went away).
@@ -365,12 +382,17 @@ impl Registry {
 
     /// Why a device is unusable, if it is.
     pub fn unavailable_reason(&self, path: &str) -> Option<String> {
-        self.lock().unavailable.get(path).cloned()
+        self.lock().unavailable.get(path).map(|u| u.reason.clone())
     }
 
-    /// Paths of unusable devices.
-    pub fn unavailable_paths(&self) -> Vec<String> {
-        self.lock().unavailable.keys().cloned().collect()
+    /// Paths of unusable devices from `source`.
+    pub fn unavailable_paths(&self, source: KeySource) -> Vec<String> {
+        self.lock()
+            .unavailable
+            .iter()
+            .filter(|(_, u)| u.source == source)
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// Supported devices that could not be used.
@@ -378,9 +400,10 @@ impl Registry {
         self.lock()
             .unavailable
             .iter()
-            .map(|(path, reason)| UnavailableKey {
+            .map(|(path, u)| UnavailableKey {
                 path: path.clone(),
-                reason: reason.clone(),
+                reason: u.reason.clone(),
+                busy: u.busy,
             })
             .collect()
     }

@@ -204,7 +204,7 @@ fn poll_hid_once(registry: &Arc<Registry>, api: &mut hidapi::HidApi) {
             registry.remove_path(&path);
         }
     }
-    for path in registry.unavailable_paths() {
+    for path in registry.unavailable_paths(KeySource::Hid) {
         if !present.contains(&path.as_str()) {
             registry.clear_unavailable(&path);
         }
@@ -231,7 +231,7 @@ fn poll_hid_once(registry: &Arc<Registry>, api: &mut hidapi::HidApi) {
                 if registry.unavailable_reason(path).as_deref() != Some(reason.as_str()) {
                     warn!(%path, "supported key cannot be used: {reason}");
                 }
-                registry.set_unavailable(path, reason);
+                registry.set_unavailable(KeySource::Hid, path, reason, false);
             }
         }
     }

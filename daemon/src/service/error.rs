@@ -43,10 +43,12 @@ pub fn device_error(key: &str, e: DeviceError) -> ServiceError {
         DeviceError::TouchTimeout => ErrorCode::TouchTimeout,
         DeviceError::PinRequired | DeviceError::PinNotSet => ErrorCode::PinRequired,
         DeviceError::Locked => ErrorCode::Locked,
-        DeviceError::WrongPin { .. } | DeviceError::PinBlocked | DeviceError::PinAlreadySet => {
-            ErrorCode::PinInvalid
-        }
-        DeviceError::Busy(_) => ErrorCode::Busy,
+        DeviceError::WrongPin { .. }
+        | DeviceError::PinBlocked
+        | DeviceError::PinAlreadySet
+        | DeviceError::WrongAccessCode => ErrorCode::PinInvalid,
+        // Held by another application: the same "try again later" as our own busy key.
+        DeviceError::Busy(_) | DeviceError::HeldExclusively { .. } => ErrorCode::Busy,
         DeviceError::AlreadyExists => ErrorCode::AlreadyExists,
         DeviceError::NoSpace => ErrorCode::NoSpace,
         DeviceError::Unsupported(_) => ErrorCode::Unsupported,

@@ -69,7 +69,7 @@ impl KeyObject {
         self.info().map(|i| i.firmware).unwrap_or_default()
     }
 
-    /// Where it was found: hid, virtual or udp.
+    /// Where it was found: hid, pcsc, virtual or udp.
     #[zbus(property)]
     fn source(&self) -> String {
         self.info()
