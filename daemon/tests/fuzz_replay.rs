@@ -47,6 +47,14 @@ fn rpc_line_corpus_and_regressions() {
 fn rpc_dispatch_corpus_and_regressions() {
     for input in replay::inputs("rpc_dispatch") {
         let outcome = rpc_dispatch::check(&input.bytes);
+        // The fuzz target reuses one daemon's registry and key across inputs: each input must
+        // find it as a new daemon would.
+        assert_eq!(
+            outcome,
+            rpc_dispatch::check_fresh(&input.bytes),
+            "{}: a reused daemon answered otherwise than a new one",
+            input.name
+        );
         let [reader, admin] = &outcome.errors;
         if input.is_ok_seed() {
             assert!(admin.is_empty(), "{}: admin got {admin:?}", input.name);
@@ -96,4 +104,53 @@ fn seed_ledger_corpus_and_regressions() {
         }
     }
     assert!(kept > 0, "the seeds hold records");
+}
+
+#[test]
+fn the_dispatcher_fixture_is_put_back_as_new_after_an_input_that_changes_everything() {
+    // This thread's fixture, as new.
+    let daemon = rpc_dispatch::Daemon::start();
+    let entry = daemon.service.registry().list()[0].clone();
+    let handle = entry.virtual_handle.clone().expect("a virtual key");
+    let (new, settings) = (handle.state(), entry.settings());
+    drop(entry);
+    daemon.finish();
+    // Tokens (one still on the key and in the daemon's cache, seeds in the ledger), settings,
+    // a claim held; and the same with the key left unplugged.
+    let changes = r#"{"jsonrpc":"2.0","id":1,"method":"tokens.create","params":{"account":"alice@contoso.com","serial":"0012345"}}
+{"jsonrpc":"2.0","id":2,"method":"tokens.create","params":{"account":"bob@contoso.com","serial":"0012346"}}
+{"jsonrpc":"2.0","id":3,"method":"tokens.delete","params":{"token":"0012345"}}
+{"jsonrpc":"2.0","id":4,"method":"keys.set_config","params":{"key_press":true,"keyboard":false}}
+{"jsonrpc":"2.0","id":5,"method":"keys.claim"}
+{"jsonrpc":"2.0","id":6,"method":"tokens.list"}
+"#;
+    let unplug = format!(
+        "{changes}{}",
+        r#"{"jsonrpc":"2.0","id":7,"method":"virtual.unplug"}"#
+    );
+    for input in [changes, &unplug, changes, &unplug] {
+        let outcome = rpc_dispatch::check(input.as_bytes());
+        assert_eq!(outcome.errors[1], [], "{input}");
+        let daemon = rpc_dispatch::Daemon::start();
+        let entries = daemon.service.registry().list();
+        assert_eq!(entries.len(), 1, "one key, plugged in: {input}");
+        let again = entries[0].virtual_handle.clone().expect("a virtual key");
+        assert!(again.is_plugged());
+        let state = again.state();
+        assert_eq!(state.uuid, new.uuid, "the same key: the fixture was reused");
+        assert_eq!(state, new, "no token left, settings as new: {input}");
+        assert_eq!(
+            entries[0].settings(),
+            settings,
+            "the daemon's view: {input}"
+        );
+        assert_eq!(entries[0].claimant(), None, "no claim");
+        assert_eq!(entries[0].cached_tokens(), None, "no token list cached");
+        assert!(
+            daemon.service.ledger().records().is_empty(),
+            "an empty ledger"
+        );
+        drop(entries);
+        daemon.finish();
+    }
 }
