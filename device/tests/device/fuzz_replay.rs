@@ -2,11 +2,11 @@
 //! `apdu_host`) through the same checks as the fuzz targets, on the stable toolchain. Seeds
 //! named `ok-*` must be accepted and `bad-*` refused with a typed error.
 
-#[path = "../../fuzz/checks/apdu_host.rs"]
+#[path = "../../../fuzz/checks/apdu_host.rs"]
 mod apdu_host;
-#[path = "../../fuzz/checks/ctaphid_host.rs"]
+#[path = "../../../fuzz/checks/ctaphid_host.rs"]
 mod ctaphid_host;
-#[path = "../../fuzz/checks/replay.rs"]
+#[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
 
 use oathkey_device::Error;
