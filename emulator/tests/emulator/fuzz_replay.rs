@@ -3,11 +3,11 @@
 //! named `ok-*` must be served without an error and `bad-*` must get the key's typed refusals
 //! (CTAPHID errors, status words).
 
-#[path = "../../fuzz/checks/apdu_device.rs"]
+#[path = "../../../fuzz/checks/apdu_device.rs"]
 mod apdu_device;
-#[path = "../../fuzz/checks/ctaphid_device.rs"]
+#[path = "../../../fuzz/checks/ctaphid_device.rs"]
 mod ctaphid_device;
-#[path = "../../fuzz/checks/replay.rs"]
+#[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
 
 use oathkey_device::ctaphid::wire::cmd;

@@ -1,0 +1,8 @@
+//! Integration tests of oathkey-emulator, one module per concern (one test binary).
+
+mod conformance;
+mod driver;
+mod framing;
+mod fuzz_replay;
+mod interop;
+mod roundtrip;
