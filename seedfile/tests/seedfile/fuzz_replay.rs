@@ -3,9 +3,9 @@
 //! read without a problem (and round-trip: the check renders and reads them again), `bad-*`
 //! must read with problems, each with a reason.
 
-#[path = "../../fuzz/checks/replay.rs"]
+#[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
-#[path = "../../fuzz/checks/seedfile.rs"]
+#[path = "../../../fuzz/checks/seedfile.rs"]
 mod seedfile;
 
 const TARGETS: [&str; 5] = [
