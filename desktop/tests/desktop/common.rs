@@ -1,9 +1,8 @@
-//! Test harness: a real `oathkeyd` on a private socket with a virtual key, the app in an
-//! egui_kittest harness (no display), and an independent TOTP computation.
+//! Test harness: a real `oathkeyd` on a private socket with a virtual key (the testkit's
+//! daemon), the app in an egui_kittest harness (no display), and the reference TOTP.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,134 +13,47 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use oathkey_desktop::{AppState, Backend, Clock, DesktopApp};
 use oathkey_protocol::SecretText;
 use oathkey_protocol::client::Client;
-use oathkey_protocol::types::{CreateTokenParams, CreatedToken, KeyList, method};
+use oathkey_protocol::types::{CreateTokenParams, CreatedToken, method};
+pub use oathkey_testkit::{Daemon, reference_totp_b32, unix_now};
 use serde_json::Value;
-use tempfile::TempDir;
 
 /// A known seed (RFC 6238's SHA-1 test key).
 pub const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-/// A workspace binary next to this package's own, built on demand when this package's tests
-/// run alone.
-pub fn bin(name: &str) -> PathBuf {
-    let ours = PathBuf::from(env!("CARGO_BIN_EXE_oathkey-desktop"));
-    let path = ours.with_file_name(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", name, "--bin", name])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building {name} failed");
-    }
-    path
+/// `oathkeyd --user --no-hid --emulate 1 --dbus off` plus `args`, ready once it lists its
+/// key, with this process's user as an admin.
+pub fn start_daemon(args: &[&str]) -> Daemon {
+    Daemon::builder()
+        .args(["--emulate", "1", "--dbus", "off"])
+        .admin_self()
+        .ready_when_it_lists_a_key()
+        .args(args)
+        .start()
 }
 
-/// A daemon in its own temporary directory; restartable on the same socket and state.
-pub struct Daemon {
-    pub child: Option<Child>,
-    pub dir: TempDir,
-    pub socket: PathBuf,
-    args: Vec<String>,
-}
-
-impl Daemon {
-    /// `oathkeyd --user --no-hid --emulate 1` plus `args`, ready to answer, with this
-    /// process's user as an admin.
-    pub fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("s.sock");
-        let mut d = Self {
-            child: None,
-            dir,
-            socket,
-            args: args.iter().map(|s| s.to_string()).collect(),
-        };
-        d.spawn();
-        d
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("oathkeyd.log")
-    }
-
-    /// The daemon's log (for failure messages).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("log");
-        // The temporary directory is ours: its owner is our uid.
-        let uid =
-            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(self.dir.path()).expect("stat"));
-        let child = Command::new(bin("oathkeyd"))
-            .args(["--user", "--no-hid", "--emulate", "1", "--dbus", "off"])
-            .args(["--log-level", "debug", "--admin-user", &uid.to_string()])
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("oathkeyd starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(mut c) = Client::connect(&self.socket)
-                && c.call::<_, KeyList>(method::KEYS_LIST, Value::Null)
-                    .is_ok_and(|l| !l.keys.is_empty())
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("oathkeyd did not come up:\n{}", self.log());
-    }
-
-    /// Kills it (SIGKILL: no goodbye to the clients).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts it again on the same socket and state.
-    pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    /// A client connection.
-    pub fn client(&self) -> Client {
-        Client::connect(&self.socket).expect("client connects")
-    }
-
-    /// The id of the (only) key.
-    pub fn key_id(&self) -> String {
-        let list: KeyList = self
-            .client()
-            .call(method::KEYS_LIST, Value::Null)
-            .expect("keys.list");
-        list.keys.first().expect("a key").id.clone()
-    }
-
+/// Tokens made through the daemon with known seeds.
+pub trait Tokens {
     /// Creates a token with the known [`SEED`]; with `touch`, presses the virtual key's
     /// button until the daemon has written and verified it (for daemons started with
     /// `--emulate-touch button`).
-    pub fn create_token(&self, account: &str, serial: &str, touch: bool) -> CreatedToken {
+    fn create_token(&self, account: &str, serial: &str, touch: bool) -> CreatedToken;
+
+    /// [`Tokens::create_token`] with another seed (Base32).
+    fn create_token_with_seed(
+        &self,
+        account: &str,
+        serial: &str,
+        seed: &str,
+        touch: bool,
+    ) -> CreatedToken;
+}
+
+impl Tokens for Daemon {
+    fn create_token(&self, account: &str, serial: &str, touch: bool) -> CreatedToken {
         self.create_token_with_seed(account, serial, SEED, touch)
     }
 
-    /// [`Daemon::create_token`] with another seed (Base32).
-    pub fn create_token_with_seed(
+    fn create_token_with_seed(
         &self,
         account: &str,
         serial: &str,
@@ -173,47 +85,14 @@ impl Daemon {
         if let Some(p) = presser {
             p.join().expect("presser");
         }
-        created.unwrap_or_else(|e| panic!("tokens.create: {e}\n{}", self.log()))
+        created.unwrap_or_else(|e| panic!("tokens.create: {e}\n{}", self.log_text()))
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The unix time now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs()
-}
-
-/// An independent TOTP computation (totp-rs, with its own Base32 decoding), SHA-1, 6 digits,
-/// 30 s.
+/// The reference code (totp-rs, with its own Base32 decoding) of a SHA-1, 6-digit, 30 s
+/// token.
 pub fn totp(secret_b32: &str, t: u64) -> String {
-    totp_with(secret_b32, t, totp_rs::Algorithm::SHA1, 6, 30)
-}
-
-/// [`totp`] with another hash, number of digits and period.
-pub fn totp_with(
-    secret_b32: &str,
-    t: u64,
-    algorithm: totp_rs::Algorithm,
-    digits: u8,
-    period: u64,
-) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret_b32).expect("base32");
-    totp_rs::Builder::new()
-        .with_algorithm(algorithm)
-        .with_digits(digits)
-        .with_step_duration(period)
-        .with_secret(secret)
-        .build_noncompliant()
-        .generate(t)
-        .to_string()
+    reference_totp_b32("sha1", 6, 30, secret_b32, t)
 }
 
 /// The app under test, and every text it put on the clipboard (egui's output is per frame,

@@ -1,12 +1,11 @@
 //! The app's view driven like a user would (click, type, read labels) through egui_kittest,
 //! without a display, against a real `oathkeyd` with a virtual key.
 
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use eframe::egui::{Event, Key, Modifiers};
 use egui_kittest::kittest::{NodeT, Queryable};
 use oathkey_desktop::model::{Status, Tab, Update};
@@ -29,7 +28,7 @@ fn code_equals_totp_near(code: &str, t: u64) -> bool {
 
 #[test]
 fn a_seeded_token_shows_the_code_the_key_computes() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     daemon.create_token(ALICE, "0012345", false);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "alice's code", WAIT, |h| {
@@ -38,7 +37,7 @@ fn a_seeded_token_shows_the_code_the_key_computes() {
     let label = code_label(&h, ALICE).expect("shown");
     let code = code_of(&label);
     assert_eq!(code.len(), 6, "{label}");
-    assert!(code_equals_totp_near(&code, now()), "{label} vs totp-rs");
+    assert!(code_equals_totp_near(&code, unix_now()), "{label} vs totp-rs");
     let left = seconds_of(&label).expect("seconds in the label");
     assert!((1..=30).contains(&left), "{label}");
     assert!(shows_part(&h, "serial 0012345"));
@@ -48,9 +47,9 @@ fn a_seeded_token_shows_the_code_the_key_computes() {
 
 #[test]
 fn copy_puts_the_code_on_the_clipboard_and_clears_it_later() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     daemon.create_token(ALICE, "0012345", false);
-    let start = now() as f64;
+    let start = unix_now() as f64;
     let mut h = app(&daemon.socket, Clock::Manual(start));
     wait_for(&mut h, "alice's code", WAIT, |h| {
         code_label(h, ALICE).is_some()
@@ -101,7 +100,7 @@ fn forget_copies(h: &mut H) {
 fn alice_and_bob(daemon: &Daemon) -> H {
     daemon.create_token(ALICE, "0012345", false);
     daemon.create_token_with_seed(BOB, "0012346", BOB_SEED, false);
-    let mut h = app(&daemon.socket, Clock::Manual(now() as f64));
+    let mut h = app(&daemon.socket, Clock::Manual(unix_now() as f64));
     wait_for(&mut h, "both codes", WAIT, |h| {
         code_label(h, ALICE).is_some() && code_label(h, BOB).is_some()
     });
@@ -110,7 +109,7 @@ fn alice_and_bob(daemon: &Daemon) -> H {
 
 #[test]
 fn keyboard_tab_and_shift_tab_go_top_to_bottom_through_the_codes_view() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let mut h = alice_and_bob(&daemon);
     let alice = code_label(&h, ALICE).expect("shown");
     let bob = code_label(&h, BOB).expect("shown");
@@ -165,7 +164,7 @@ fn keyboard_tab_and_shift_tab_go_top_to_bottom_through_the_codes_view() {
 
 #[test]
 fn keyboard_ctrl_c_copies_the_token_tab_reached_and_enter_or_space_press_copy() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let mut h = alice_and_bob(&daemon);
     let alice_code = code_of(&code_label(&h, ALICE).expect("shown"));
     let bob_code = code_of(&code_label(&h, BOB).expect("shown"));
@@ -227,7 +226,7 @@ fn keyboard_ctrl_c_copies_the_token_tab_reached_and_enter_or_space_press_copy() 
 
 #[test]
 fn keyboard_walks_the_admin_form_and_enter_in_the_upn_field_saves() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
     let list = |daemon: &Daemon| -> Vec<TokenInfo> {
@@ -329,9 +328,9 @@ fn keyboard_walks_the_admin_form_and_enter_in_the_upn_field_saves() {
 
 #[test]
 fn the_code_and_countdown_roll_over_at_the_end_of_the_period() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     daemon.create_token(ALICE, "0012345", false);
-    let mut h = app(&daemon.socket, Clock::Manual(now() as f64));
+    let mut h = app(&daemon.socket, Clock::Manual(unix_now() as f64));
     wait_for(&mut h, "alice's code", WAIT, |h| {
         code_label(h, ALICE).is_some()
     });
@@ -371,7 +370,7 @@ fn the_code_and_countdown_roll_over_at_the_end_of_the_period() {
 
 #[test]
 fn a_touch_token_asks_for_the_touch_and_shows_the_code_after_it() {
-    let daemon = Daemon::start(&["--emulate-touch", "button"]);
+    let daemon = start_daemon(&["--emulate-touch", "button"]);
     daemon.create_token(ALICE, "0012345", true);
     let mut h = app(&daemon.socket, Clock::System);
     let get_code = format!("Get code for {ALICE}");
@@ -397,7 +396,7 @@ fn a_touch_token_asks_for_the_touch_and_shows_the_code_after_it() {
         code_label(h, ALICE).is_some()
     });
     let code = code_of(&code_label(&h, ALICE).expect("shown"));
-    assert!(code_equals_totp_near(&code, now()), "{code}");
+    assert!(code_equals_totp_near(&code, unix_now()), "{code}");
     wait_for(&mut h, "the prompt to go", WAIT, |h| {
         !shows(h, "Touch your key")
     });
@@ -422,7 +421,7 @@ fn save_disabled(h: &H) -> bool {
 
 #[test]
 fn the_admin_form_refuses_bad_input_then_saves_and_exports_the_token() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
     h.get_by_label("Admin").click();
@@ -626,7 +625,7 @@ const SEED_SHA256: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA"
 fn the_admin_form_saves_tokens_with_the_parameters_chosen() {
     const CAROL: &str = "carol@contoso.com";
     const DAVE: &str = "dave@contoso.com";
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
     h.get_by_label("Admin").click();
@@ -688,7 +687,7 @@ fn the_admin_form_saves_tokens_with_the_parameters_chosen() {
     assert_eq!(code.code.len(), 8);
     assert_eq!(
         code.code,
-        totp_with(SEED_SHA256, from, totp_rs::Algorithm::SHA256, 8, 60),
+        reference_totp_b32("sha256", 8, 60, SEED_SHA256, from),
         "the key computes SHA-256, 8 digits, 60 s with the typed seed"
     );
 
@@ -738,7 +737,7 @@ fn the_admin_form_saves_tokens_with_the_parameters_chosen() {
 
 #[test]
 fn the_app_says_when_the_daemon_is_gone_and_comes_back_with_it() {
-    let mut daemon = Daemon::start(&[]);
+    let mut daemon = start_daemon(&[]);
     daemon.create_token(ALICE, "0012345", false);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "alice's code", WAIT, |h| {
@@ -762,7 +761,7 @@ fn the_app_says_when_the_daemon_is_gone_and_comes_back_with_it() {
 
 #[test]
 fn keys_appear_and_disappear_live() {
-    let daemon = Daemon::start(&[]);
+    let daemon = start_daemon(&[]);
     let key = daemon.key_id();
     daemon.create_token(ALICE, "0012345", false);
     let mut h = app(&daemon.socket, Clock::System);

@@ -3,20 +3,15 @@
 //! `trace` while the admin flow runs against a real daemon: a typed seed and a generated one
 //! are saved, one is refused by the daemon, both are exported, and the daemon goes away. Then
 //! neither seed shows in the log in any encoding (Base32, its raw bytes in hex, Base64, Rust's
-//! `Debug` of bytes; see the daemon's `tests/common/needles.rs`, shared with the CLI's tests).
+//! `Debug` of bytes; see the testkit's `needles`, shared with the daemon's and the CLI's tests).
 //!
-//! Its own test binary: the log subscriber is global to the process.
+//! In a process of its own: the log subscriber is global to the process, and the other tests
+//! of this binary must neither log into this capture nor be slowed down by it.
 
-mod common;
-#[path = "../../daemon/tests/common/log.rs"]
-mod log_capture;
-#[path = "../../daemon/tests/common/needles.rs"]
-mod needles;
-
-use common::*;
+use crate::common::*;
 use egui_kittest::kittest::{NodeT, Queryable};
-use log_capture::Log;
-use needles::{Needles, assert_found, assert_no_secret};
+use oathkey_testkit::log::Log;
+use oathkey_testkit::needles::{Needles, assert_found, assert_no_secret};
 use oathkey_desktop::Clock;
 use oathkey_protocol::types::{TokenInfo, method};
 use serde_json::json;
@@ -40,8 +35,9 @@ fn type_into(h: &mut H, label: &str, text: &str) {
 
 #[test]
 fn the_admin_flow_logs_no_seed_at_trace_level() {
+    oathkey_testkit::in_own_process!();
     let log = Log::capture("trace");
-    let mut daemon = Daemon::start(&[]);
+    let mut daemon = start_daemon(&[]);
     let mut h = app(&daemon.socket, Clock::System);
     wait_for(&mut h, "the Admin tab", WAIT, |h| shows(h, "Admin"));
     h.get_by_label("Admin").click();
