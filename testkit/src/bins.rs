@@ -59,7 +59,16 @@ fn build(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", &profile, "-p", name, "--bin", name])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            &profile,
+            "-p",
+            name,
+            "--bin",
+            name,
+        ])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -68,7 +77,11 @@ fn build(name: &str) -> PathBuf {
         .expect("cargo runs");
     assert!(status.success(), "building {name} failed ({status})");
     let path = profile_dir.join(name);
-    assert!(path.exists(), "cargo built {name}, but not at {}", path.display());
+    assert!(
+        path.exists(),
+        "cargo built {name}, but not at {}",
+        path.display()
+    );
     path
 }
 

@@ -357,10 +357,7 @@ impl Daemon {
 
     /// The id of the only key (or the first).
     pub fn key_id(&self) -> String {
-        let list: KeyList = self
-            .client()
-            .call("keys.list", Value::Null)
-            .expect("lists");
+        let list: KeyList = self.client().call("keys.list", Value::Null).expect("lists");
         list.keys.first().expect("a key").id.clone()
     }
 }

@@ -10,10 +10,10 @@
 
 use crate::common::*;
 use egui_kittest::kittest::{NodeT, Queryable};
-use oathkey_testkit::log::Log;
-use oathkey_testkit::needles::{Needles, assert_found, assert_no_secret};
 use oathkey_desktop::Clock;
 use oathkey_protocol::types::{TokenInfo, method};
+use oathkey_testkit::log::Log;
+use oathkey_testkit::needles::{Needles, assert_found, assert_no_secret};
 use serde_json::json;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -1,7 +1,6 @@
 //! The app's view driven like a user would (click, type, read labels) through egui_kittest,
 //! without a display, against a real `oathkeyd` with a virtual key.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -37,7 +36,10 @@ fn a_seeded_token_shows_the_code_the_key_computes() {
     let label = code_label(&h, ALICE).expect("shown");
     let code = code_of(&label);
     assert_eq!(code.len(), 6, "{label}");
-    assert!(code_equals_totp_near(&code, unix_now()), "{label} vs totp-rs");
+    assert!(
+        code_equals_totp_near(&code, unix_now()),
+        "{label} vs totp-rs"
+    );
     let left = seconds_of(&label).expect("seconds in the label");
     assert!((1..=30).contains(&left), "{label}");
     assert!(shows_part(&h, "serial 0012345"));

@@ -1,13 +1,11 @@
 //! Batch work at the edges: users files and selections far larger than one request line,
 //! bounded waits, outputs checked before any key is touched, and the summaries `--json` prints.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{Daemon, assert_exit, stderr, stdout};
 use oathkey_seedfile::{Format, TokenRecord};
+use oathkey_testkit::{Daemon, assert_exit, stderr, stdout};
 use serde_json::Value;
 
 fn read(format: Format, path: &Path) -> Vec<TokenRecord> {
@@ -253,7 +251,7 @@ fn cli_into(d: &Daemon, args: &[&str], file: &Path) -> std::process::Output {
         .append(true)
         .open(file)
         .expect("opens");
-    std::process::Command::new(common::bin("oathkey"))
+    std::process::Command::new(oathkey_testkit::bin("oathkey"))
         .args(args)
         .env("OATHKEY_SOCKET", &d.socket)
         .stdin(std::process::Stdio::null())
@@ -343,7 +341,7 @@ fn seeds_go_to_standard_output_only_when_it_is_private() {
     assert_eq!(tokens(&d), before, "no key was touched");
 
     // A file of someone else's: they can read it whatever its mode (only root can test this).
-    if common::is_root() {
+    if oathkey_testkit::is_root() {
         let theirs = shell_file(dir.join("theirs.csv"));
         std::process::Command::new("chown")
             .args(["65534:65534", theirs.to_str().expect("utf8")])

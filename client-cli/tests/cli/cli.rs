@@ -1,11 +1,9 @@
 //! Every CLI command against a real daemon with virtual keys: text and JSON output, exit codes,
 //! codes checked against independent TOTP implementations (totp-rs and oathtool).
 
-mod common;
-
 use std::process::Command;
 
-use common::{Daemon, assert_exit, reference_totp, stderr, stdout};
+use oathkey_testkit::{Daemon, assert_exit, reference_totp_b32, stderr, stdout};
 use serde_json::Value;
 
 fn json(o: &std::process::Output) -> Value {
@@ -105,7 +103,7 @@ fn the_admin_workflow_through_the_cli() {
             let at = t.to_string();
             let out = d.cli(&["code", token, "--at", &at]);
             assert_exit(&out, 0);
-            let expected = reference_totp(alg, digits, period, seed, t);
+            let expected = reference_totp_b32(alg, digits, period, seed, t);
             assert_eq!(stdout(&out), format!("{expected}\n"), "{token} at {t}");
         }
     }
@@ -242,7 +240,7 @@ fn importing_a_secret_and_usage_errors() {
     assert_exit(&out, 0);
     assert_eq!(stdout(&d.cli(&["code", "R1", "--at", "59"])), "94287082\n");
     // The secret can come from the environment instead of the command line.
-    let out = Command::new(common::bin("oathkey"))
+    let out = Command::new(oathkey_testkit::bin("oathkey"))
         .args([
             "token",
             "new",
@@ -291,12 +289,17 @@ fn importing_a_secret_and_usage_errors() {
     );
 }
 
+/// A path that certainly holds no socket.
+fn missing_socket(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("nothing-here.sock")
+}
+
 #[test]
 fn no_daemon_is_exit_3_with_advice() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(common::bin("oathkey"))
+    let out = Command::new(oathkey_testkit::bin("oathkey"))
         .arg("keys")
-        .env("OATHKEY_SOCKET", common::missing_socket(dir.path()))
+        .env("OATHKEY_SOCKET", missing_socket(dir.path()))
         .output()
         .expect("runs");
     assert_exit(&out, 3);
@@ -312,10 +315,10 @@ fn the_demo_runs_on_its_own() {
     // A fresh environment: no socket variable, no daemon. --periods 1 (one code) keeps it
     // short. As the user running the tests, and (when that is root) as an ordinary user with
     // no groups: the private daemon's own user may seed its key.
-    let mut runs = vec![Command::new(common::bin("oathkey"))];
+    let mut runs = vec![Command::new(oathkey_testkit::bin("oathkey"))];
     // The demo starts the oathkeyd beside it: both where uid 65534 can run them.
-    let bins = common::ForAnyone::bins(&["oathkey", "oathkeyd"]);
-    if common::is_root() {
+    let bins = oathkey_testkit::ForAnyone::bins(&["oathkey", "oathkeyd"]);
+    if oathkey_testkit::is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(bins.path("oathkey"))
@@ -362,7 +365,7 @@ fn events_prints_json_lines_and_stops_when_told() {
     assert_exit(&quiet, 0);
     assert_eq!(stdout(&quiet), "");
 
-    let mut listener = Command::new(common::bin("oathkey"))
+    let mut listener = Command::new(oathkey_testkit::bin("oathkey"))
         .args(["events", "--count", "1", "--timeout", "30"])
         .env("OATHKEY_SOCKET", &d.socket)
         .stdout(std::process::Stdio::piped())
@@ -395,7 +398,7 @@ fn events_prints_json_lines_and_stops_when_told() {
 fn a_closed_pipe_ends_the_output_quietly() {
     let d = Daemon::start(&["--emulate", "1"]);
     for args in [&["keys"][..], &["--json", "keys"], &["tokens"]] {
-        let mut child = Command::new(common::bin("oathkey"))
+        let mut child = Command::new(oathkey_testkit::bin("oathkey"))
             .args(args)
             .env("OATHKEY_SOCKET", &d.socket)
             .stdout(std::process::Stdio::piped())

@@ -2,8 +2,6 @@
 //! tokens never do (each is one touch by the user). Runs the daemon in-process to count the
 //! virtual key's exchanges.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +85,7 @@ fn same_step_reads_share_one_exchange() {
     let before = key.stats();
     let codes = concurrent_reads(&socket, "C1", 1_234_567_890, n);
     let after = key.stats();
-    let expected = common::reference_totp(
+    let expected = oathkey_testkit::reference_totp(
         "sha1",
         6,
         30,

@@ -4,14 +4,13 @@
 //! whole: every row parses, every user appears once, and every row's seed is the one its key
 //! holds.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oathkey_protocol::types::{Code, KeyList, SeedRecord, SeedsParams, TokenInfo};
 use oathkey_seedfile::Format;
+use oathkey_testkit::{Daemon, bin, reference_totp_b32};
 use serde_json::{Value, json};
 
 const KEYS: usize = 12;
@@ -34,7 +33,7 @@ impl Lcg {
 }
 
 fn code_from_secret(secret_b32: &str, algorithm: &str, digits: u8, period: u64, t: u64) -> String {
-    common::reference_totp(algorithm, digits, period, secret_b32, t)
+    reference_totp_b32(algorithm, digits, period, secret_b32, t)
 }
 
 #[test]
@@ -64,39 +63,14 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
         .collect();
     std::fs::write(&users, names.join("\n")).expect("written");
     let out = dir.join("tseed.csv");
-    let state = dir.join("state");
-    let socket = dir.join("oathkeyd.sock");
-    let start_daemon = || {
-        Command::new(common::bin("oathkeyd"))
-            .args([
-                "--user",
-                "--no-hid",
-                "--log-level",
-                "warn",
-                "--emulate",
-                &keys,
-                "--emulate-report-us",
-                REPORT_US,
-            ])
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(&state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("oathkeyd starts")
-    };
-    let wait_up = || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while oathkey_protocol::Client::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not come back");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let mut daemon = Daemon::builder()
+        .log_level(Some("warn"))
+        .args(["--emulate", &keys, "--emulate-report-us", REPORT_US])
+        .start();
+    let state = daemon.dir.path().join("state");
+    let socket = daemon.socket.clone();
     let provision = || {
-        Command::new(common::bin("oathkey"))
+        Command::new(bin("oathkey"))
             .args(["provision", "--keys-present", "--users"])
             .arg(&users)
             .arg("--out")
@@ -119,8 +93,6 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
         }
     };
 
-    let mut daemon = start_daemon();
-    wait_up();
     let rows_now = || {
         std::fs::read(&out)
             .map(|b| oathkey_seedfile::read(Format::AzureCsv, &b).records.len())
@@ -135,8 +107,7 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
         let delay = rng.next(70);
         std::thread::sleep(Duration::from_millis(delay));
         // Mostly the daemon; every third round the CLI too (the file writer).
-        let _ = daemon.kill();
-        let _ = daemon.wait();
+        daemon.kill();
         if round % 3 == 2 {
             let _ = cli.kill();
         }
@@ -157,8 +128,7 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
         if begun > settled {
             unsettled_seen += 1;
         }
-        daemon = start_daemon();
-        wait_up();
+        daemon.restart();
     }
 
     // A last run without interruptions finishes the batch.
@@ -249,7 +219,6 @@ fn killing_the_daemon_during_batch_seeding_never_loses_a_seed() {
             row.user
         );
     }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    daemon.kill();
     drop(keep_dir);
 }

@@ -5,8 +5,6 @@
 //! - When the token list cache expired, every client that found it expired queued its own LIST
 //!   on the key; under load, hundreds of them, and every answer waited seconds behind them.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -86,7 +84,7 @@ fn reads_that_arrive_as_an_exchange_ends_are_never_dropped() {
 
 #[test]
 fn an_expired_token_list_is_read_once_for_all_the_clients_waiting_for_it() {
-    let daemon = common::InProcess::start(1, "");
+    let daemon = crate::common::InProcess::start(1, "");
     let entry = daemon.running().service().registry().list()[0].clone();
     let handle = entry.virtual_handle.clone().expect("virtual");
     let _: Value = daemon

@@ -6,8 +6,6 @@
 //! In-process daemon, a virtual key whose button the test presses. No wall-clock assertion:
 //! "not stalled" is shown by order (the quick read finishes while the touch read still waits).
 
-mod common;
-
 use std::time::Duration;
 
 use oathkey_protocol::types::{Code, CreatedToken, Event};
@@ -30,7 +28,7 @@ fn reference(secret: &str, t: u64) -> String {
     let bytes = data_encoding::BASE32_NOPAD
         .decode(secret.as_bytes())
         .expect("base32");
-    common::reference_totp("sha1", 6, 30, &bytes, t)
+    oathkey_testkit::reference_totp("sha1", 6, 30, &bytes, t)
 }
 
 #[test]

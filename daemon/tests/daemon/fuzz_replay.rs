@@ -4,13 +4,13 @@
 //! toolchain. Seeds named `ok-*` must be taken
 //! as requests and answered without an error; `bad-*` must get JSON-RPC error answers.
 
-#[path = "../../fuzz/checks/ledger.rs"]
+#[path = "../../../fuzz/checks/ledger.rs"]
 mod ledger;
-#[path = "../../fuzz/checks/replay.rs"]
+#[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
-#[path = "../../fuzz/checks/rpc_dispatch.rs"]
+#[path = "../../../fuzz/checks/rpc_dispatch.rs"]
 mod rpc_dispatch;
-#[path = "../../fuzz/checks/rpc_line.rs"]
+#[path = "../../../fuzz/checks/rpc_line.rs"]
 mod rpc_line;
 
 use oathkey_protocol::ErrorCode;

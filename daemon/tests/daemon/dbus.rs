@@ -1,8 +1,6 @@
 //! The D-Bus frontend as other desktop software sees it. Each test starts its own dbus-daemon
 //! (no system bus needed) and the real oathkeyd on it.
 
-mod common;
-
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_exit, reference_totp, stdout};
+use oathkey_testkit::{Daemon, assert_exit, bin, is_root, reference_totp_b32, stdout};
 use serde_json::{Value, json};
 
 /// A private bus any uid may connect to (so the reader tests can use uid 65534).
@@ -72,7 +70,7 @@ fn start_bus(dir: &Path) -> Bus {
 
 /// A daemon on its own bus.
 struct Env {
-    daemon: common::Daemon,
+    daemon: Daemon,
     bus: Bus,
     _dir: tempfile::TempDir,
 }
@@ -86,7 +84,7 @@ fn start_with(args: &[&str]) -> Env {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let bus = start_bus(dir.path());
     // The bus address goes to the daemon process only (Command::env), never to this process.
-    let daemon = common::Daemon::start_with_env(
+    let daemon = Daemon::start_with_env(
         Some("socket_mode = \"0666\"\n"),
         &[args, &["--dbus", "session"]].concat(),
         &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
@@ -191,7 +189,7 @@ fn busctl_and_gdbus_list_keys_and_read_a_code() {
         let code = v["data"][0]["code"]["data"].as_str().expect("code");
         assert_eq!(
             code,
-            reference_totp("sha1", 6, 30, &secret, t),
+            reference_totp_b32("sha1", 6, 30, &secret, t),
             "busctl at {t}"
         );
     }
@@ -219,7 +217,10 @@ fn busctl_and_gdbus_list_keys_and_read_a_code() {
     );
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("'{}'", reference_totp("sha1", 6, 30, &secret, 59))),
+        text.contains(&format!(
+            "'{}'",
+            reference_totp_b32("sha1", 6, 30, &secret, 59)
+        )),
         "{text}"
     );
 
@@ -295,7 +296,7 @@ fn errors_are_named_dbus_errors() {
 
 #[test]
 fn a_reader_is_refused_every_admin_method() {
-    if !common::is_root() {
+    if !is_root() {
         eprintln!("not root: the reader test needs setpriv to become uid 65534; skipped");
         return;
     }
@@ -741,7 +742,7 @@ fn polkit_is_asked_for_admin_verbs_where_it_runs() {
 #[test]
 fn an_explicit_bus_that_is_missing_stops_the_start_but_auto_carries_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(common::bin("oathkeyd"))
+    let out = Command::new(bin("oathkeyd"))
         .args(["--user", "--no-hid", "--dbus", "session", "--socket"])
         .arg(dir.path().join("s.sock"))
         .arg("--state-dir")
@@ -758,7 +759,7 @@ fn an_explicit_bus_that_is_missing_stops_the_start_but_auto_carries_on() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let d = common::Daemon::start_with_env(
+    let d = Daemon::start_with_env(
         None,
         &["--dbus", "auto"],
         &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
@@ -783,7 +784,7 @@ fn a_touch_wait_ends_when_its_dbus_caller_leaves() {
     let cli = {
         let socket = env.daemon.socket.clone();
         std::thread::spawn(move || {
-            Command::new(common::bin("oathkey"))
+            Command::new(bin("oathkey"))
                 .args([
                     "token",
                     "new",

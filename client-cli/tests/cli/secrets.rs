@@ -3,84 +3,31 @@
 //! refuse bad seeds, export every format, list the ledger, check and activate seed files and
 //! print events. No seed, in any encoding, may show in the daemon's log, in any stderr, in any
 //! error, or in any stdout but the two that exist to hand a seed to an admin (`token new` and an
-//! export to standard output). Then a reader (uid 65534, through the real socket) calls every
-//! method of the API and gets no seed in any answer.
+//! export to standard output). (What a reader gets through the real socket is the daemon's
+//! test `secrets::a_reader_gets_no_seed_from_any_method`.)
 
-mod common;
-#[path = "../../daemon/tests/common/needles.rs"]
-mod needles;
-
-use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Daemon, assert_exit, bin, cli_as_nobody, is_root, stderr, stdout};
-use needles::{Needles, assert_found, assert_no_secret};
 use oathkey_protocol::types::{CreatedToken, KeyList};
 use oathkey_seedfile::Format;
+use oathkey_testkit::needles::{Needles, assert_found, assert_no_secret};
+use oathkey_testkit::{Daemon, assert_exit, bin, stderr, stdout};
 use serde_json::{Value, json};
 
-/// Starts `oathkeyd` logging at `trace`, its socket open to every uid (readers included).
+/// Starts `oathkeyd` logging at `trace`, its socket open to every uid (readers included), this
+/// test's user an admin even when it is not root.
 fn trace_daemon(emulate: &str) -> Daemon {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let socket = dir.path().join("oathkeyd.sock");
-    let log = dir.path().join("oathkeyd.log");
-    let config = dir.path().join("oathkeyd.toml");
-    std::fs::write(&config, "socket_mode = \"0666\"\n").expect("config");
-    // This test's user is an admin even when it is not root.
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .expect("our uid");
-    let child = Command::new(bin("oathkeyd"))
-        .args(["--admin-user", &uid])
-        .args([
-            "--user",
-            "--no-hid",
-            "--dbus",
-            "off",
-            "--log-level",
-            "trace",
-        ])
+    Daemon::builder()
+        .admin_self()
+        .args(["--dbus", "off"])
+        .log_level(Some("trace"))
         .args(["--emulate", emulate])
-        .arg("--config")
-        .arg(&config)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
+        .config("socket_mode = \"0666\"\n")
         .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("oathkeyd starts");
-    let mut d = Daemon {
-        child,
-        dir,
-        socket,
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while oathkey_protocol::Client::connect(&d.socket).is_err() {
-        if let Ok(Some(status)) = d.child.try_wait() {
-            panic!("oathkeyd exited early ({status}):\n{}", d.log_text());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "oathkeyd did not come up:\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    d
+        .start()
 }
 
 /// Runs the CLI against `d` with trace logging asked for, `env` added.
@@ -484,225 +431,6 @@ fn seeding_at_trace_level_leaves_no_seed_in_logs_errors_or_output() {
         out.0.len(),
         log.len() / 1024
     );
-}
-
-/// Env vars of the raw reader client (run as another uid by the test below).
-const RAW_SOCKET: &str = "OATHKEY_TEST_RAW_SOCKET";
-const RAW_REQUESTS: &str = "OATHKEY_TEST_RAW_REQUESTS";
-
-/// Not a test: the raw JSON-RPC client the reader test runs under another uid (this very test
-/// binary, re-executed through setpriv). It sends the request lines of `$OATHKEY_TEST_RAW_
-/// REQUESTS`, closes its sending side and prints every answer line prefixed with `ANSWER `.
-#[test]
-#[ignore = "a helper: the reader test runs it as uid 65534"]
-fn raw_reader_client() {
-    let (Some(socket), Some(requests)) =
-        (std::env::var_os(RAW_SOCKET), std::env::var_os(RAW_REQUESTS))
-    else {
-        eprintln!("nothing to do: run by a_reader_gets_no_seed_from_any_method");
-        return;
-    };
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the reader connects");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream
-        .write_all(requests.to_string_lossy().as_bytes())
-        .expect("requests sent");
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-closed");
-    for line in std::io::BufReader::new(stream).lines() {
-        println!("ANSWER {}", line.expect("an answer line"));
-    }
-}
-
-/// The methods in docs/protocol.md's table, with whether only admins may call them.
-fn documented_methods() -> Vec<(String, bool)> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
-        .expect("docs/protocol.md");
-    doc.lines()
-        .filter(|l| l.starts_with("| [`"))
-        .map(|l| {
-            let name = l["| [`".len()..]
-                .split('`')
-                .next()
-                .expect("name")
-                .to_string();
-            let role = l.split('|').nth(2).expect("role column");
-            (name, role.contains("admin"))
-        })
-        .collect()
-}
-
-#[test]
-fn a_reader_gets_no_seed_from_any_method() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED: a_reader_gets_no_seed_from_any_method needs root to connect as uid 65534 (setpriv)"
-        );
-        return;
-    }
-    let d = trace_daemon("2");
-    let list: KeyList = d.client().call("keys.list", Value::Null).expect("keys");
-    let (k1, k2) = (list.keys[0].id.clone(), list.keys[1].id.clone());
-    let mut admin = d.client();
-    let mut secrets = Vec::new();
-    for (key, user, serial) in [
-        (&k1, "alice@contoso.com", "0012345"),
-        (&k2, "bob@contoso.com", "0012346"),
-    ] {
-        let t: CreatedToken = admin
-            .call(
-                "tokens.create",
-                json!({"key": key, "account": user, "serial": serial}),
-            )
-            .expect("created");
-        secrets.push(Needles::base32(
-            &format!("{user}'s seed"),
-            t.secret.expose(),
-        ));
-    }
-    let ids: Vec<Value> = admin
-        .call::<_, Vec<Value>>("seeds.list", Value::Null)
-        .expect("listed")
-        .iter()
-        .map(|r| r["id"].clone())
-        .collect();
-    let reader_seed = random_secret();
-    secrets.push(Needles::secret("the seed a reader sends", &reader_seed));
-
-    // Every method, as an admin would call it successfully.
-    let documented = documented_methods();
-    assert!(documented.len() >= 20, "{documented:?}");
-    let params_for = |m: &str| -> Value {
-        match m {
-            "hello" | "keys.list" | "tokens.list" | "codes.all" | "events.subscribe" => Value::Null,
-            "keys.info" | "keys.wink" | "keys.get_config" | "keys.claim" | "keys.release"
-            | "virtual.press" => json!({"key": k1}),
-            "keys.set_config" => json!({"key": k1, "key_press": false}),
-            "tokens.create" => {
-                json!({"key": k1, "account": "mallory@contoso.com", "secret": b32(&reader_seed)})
-            }
-            "tokens.delete" => json!({"key": k1, "token": "0012345"}),
-            "codes.get" => json!({"token": "0012345"}),
-            "virtual.unplug" | "virtual.plug" => json!({"key": k2}),
-            "seeds.list" | "seeds.export" => json!({"include_incomplete": true}),
-            "seeds.mark_exported" => json!({"ids": ids, "format": "azure-csv"}),
-            "seeds.purge" => json!({"exported": true}),
-            other => panic!("no params for {other}: add the new method to this test"),
-        }
-    };
-    let mut lines = String::new();
-    for (i, (method, _)) in documented.iter().enumerate() {
-        lines.push_str(
-            &json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params_for(method)})
-                .to_string(),
-        );
-        lines.push('\n');
-    }
-    let future = documented.len();
-    lines.push_str(
-        &json!({"jsonrpc": "2.0", "id": future, "method": "codes.get", "params": {"token": "0012345", "at": 4_000_000_000u64}})
-            .to_string(),
-    );
-    lines.push('\n');
-
-    let me = common::ForAnyone::new(&[std::env::current_exe().expect("this test binary")]);
-    let run = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(
-            me.path(
-                &std::env::current_exe()
-                    .expect("this test binary")
-                    .file_name()
-                    .expect("a name")
-                    .to_string_lossy(),
-            ),
-        )
-        .args([
-            "--ignored",
-            "--exact",
-            "raw_reader_client",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(RAW_SOCKET, &d.socket)
-        .env(RAW_REQUESTS, &lines)
-        .output()
-        .expect("setpriv runs");
-    assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
-    let answers: Vec<Value> = stdout(&run)
-        .lines()
-        // (libtest's own "test ... " may come first on the line.)
-        .filter_map(|l| l.find("ANSWER ").map(|i| &l[i + "ANSWER ".len()..]))
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let by_id = |id: usize| {
-        answers
-            .iter()
-            .find(|a| a["id"] == json!(id))
-            .unwrap_or_else(|| panic!("no answer to {id}: {answers:?}"))
-    };
-    assert_eq!(
-        by_id(0)["result"]["role"],
-        "reader",
-        "the daemon saw a reader"
-    );
-    for (i, (method, admin_only)) in documented.iter().enumerate() {
-        let answer = by_id(i);
-        assert_no_secret(
-            &secrets,
-            &format!("a reader's {method}"),
-            &answer.to_string(),
-        );
-        let error = answer["error"]["data"]["name"].as_str();
-        if *admin_only {
-            assert_eq!(error, Some("PermissionDenied"), "{method}: {answer}");
-        } else if method == "keys.release" {
-            assert_eq!(error, Some("InvalidParams"), "{method}: {answer}");
-        } else {
-            assert_eq!(error, None, "a reader was refused {method}: {answer}");
-        }
-    }
-    assert_eq!(by_id(future)["error"]["data"]["name"], "PermissionDenied");
-    // Notifications the reader got while its requests ran carry no seed either.
-    for a in answers.iter().filter(|a| a.get("id").is_none()) {
-        assert_eq!(a["method"], "event", "{a}");
-    }
-    assert_no_secret(&secrets, "everything the reader got", &stdout(&run));
-
-    // The CLI as the reader: the admin commands are refused (exit 6), nothing leaks.
-    let listing = d.dir.path().join("reader-export.csv");
-    for args in [
-        vec!["export", "-o", listing.to_str().expect("utf8")],
-        vec!["seeds", "list", "--all"],
-        vec![
-            "token",
-            "new",
-            "--user",
-            "mallory@contoso.com",
-            "--secret",
-            &b32(&reader_seed),
-        ],
-        vec!["--json", "tokens"],
-        vec!["--json", "codes"],
-    ] {
-        let run = cli_as_nobody(&d, &args);
-        let text = format!("{}{}", stdout(&run), stderr(&run));
-        assert_no_secret(
-            &secrets,
-            &format!("`oathkey {}` as a reader", args.join(" ")),
-            &text,
-        );
-        if matches!(args[0], "export" | "seeds" | "token") {
-            assert_exit(&run, 6);
-        } else {
-            assert_exit(&run, 0);
-        }
-    }
-    assert!(!listing.exists(), "a reader's export wrote a file");
-    assert_no_secret(&secrets, "the daemon's trace log", &d.log_text());
 }
 
 #[test]

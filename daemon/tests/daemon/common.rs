@@ -1,32 +1,9 @@
-//! Shared by the daemon's integration tests: an independent TOTP computation and an in-process
-//! daemon on a private socket.
-#![allow(dead_code)]
-
-pub mod log;
-pub mod needles;
+//! What only the daemon's tests share (the rest is in the testkit): an in-process daemon on a
+//! private socket, and the name of an error answer.
 
 use std::path::PathBuf;
 
 use oathkeyd::config::{Config, FileConfig, Overrides, Scope};
-
-/// The code of a TOTP token at unix time `t`, computed by totp-rs: independent of the daemon's
-/// own computation and of the key's.
-pub fn reference_totp(algorithm: &str, digits: u8, period: u64, secret: &[u8], t: u64) -> String {
-    let algorithm = match algorithm {
-        "sha1" => totp_rs::Algorithm::SHA1,
-        "sha256" => totp_rs::Algorithm::SHA256,
-        "sha512" => totp_rs::Algorithm::SHA512,
-        other => panic!("unknown algorithm {other}"),
-    };
-    totp_rs::Builder::new()
-        .with_algorithm(algorithm)
-        .with_digits(digits)
-        .with_step_duration(period)
-        .with_secret(secret.to_vec())
-        .build_noncompliant()
-        .generate(t)
-        .to_string()
-}
 
 /// The name of an error answer (`error.data.name`), if the error is a JSON-RPC error.
 pub fn error_name(e: &oathkey_protocol::ClientError) -> Option<String> {
@@ -42,9 +19,13 @@ pub fn error_name(e: &oathkey_protocol::ClientError) -> Option<String> {
 
 /// A daemon running in this process.
 pub struct InProcess {
+    /// The runtime the daemon runs on.
     pub rt: tokio::runtime::Runtime,
+    /// The daemon, until [`InProcess::shutdown`].
     pub daemon: Option<oathkeyd::Running>,
-    pub dir: tempfile::TempDir,
+    /// Its socket and state directory, removed when dropped.
+    _dir: tempfile::TempDir,
+    /// Its socket.
     pub socket: PathBuf,
 }
 
@@ -74,7 +55,7 @@ impl InProcess {
         Self {
             rt,
             daemon: Some(daemon),
-            dir,
+            _dir: dir,
             socket,
         }
     }

@@ -2,13 +2,11 @@
 //! written, and the demo's output against what the README shows. Docs that drift from the
 //! program fail here.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Daemon, assert_exit, stderr, stdout};
+use oathkey_testkit::{Daemon, assert_exit, stderr, stdout};
 
-const README: &str = include_str!("../../README.md");
+const README: &str = include_str!("../../../README.md");
 
 /// The text of the ```sh blocks in the README section headed `heading` (up to the next
 /// heading), in order.
@@ -37,7 +35,7 @@ fn sh_blocks(heading: &str) -> String {
 
 /// Runs `script` with `sh -e`, `oathkey` from this build first on PATH and talking to `d`.
 fn run_sh(d: &Daemon, dir: &std::path::Path, script: &str) -> std::process::Output {
-    let bin_dir = common::bin("oathkey")
+    let bin_dir = oathkey_testkit::bin("oathkey")
         .parent()
         .expect("a directory")
         .to_path_buf();
@@ -106,7 +104,7 @@ fn code_lines(text: &str) -> usize {
 #[test]
 fn the_demo_shows_as_many_codes_as_it_says_and_the_readme_shows_it() {
     let demo = |args: &[&str]| {
-        Command::new(common::bin("oathkey"))
+        Command::new(oathkey_testkit::bin("oathkey"))
             .arg("demo")
             .args(args)
             .env_remove("OATHKEY_SOCKET")

@@ -3,9 +3,7 @@
 //! another user prepared, two daemons on one state directory, a ledger that follows what the
 //! keys hold, connection budgets, and touch waits that must not stall other reads.
 
-mod common;
-
-use common::{Daemon, assert_exit, stderr, stdout};
+use oathkey_testkit::{Daemon, assert_exit, bin, cli_as, is_root, stderr, stdout};
 use serde_json::{Value, json};
 
 fn seeds(d: &Daemon) -> Vec<Value> {
@@ -79,7 +77,7 @@ fn a_name_with_an_invisible_character_never_reaches_a_key_or_the_ledger() {
 
 /// Starts `oathkeyd` expecting it to refuse; returns its stderr.
 fn refused_start(args: &[&std::ffi::OsStr]) -> String {
-    let out = std::process::Command::new(common::bin("oathkeyd"))
+    let out = std::process::Command::new(bin("oathkeyd"))
         .args(["--user", "--no-hid"])
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -106,7 +104,7 @@ fn a_second_daemon_on_the_same_state_directory_is_refused_and_told_who_holds_it(
     ]);
     assert!(err.contains("in use by another oathkeyd"), "{err}");
     assert!(
-        err.contains(&format!("pid {}", first.child.id())) && err.contains("oathkeyd.sock"),
+        err.contains(&format!("pid {}", first.pid())) && err.contains("oathkeyd.sock"),
         "names the holder: {err}"
     );
     assert!(!other_socket.exists(), "the refused daemon left no socket");
@@ -166,7 +164,7 @@ fn a_state_directory_others_can_write_or_a_planted_link_is_refused() {
 
 #[test]
 fn a_state_directory_another_user_prepared_is_refused_by_root() {
-    if !common::is_root() {
+    if !is_root() {
         eprintln!("not root: cannot create another user's directory; skipped");
         return;
     }
@@ -321,7 +319,7 @@ fn the_ledger_follows_a_deleted_token() {
 /// no more, root is served all along, and its idle connections are closed.
 #[test]
 fn one_reader_cannot_lock_everyone_out_with_idle_connections() {
-    if !common::is_root() {
+    if !is_root() {
         eprintln!("not root: the test needs setpriv to become another uid; skipped");
         return;
     }
@@ -401,7 +399,7 @@ print("closed", closed, flush=True)
     );
     // Meanwhile root is served, and so is another reader.
     assert_exit(&d.cli(&["code", "A1"]), 0);
-    let other_reader = common::cli_as(&d, 4242, &["code", "A1"]);
+    let other_reader = cli_as(&d, 4242, &["code", "A1"]);
     assert_exit(&other_reader, 0);
     // The held connections do nothing: the daemon closes them.
     assert_eq!(next(), "closed 8", "idle reader connections are closed");

@@ -5,17 +5,16 @@
 //! clients that overrun a limit, and the daemon gives back its file descriptors and memory when
 //! the clients leave. Latency is reported, never asserted.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use oathkey_protocol::Client;
 use oathkey_protocol::types::{CreatedToken, KeyList};
+use oathkey_testkit::{Daemon, reference_totp, unix_now};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -30,80 +29,19 @@ const CONNECTIONS: usize = READERS + SLOW + NEVER_READ + IDLE + VANISHING;
 const LOAD_FOR: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 
-/// An `oathkeyd` process on a private socket.
-struct Daemon {
-    child: Child,
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &str, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let socket = dir.path().join("oathkeyd.sock");
-        let log = dir.path().join("oathkeyd.log");
-        let config_path = dir.path().join("oathkeyd.toml");
-        std::fs::write(&config_path, config).expect("config written");
-        let uid = nix::unistd::getuid().as_raw().to_string();
-        let child = Command::new(env!("CARGO_BIN_EXE_oathkeyd"))
-            .args(["--user", "--no-hid", "--dbus", "off", "--log-level", "info"])
-            .arg("--admin-user")
-            .arg(&uid)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(args)
-            // One malloc arena: memory freed by one thread is reused by the next, so RSS after
-            // a round says what the daemon keeps, not which threads happened to allocate.
-            .env("MALLOC_ARENA_MAX", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("oathkeyd starts");
-        let mut daemon = Self {
-            child,
-            _dir: dir,
-            socket,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Client::connect(&daemon.socket).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("oathkeyd exited early ({status}):\n{}", daemon.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "oathkeyd did not come up:\n{}",
-                daemon.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        daemon
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.socket).expect("client connects")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// An `oathkeyd` process on a private socket, with `config` and `args`, this process's user as
+/// an admin, logging at `info`.
+fn start_daemon(config: &str, args: &[&str]) -> Daemon {
+    Daemon::builder()
+        .args(["--dbus", "off"])
+        .log_level(Some("info"))
+        .admin_self()
+        .config(config)
+        .args(args)
+        // One malloc arena: memory freed by one thread is reused by the next, so RSS after
+        // a round says what the daemon keeps, not which threads happened to allocate.
+        .env("MALLOC_ARENA_MAX", "1")
+        .start()
 }
 
 /// A field of /proc/PID/status, in its unit (kB for memory).
@@ -173,13 +111,6 @@ fn ensure_nofile(needed: u64) -> bool {
     matches!(status, Ok(s) if s.success()) && nofile_limits().0 >= needed
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
 /// A token as created, with what it takes to compute its codes independently.
 #[derive(Clone, Debug)]
 struct Token {
@@ -208,7 +139,7 @@ impl Token {
 
     /// The code at unix time `t`, computed by totp-rs (independent of the daemon and the key).
     fn reference(&self, t: u64) -> String {
-        common::reference_totp(&self.algorithm, self.digits, self.period, &self.secret, t)
+        reference_totp(&self.algorithm, self.digits, self.period, &self.secret, t)
     }
 }
 
@@ -846,7 +777,7 @@ fn a_thousand_clients_at_once_get_right_answers_and_leave_nothing_behind() {
         return;
     }
     let _ = std::fs::remove_file(report_path());
-    let daemon = Daemon::start("", &["--emulate", "1", "--emulate-report-us", "1000"]);
+    let daemon = start_daemon("", &["--emulate", "1", "--emulate-report-us", "1000"]);
     let pid = daemon.pid();
     let mut admin = daemon.client();
     let tokens = vec![
@@ -952,7 +883,7 @@ fn a_thousand_clients_at_once_get_right_answers_and_leave_nothing_behind() {
 
 #[test]
 fn the_client_limit_refuses_with_busy_and_frees_slots_when_clients_leave() {
-    let daemon = Daemon::start("max_clients = 8\n", &["--emulate", "1"]);
+    let daemon = start_daemon("max_clients = 8\n", &["--emulate", "1"]);
     let pid = daemon.pid();
     let fds_idle = settle_fds(pid, 0, Duration::from_millis(200));
     let mut held: Vec<Client> = (0..8).map(|_| daemon.client()).collect();

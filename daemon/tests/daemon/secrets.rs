@@ -7,17 +7,22 @@
 //!   admin methods refuse with `PermissionDenied`;
 //! - no event holds a secret;
 //! - `Debug` of everything that holds secrets (the whole running daemon included) shows none.
-
-mod common;
+//!
+//! Then the same through the real socket and the CLI (root only): a reader (uid 65534) calls
+//! every method of the API against a daemon logging at `trace`, and gets no seed in any answer.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::process::Command;
+use std::time::Duration;
 
-use common::InProcess;
-use common::log::Log;
-use common::needles::{Needles, assert_found, assert_no_secret};
+use crate::common::InProcess;
 use oathkey_device::{Algorithm, Key, NewCredential, OtpKind, TouchWait};
 use oathkey_protocol::types::{CreatedToken, KeyList, Role, SeedRecord};
 use oathkey_protocol::{ClientError, SecretText};
+use oathkey_testkit::log::Log;
+use oathkey_testkit::needles::{Needles, assert_found, assert_no_secret};
+use oathkey_testkit::{Daemon, ForAnyone, assert_exit, cli_as_nobody, is_root, stderr, stdout};
 use secrecy::{SecretSlice, SecretString};
 use serde_json::{Value, json};
 
@@ -61,6 +66,8 @@ fn protocol_methods() -> BTreeSet<(String, bool)> {
 
 #[test]
 fn no_secret_reaches_a_log_an_error_a_reader_an_event_or_debug_output() {
+    // The log capture is global to the process, and nothing else may log into it.
+    oathkey_testkit::in_own_process!();
     let log = Log::capture("trace");
     let daemon = InProcess::start(2, "");
     let service = daemon.running().service().clone();
@@ -469,7 +476,10 @@ fn a_206_character_secret_is_its_128_bytes_and_a_longer_one_is_refused_with_its_
         let code: oathkey_protocol::types::Code = admin
             .call("codes.get", json!({"token": "L206", "at": at}))
             .expect("code");
-        assert_eq!(code.code, common::reference_totp("sha1", 6, 30, &bytes, at));
+        assert_eq!(
+            code.code,
+            oathkey_testkit::reference_totp("sha1", 6, 30, &bytes, at)
+        );
     }
 
     let too_long = b32(&[7u8; 129]);
@@ -493,4 +503,224 @@ fn a_206_character_secret_is_its_128_bytes_and_a_longer_one_is_refused_with_its_
         refused.message
     );
     daemon.shutdown();
+}
+
+/// Starts `oathkeyd` logging at `trace`, its socket open to every uid (readers included), this
+/// test's user an admin even when it is not root.
+fn trace_daemon(emulate: &str) -> Daemon {
+    Daemon::builder()
+        .admin_self()
+        .args(["--dbus", "off"])
+        .log_level(Some("trace"))
+        .args(["--emulate", emulate])
+        .config("socket_mode = \"0666\"\n")
+        .env("RUST_LOG", "trace")
+        .start()
+}
+
+/// Env vars of the raw reader client (run as another uid by the test below).
+const RAW_SOCKET: &str = "OATHKEY_TEST_RAW_SOCKET";
+const RAW_REQUESTS: &str = "OATHKEY_TEST_RAW_REQUESTS";
+
+/// Not a test: the raw JSON-RPC client the reader test runs under another uid (this very test
+/// binary, re-executed through setpriv). It sends the request lines of `$OATHKEY_TEST_RAW_
+/// REQUESTS`, closes its sending side and prints every answer line prefixed with `ANSWER `.
+/// The raw reader client's name as libtest knows it (its module path inside the test binary).
+fn raw_reader_client_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::raw_reader_client")
+}
+
+#[test]
+#[ignore = "a helper: the reader test runs it as uid 65534"]
+fn raw_reader_client() {
+    let (Some(socket), Some(requests)) =
+        (std::env::var_os(RAW_SOCKET), std::env::var_os(RAW_REQUESTS))
+    else {
+        eprintln!("nothing to do: run by a_reader_gets_no_seed_from_any_method");
+        return;
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the reader connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream
+        .write_all(requests.to_string_lossy().as_bytes())
+        .expect("requests sent");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-closed");
+    for line in std::io::BufReader::new(stream).lines() {
+        println!("ANSWER {}", line.expect("an answer line"));
+    }
+}
+
+#[test]
+fn a_reader_gets_no_seed_from_any_method() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED: a_reader_gets_no_seed_from_any_method needs root to connect as uid 65534 (setpriv)"
+        );
+        return;
+    }
+    let d = trace_daemon("2");
+    let list: KeyList = d.client().call("keys.list", Value::Null).expect("keys");
+    let (k1, k2) = (list.keys[0].id.clone(), list.keys[1].id.clone());
+    let mut admin = d.client();
+    let mut secrets = Vec::new();
+    for (key, user, serial) in [
+        (&k1, "alice@contoso.com", "0012345"),
+        (&k2, "bob@contoso.com", "0012346"),
+    ] {
+        let t: CreatedToken = admin
+            .call(
+                "tokens.create",
+                json!({"key": key, "account": user, "serial": serial}),
+            )
+            .expect("created");
+        secrets.push(Needles::base32(
+            &format!("{user}'s seed"),
+            t.secret.expose(),
+        ));
+    }
+    let ids: Vec<Value> = admin
+        .call::<_, Vec<Value>>("seeds.list", Value::Null)
+        .expect("listed")
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let reader_seed = random_secret();
+    secrets.push(Needles::secret("the seed a reader sends", &reader_seed));
+
+    // Every method, as an admin would call it successfully.
+    let documented = documented_methods();
+    assert!(documented.len() >= 20, "{documented:?}");
+    let params_for = |m: &str| -> Value {
+        match m {
+            "hello" | "keys.list" | "tokens.list" | "codes.all" | "events.subscribe" => Value::Null,
+            "keys.info" | "keys.wink" | "keys.get_config" | "keys.claim" | "keys.release"
+            | "virtual.press" => json!({"key": k1}),
+            "keys.set_config" => json!({"key": k1, "key_press": false}),
+            "tokens.create" => {
+                json!({"key": k1, "account": "mallory@contoso.com", "secret": b32(&reader_seed)})
+            }
+            "tokens.delete" => json!({"key": k1, "token": "0012345"}),
+            "codes.get" => json!({"token": "0012345"}),
+            "virtual.unplug" | "virtual.plug" => json!({"key": k2}),
+            "seeds.list" | "seeds.export" => json!({"include_incomplete": true}),
+            "seeds.mark_exported" => json!({"ids": ids, "format": "azure-csv"}),
+            "seeds.purge" => json!({"exported": true}),
+            other => panic!("no params for {other}: add the new method to this test"),
+        }
+    };
+    let mut lines = String::new();
+    for (i, (method, _)) in documented.iter().enumerate() {
+        lines.push_str(
+            &json!({"jsonrpc": "2.0", "id": i, "method": method, "params": params_for(method)})
+                .to_string(),
+        );
+        lines.push('\n');
+    }
+    let future = documented.len();
+    lines.push_str(
+        &json!({"jsonrpc": "2.0", "id": future, "method": "codes.get", "params": {"token": "0012345", "at": 4_000_000_000u64}})
+            .to_string(),
+    );
+    lines.push('\n');
+
+    let me = ForAnyone::new(&[std::env::current_exe().expect("this test binary")]);
+    let run = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(
+            me.path(
+                &std::env::current_exe()
+                    .expect("this test binary")
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy(),
+            ),
+        )
+        .args([
+            "--ignored",
+            "--exact",
+            &raw_reader_client_name(),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(RAW_SOCKET, &d.socket)
+        .env(RAW_REQUESTS, &lines)
+        .output()
+        .expect("setpriv runs");
+    assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
+    let answers: Vec<Value> = stdout(&run)
+        .lines()
+        // (libtest's own "test ... " may come first on the line.)
+        .filter_map(|l| l.find("ANSWER ").map(|i| &l[i + "ANSWER ".len()..]))
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let by_id = |id: usize| {
+        answers
+            .iter()
+            .find(|a| a["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no answer to {id}: {answers:?}"))
+    };
+    assert_eq!(
+        by_id(0)["result"]["role"],
+        "reader",
+        "the daemon saw a reader"
+    );
+    for (i, (method, admin_only)) in documented.iter().enumerate() {
+        let answer = by_id(i);
+        assert_no_secret(
+            &secrets,
+            &format!("a reader's {method}"),
+            &answer.to_string(),
+        );
+        let error = answer["error"]["data"]["name"].as_str();
+        if *admin_only {
+            assert_eq!(error, Some("PermissionDenied"), "{method}: {answer}");
+        } else if method == "keys.release" {
+            assert_eq!(error, Some("InvalidParams"), "{method}: {answer}");
+        } else {
+            assert_eq!(error, None, "a reader was refused {method}: {answer}");
+        }
+    }
+    assert_eq!(by_id(future)["error"]["data"]["name"], "PermissionDenied");
+    // Notifications the reader got while its requests ran carry no seed either.
+    for a in answers.iter().filter(|a| a.get("id").is_none()) {
+        assert_eq!(a["method"], "event", "{a}");
+    }
+    assert_no_secret(&secrets, "everything the reader got", &stdout(&run));
+
+    // The CLI as the reader: the admin commands are refused (exit 6), nothing leaks.
+    let listing = d.dir.path().join("reader-export.csv");
+    for args in [
+        vec!["export", "-o", listing.to_str().expect("utf8")],
+        vec!["seeds", "list", "--all"],
+        vec![
+            "token",
+            "new",
+            "--user",
+            "mallory@contoso.com",
+            "--secret",
+            &b32(&reader_seed),
+        ],
+        vec!["--json", "tokens"],
+        vec!["--json", "codes"],
+    ] {
+        let run = cli_as_nobody(&d, &args);
+        let text = format!("{}{}", stdout(&run), stderr(&run));
+        assert_no_secret(
+            &secrets,
+            &format!("`oathkey {}` as a reader", args.join(" ")),
+            &text,
+        );
+        if matches!(args[0], "export" | "seeds" | "token") {
+            assert_exit(&run, 6);
+        } else {
+            assert_exit(&run, 0);
+        }
+    }
+    assert!(!listing.exists(), "a reader's export wrote a file");
+    assert_no_secret(&secrets, "the daemon's trace log", &d.log_text());
 }

@@ -1,14 +1,12 @@
 //! Seeding keys and seed files end to end: provision, export in every format, codes checked
 //! with oathtool against the exported secrets, the ledger, activation, seed-file checks.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Daemon, assert_exit, stderr, stdout};
 use oathkey_seedfile::{Format, Kind, TokenRecord};
+use oathkey_testkit::{Daemon, assert_exit, stderr, stdout};
 use serde_json::{Value, json};
 
 fn oathtool(record: &TokenRecord, t: u64) -> String {
@@ -191,7 +189,7 @@ fn provision_one_key_at_a_time() {
     let users = dir.join("users.txt");
     std::fs::write(&users, "erin@contoso.com\nfrank@contoso.com\n").expect("written");
     let out = dir.join("tseed.csv");
-    let mut child = Command::new(common::bin("oathkey"))
+    let mut child = Command::new(oathkey_testkit::bin("oathkey"))
         .args([
             "provision",
             "--users",
@@ -549,7 +547,7 @@ fn activation_accepts_the_current_step_and_its_neighbours() {
             .to_string()
     };
     let activate = |code: &str| {
-        Command::new(common::bin("oathkey"))
+        Command::new(oathkey_testkit::bin("oathkey"))
             .args([
                 "activate",
                 "--seed-file",
@@ -575,7 +573,7 @@ fn activation_accepts_the_current_step_and_its_neighbours() {
     assert_exit(&activate(&code_at(t + 30)), 0);
     assert_exit(&activate(&code_at(t - 90)), 11);
     assert_exit(&activate("000000"), 11);
-    let missing = Command::new(common::bin("oathkey"))
+    let missing = Command::new(oathkey_testkit::bin("oathkey"))
         .args([
             "activate",
             "--seed-file",
@@ -602,7 +600,7 @@ fn seedfile_check_reports_every_problem_with_its_line() {
          carol@contoso.com,0001,JBSWY3DPEHPK3PXP,45,oathkey,key\n",
     )
     .expect("written");
-    let out = Command::new(common::bin("oathkey"))
+    let out = Command::new(oathkey_testkit::bin("oathkey"))
         .args(["seedfile", "check"])
         .arg(&file)
         .output()
@@ -622,7 +620,7 @@ fn seedfile_check_reports_every_problem_with_its_line() {
     let good = dir.path().join("good.csv");
     std::fs::write(&good, "upn,serial number,secret key,time interval,manufacturer,model\r\nalice@contoso.com,0001,JBSWY3DPEHPK3PXP,30,oathkey,key\r\n").expect("written");
     assert_exit(
-        &Command::new(common::bin("oathkey"))
+        &Command::new(oathkey_testkit::bin("oathkey"))
             .args(["seedfile", "check"])
             .arg(&good)
             .output()
@@ -631,7 +629,7 @@ fn seedfile_check_reports_every_problem_with_its_line() {
     );
     let garbage = dir.path().join("garbage.bin");
     std::fs::write(&garbage, [0u8, 159, 146, 150, 255, 10, 1, 2]).expect("written");
-    let out = Command::new(common::bin("oathkey"))
+    let out = Command::new(oathkey_testkit::bin("oathkey"))
         .args(["seedfile", "check", "--format", "azure-csv"])
         .arg(&garbage)
         .output()
@@ -660,7 +658,7 @@ fn tokens_per_key(d: &Daemon) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn provision(d: &Daemon, users: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+fn provision(d: &Daemon, users: &Path, out: &Path, extra: &[&str]) -> oathkey_testkit::Ran {
     let mut args = vec![
         "provision",
         "--users",
@@ -1001,7 +999,7 @@ fn export_to_a_pipe_does_not_mark_seeds_exported() {
 
     // Redirected into a file: kept, so marked.
     let saved = dir.join("saved.csv");
-    let status = Command::new(common::bin("oathkey"))
+    let status = Command::new(oathkey_testkit::bin("oathkey"))
         .arg("export")
         .env("OATHKEY_SOCKET", &d.socket)
         .stdout(std::fs::File::create(&saved).expect("file"))
@@ -1027,7 +1025,7 @@ fn export_to_a_pipe_does_not_mark_seeds_exported() {
 }
 
 fn check_file(path: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(common::bin("oathkey"))
+    Command::new(oathkey_testkit::bin("oathkey"))
         .args(["seedfile", "check"])
         .arg(path)
         .args(extra)

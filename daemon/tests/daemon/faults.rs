@@ -1,31 +1,36 @@
 //! Faults through the daemon, not just the driver: a virtual key that drops, duplicates and
 //! corrupts reports, stalls past the timeouts, is kept busy by another application, shares the
 //! USB line with a "browser" that talks on its own channel (a second port of the virtual key
-//! sees every report, as a second hidraw handle does), and is pulled out mid-exchange.
+//! sees every report, as a second hidraw handle does), and is pulled out mid-exchange. One
+//! named case per kind of fault, each on a daemon of its own.
 //!
-//! Throughout, a second key is read without pause and must never fail; every code the daemon
-//! returns from either key must equal totp-rs on the seed; every failure must be a typed error
-//! of docs/protocol.md; and the faulty key must be served again afterwards by the same key
+//! Throughout each case, a second key is read without pause and must never fail; every code the
+//! daemon returns from either key must equal totp-rs on the seed; every failure must be a typed
+//! error of docs/protocol.md; and the faulty key must be served again afterwards by the same key
 //! actor (the daemon recovers by resynchronising, not by restarting anything).
 //!
 //! The faulty key is attached through the daemon's public `Registry::attach`, as the hot-plug
 //! sources do, with shorter driver timeouts than a real key needs so that the test stays fast.
+//! The cases that search the driver's log run in a process of their own: the log capture is
+//! global to the process.
 
-mod common;
-
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use common::log::Log;
-use common::{InProcess, error_name, reference_totp};
+use crate::common::{InProcess, error_name};
 use oathkey_device::ctaphid::Timeouts;
 use oathkey_device::ctaphid::wire::{self, BROADCAST_CID, Packet, cmd};
 use oathkey_device::{Key, Transport};
 use oathkey_emulator::{Config as VirtualConfig, Faults, VirtualKeyHandle, VirtualTransport};
 use oathkey_protocol::Client;
 use oathkey_protocol::types::{Code, CreatedToken, Event, KeyList, KeySource};
+use oathkey_testkit::log::Log;
+use oathkey_testkit::{Steady, reference_totp, unix_now};
+use oathkeyd::keys::KeyEntry;
 use serde_json::{Value, json};
 
 /// The faulty key's driver timeouts: short, so that every fault resolves quickly, yet far
@@ -37,13 +42,6 @@ const TIMEOUTS: Timeouts = Timeouts {
     touch: Duration::from_millis(1200),
     busy: Duration::from_millis(1500),
 };
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
 
 /// A token and its seed.
 #[derive(Clone)]
@@ -149,56 +147,6 @@ impl Times {
     }
 }
 
-/// Reads a healthy key without pause; every read must be right.
-struct Steady {
-    stop: Arc<AtomicBool>,
-    reads: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Steady {
-    fn start(socket: &std::path::Path, token: Token) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let reads = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, reads, failures) = (stop.clone(), reads.clone(), failures.clone());
-            let mut client = Client::connect(socket).expect("connects");
-            std::thread::spawn(move || {
-                let mut times = Times(7);
-                while !stop.load(Ordering::Relaxed) {
-                    let at = (reads.load(Ordering::Relaxed) % 3 != 0).then(|| times.next());
-                    match read(&mut client, &token, at) {
-                        Outcome::Right => {}
-                        other => failures.lock().expect("lock").push(format!("{other:?}")),
-                    }
-                    reads.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(3));
-                }
-            })
-        };
-        Self {
-            stop,
-            reads,
-            failures,
-            thread: Some(thread),
-        }
-    }
-
-    fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
-    }
-
-    fn finish(mut self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("steady reader");
-        }
-        (self.reads(), self.failures.lock().expect("lock").clone())
-    }
-}
-
 /// Readers of the faulty key while a storm goes on: every answer is kept for checking.
 fn storm_readers(
     socket: &std::path::Path,
@@ -257,9 +205,6 @@ fn assert_typed(phase: &str, outcomes: &[Outcome], allowed: &[&str]) -> usize {
     }
     right
 }
-
-/// A fault to arm (made when armed), and the error of the read that meets it, if any.
-type OneShot = (&'static str, fn() -> Faults, Option<&'static str>);
 
 /// How many reads were right, and which errors the others met.
 fn summary(outcomes: &[Outcome]) -> String {
@@ -379,144 +324,294 @@ fn browser_ping(
     Some(false)
 }
 
-#[test]
-fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
-    let log = Log::capture("oathkey_device::ctaphid::host=trace");
-    let daemon = InProcess::start(1, "");
-    let socket = daemon.socket.clone();
-    let registry = daemon.running().service().registry().clone();
-    let healthy_id = registry.list()[0].id.clone();
+/// What the driver's log is captured at: the CTAPHID host's trace, where resynchronising a
+/// channel, allocating a new one and waiting for a busy key are told.
+const DRIVER_LOG: &str = "oathkey_device::ctaphid::host=trace";
 
-    // The faulty key: paced like a USB key, so that exchanges take real time.
-    let handle = VirtualKeyHandle::new(VirtualConfig {
-        serial: Some(0x0FA0_17ED),
-        report_interval: Duration::from_micros(500),
-        ..VirtualConfig::default()
-    });
-    let faulty_id = attach(&daemon, &handle);
-    assert_eq!(faulty_id, "0fa017ed");
+/// One case's daemon: a healthy key read without pause by a [`Steady`] reader, the faulty key
+/// beside it (paced like a USB key, so that exchanges take real time) with two tokens, and a
+/// watcher of keys coming and going.
+struct Rig {
+    daemon: InProcess,
+    socket: PathBuf,
+    handle: VirtualKeyHandle,
+    faulty_id: String,
+    admin: Client,
+    /// The faulty key's SHA-256, 8-digit token, read by most checks.
+    token: Token,
+    /// The faulty key's other token (60 s).
+    other: Token,
+    events: Arc<Mutex<Vec<Event>>>,
+    watching: Arc<AtomicBool>,
+    watcher: JoinHandle<()>,
+    steady: Steady,
+    /// The faulty key's registry entry when the case began: the same one must serve it after
+    /// every fault (no restart).
+    entry_before: Arc<KeyEntry>,
+    /// The case's own client of the faulty key.
+    c: Client,
+    times: Times,
+}
 
-    let mut admin = daemon.client();
-    let steady_token = Token::create(
-        &mut admin,
-        json!({"key": healthy_id, "account": "steady@contoso.com", "serial": "H1"}),
-    );
-    let token = Token::create(
-        &mut admin,
-        json!({"key": faulty_id, "account": "flaky@contoso.com", "serial": "F1", "algorithm": "sha256", "digits": 8}),
-    );
-    let other = Token::create(
-        &mut admin,
-        json!({"key": faulty_id, "account": "other@contoso.com", "serial": "F2", "period": 60}),
-    );
+impl Rig {
+    /// The daemon, the keys, the tokens, the steady reader and the watcher; the faulty key has
+    /// served one read.
+    fn start() -> Self {
+        let daemon = InProcess::start(1, "");
+        let socket = daemon.socket.clone();
+        let registry = daemon.running().service().registry().clone();
+        let healthy_id = registry.list()[0].id.clone();
 
-    // Watch for keys coming and going: the faulty key must stay attached through every fault.
-    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
-    let watching = Arc::new(AtomicBool::new(true));
-    let watcher = {
-        let (events, watching) = (events.clone(), watching.clone());
-        let mut w = daemon.client();
-        w.call::<_, Value>("events.subscribe", Value::Null)
-            .expect("subscribed");
-        std::thread::spawn(move || {
-            while watching.load(Ordering::Relaxed) {
-                if let Ok(Some(e)) = w.next_event(Duration::from_millis(100)) {
-                    events.lock().expect("lock").push(e);
-                }
-            }
-        })
-    };
-    let steady = Steady::start(&socket, steady_token);
-    let entry_before = registry.get(&faulty_id).expect("attached");
-    let mut c = daemon.client();
-    let mut times = Times(42);
-    assert_eq!(read(&mut c, &token, Some(times.next())), Outcome::Right);
+        // The faulty key: paced like a USB key, so that exchanges take real time.
+        let handle = VirtualKeyHandle::new(VirtualConfig {
+            serial: Some(0x0FA0_17ED),
+            report_interval: Duration::from_micros(500),
+            ..VirtualConfig::default()
+        });
+        let faulty_id = attach(&daemon, &handle);
+        assert_eq!(faulty_id, "0fa017ed");
 
-    // One fault at a time, deterministic: the first read meets it, the next one is served.
-    // (Faults are made when armed: a stall is measured from then.)
-    let one_shot: [OneShot; 5] = [
-        (
-            "a lost answer",
-            || Faults {
-                drop_outputs: 1,
-                ..Faults::default()
-            },
-            Some("DeviceError"),
-        ),
-        (
-            "a damaged answer",
-            || Faults {
-                corrupt_outputs: 1,
-                ..Faults::default()
-            },
-            Some("DeviceError"),
-        ),
-        (
-            "a lost request",
-            || Faults {
-                drop_inputs: 1,
-                ..Faults::default()
-            },
-            Some("DeviceError"),
-        ),
-        (
-            "duplicated answers",
-            || Faults {
-                duplicate_outputs: 3,
-                ..Faults::default()
-            },
-            None,
-        ),
-        (
-            "a stall shorter than the driver waits",
-            || Faults {
-                stall_until: Some(Instant::now() + TIMEOUTS.quick / 3),
-                ..Faults::default()
-            },
-            None,
-        ),
-    ];
-    for (what, faults, first) in one_shot {
-        handle.set_faults(faults());
-        let mark = log.mark();
-        let got = read(&mut c, &token, Some(times.next()));
-        match first {
-            Some(name) => assert_eq!(
-                got,
-                Outcome::Error(name.into()),
-                "{what}: the read that met it"
-            ),
-            None => assert_eq!(got, Outcome::Right, "{what}: waited out or skipped"),
-        }
-        for _ in 0..3 {
-            assert_eq!(
-                read(&mut c, &token, Some(times.next())),
-                Outcome::Right,
-                "{what}: the reads after it"
-            );
-        }
-        assert_eq!(
-            log.logged_since(mark, "resynchronised CTAPHID channel"),
-            first.is_some(),
-            "{what}: the channel is resynchronised after a failure, and only then"
+        let mut admin = daemon.client();
+        let steady_token = Token::create(
+            &mut admin,
+            json!({"key": healthy_id, "account": "steady@contoso.com", "serial": "H1"}),
         );
-        assert_eq!(
-            read(&mut c, &other, None),
-            Outcome::Right,
-            "{what}: another token"
+        let token = Token::create(
+            &mut admin,
+            json!({"key": faulty_id, "account": "flaky@contoso.com", "serial": "F1", "algorithm": "sha256", "digits": 8}),
+        );
+        let other = Token::create(
+            &mut admin,
+            json!({"key": faulty_id, "account": "other@contoso.com", "serial": "F2", "period": 60}),
+        );
+
+        // Watch for keys coming and going: the faulty key must stay attached through every
+        // fault.
+        let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+        let watching = Arc::new(AtomicBool::new(true));
+        let watcher = {
+            let (events, watching) = (events.clone(), watching.clone());
+            let mut w = daemon.client();
+            w.call::<_, Value>("events.subscribe", Value::Null)
+                .expect("subscribed");
+            std::thread::spawn(move || {
+                while watching.load(Ordering::Relaxed) {
+                    if let Ok(Some(e)) = w.next_event(Duration::from_millis(100)) {
+                        events.lock().expect("lock").push(e);
+                    }
+                }
+            })
+        };
+        // The healthy key, read without pause; every read must be right.
+        let steady = {
+            let mut client = Client::connect(&socket).expect("connects");
+            let mut times = Times(7);
+            let mut reads = 0u64;
+            Steady::start(Duration::from_millis(3), move || {
+                let at = (!reads.is_multiple_of(3)).then(|| times.next());
+                reads += 1;
+                match read(&mut client, &steady_token, at) {
+                    Outcome::Right => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+        };
+        let entry_before = registry.get(&faulty_id).expect("attached");
+        let mut c = daemon.client();
+        let mut times = Times(42);
+        assert_eq!(read(&mut c, &token, Some(times.next())), Outcome::Right);
+        Self {
+            daemon,
+            socket,
+            handle,
+            faulty_id,
+            admin,
+            token,
+            other,
+            events,
+            watching,
+            watcher,
+            steady,
+            entry_before,
+            c,
+            times,
+        }
+    }
+
+    /// Reads the faulty key's main token at a time of its own.
+    fn read(&mut self) -> Outcome {
+        let at = self.times.next();
+        read(&mut self.c, &self.token, Some(at))
+    }
+
+    /// Through the case the key stayed attached and kept its actor (no restart), no key was
+    /// removed, and the healthy key never failed.
+    fn finish(self) {
+        let entry_after = self
+            .daemon
+            .running()
+            .service()
+            .registry()
+            .get(&self.faulty_id)
+            .expect("still attached");
+        assert!(
+            Arc::ptr_eq(&self.entry_before, &entry_after),
+            "the faulty key was re-attached during the faults"
+        );
+        let events = self.stop();
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::KeyRemoved { .. })),
+            "a key was removed during the faults"
         );
     }
 
-    // The key said none of these tokens needs a touch, so a lost answer is given up on after
-    // the quick timeout: a touch-long wait would hold every reader of this key for that long.
-    handle.set_faults(Faults {
+    /// The end of the case that pulls the key out: only the pull removed a key, and the
+    /// healthy key never failed.
+    fn finish_pulled(self) {
+        let faulty_id = self.faulty_id.clone();
+        let events = self.stop();
+        let removed: Vec<&Event> = events
+            .iter()
+            .filter(|e| matches!(e, Event::KeyRemoved { .. }))
+            .collect();
+        assert_eq!(removed.len(), 1, "only the pull removed a key: {events:?}");
+        assert!(matches!(removed[0], Event::KeyRemoved { key } if *key == faulty_id));
+    }
+
+    /// Stops the steady reader (asserting it never failed) and the watcher; shuts the daemon
+    /// down; returns the events seen.
+    fn stop(self) -> Vec<Event> {
+        let (steady_reads, steady_failures) = self.steady.finish();
+        self.watching.store(false, Ordering::Relaxed);
+        self.watcher.join().expect("watcher");
+        assert!(
+            steady_failures.is_empty(),
+            "the healthy key failed {} of {steady_reads} reads: {:?}",
+            steady_failures.len(),
+            &steady_failures[..steady_failures.len().min(5)]
+        );
+        eprintln!("faults: the healthy key served {steady_reads} reads meanwhile, all right");
+        let events = self.events.lock().expect("lock").clone();
+        drop((self.c, self.admin));
+        self.daemon.shutdown();
+        events
+    }
+}
+
+/// One fault at a time, deterministic: the read that meets it gets `first` (an error, or the
+/// right code when the driver waits the fault out or skips it), the reads after it are right,
+/// the channel is resynchronised after a failure and only then, and another token is read
+/// right. (Faults are made when armed: a stall is measured from then.)
+fn one_shot(what: &str, faults: fn() -> Faults, first: Option<&str>) {
+    let log = Log::capture(DRIVER_LOG);
+    let mut rig = Rig::start();
+    rig.handle.set_faults(faults());
+    let mark = log.mark();
+    let got = rig.read();
+    match first {
+        Some(name) => assert_eq!(
+            got,
+            Outcome::Error(name.into()),
+            "{what}: the read that met it"
+        ),
+        None => assert_eq!(got, Outcome::Right, "{what}: waited out or skipped"),
+    }
+    for _ in 0..3 {
+        assert_eq!(rig.read(), Outcome::Right, "{what}: the reads after it");
+    }
+    assert_eq!(
+        log.logged_since(mark, "resynchronised CTAPHID channel"),
+        first.is_some(),
+        "{what}: the channel is resynchronised after a failure, and only then"
+    );
+    assert_eq!(
+        read(&mut rig.c, &rig.other, None),
+        Outcome::Right,
+        "{what}: another token"
+    );
+    rig.finish();
+}
+
+#[test]
+fn a_lost_answer() {
+    oathkey_testkit::in_own_process!();
+    one_shot(
+        "a lost answer",
+        || Faults {
+            drop_outputs: 1,
+            ..Faults::default()
+        },
+        Some("DeviceError"),
+    );
+}
+
+#[test]
+fn a_damaged_answer() {
+    oathkey_testkit::in_own_process!();
+    one_shot(
+        "a damaged answer",
+        || Faults {
+            corrupt_outputs: 1,
+            ..Faults::default()
+        },
+        Some("DeviceError"),
+    );
+}
+
+#[test]
+fn a_lost_request() {
+    oathkey_testkit::in_own_process!();
+    one_shot(
+        "a lost request",
+        || Faults {
+            drop_inputs: 1,
+            ..Faults::default()
+        },
+        Some("DeviceError"),
+    );
+}
+
+#[test]
+fn duplicated_answers() {
+    oathkey_testkit::in_own_process!();
+    one_shot(
+        "duplicated answers",
+        || Faults {
+            duplicate_outputs: 3,
+            ..Faults::default()
+        },
+        None,
+    );
+}
+
+#[test]
+fn a_stall_shorter_than_the_driver_waits() {
+    oathkey_testkit::in_own_process!();
+    one_shot(
+        "a stall shorter than the driver waits",
+        || Faults {
+            stall_until: Some(Instant::now() + TIMEOUTS.quick / 3),
+            ..Faults::default()
+        },
+        None,
+    );
+}
+
+/// The key said none of these tokens needs a touch, so a lost answer is given up on after the
+/// quick timeout: a touch-long wait would hold every reader of this key for that long.
+#[test]
+fn a_lost_answer_is_given_up_on_after_the_quick_timeout() {
+    let mut rig = Rig::start();
+    rig.handle.set_faults(Faults {
         drop_outputs: 1,
         ..Faults::default()
     });
-    let lost = c
+    let at = rig.times.next();
+    let lost = rig
+        .c
         .call::<_, Code>(
             "codes.get",
-            json!({"key": token.key, "token": token.serial, "at": times.next()}),
+            json!({"key": rig.token.key, "token": rig.token.serial, "at": at}),
         )
         .expect_err("the answer was lost");
     let oathkey_protocol::ClientError::Rpc(lost) = lost else {
@@ -528,68 +623,79 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         "{}",
         lost.message
     );
-    assert_eq!(read(&mut c, &token, Some(times.next())), Outcome::Right);
+    assert_eq!(rig.read(), Outcome::Right);
+    rig.finish();
+}
 
-    // A stall longer than the driver waits: the read fails, the key (and every read queued
-    // behind it) is given up on only for that long, and the other key is served meanwhile.
-    let steady_before = steady.reads();
+/// A stall longer than the driver waits: the read fails, the key (and every read queued behind
+/// it) is given up on only for that long, and the other key is served meanwhile.
+#[test]
+fn a_stall_longer_than_the_driver_waits() {
+    let mut rig = Rig::start();
+    let steady_before = rig.steady.reads();
     let stall_until = Instant::now() + TIMEOUTS.touch * 2;
-    handle.set_faults(Faults {
+    rig.handle.set_faults(Faults {
         stall_until: Some(stall_until),
         ..Faults::default()
     });
-    let stalled = read(&mut c, &token, Some(times.next()));
+    let stalled = rig.read();
     assert_eq!(
         stalled,
         Outcome::Error("DeviceError".into()),
         "a stall past the timeout"
     );
     assert!(
-        steady.reads() > steady_before,
+        rig.steady.reads() > steady_before,
         "the healthy key was served while the faulty one stalled"
     );
     std::thread::sleep(
         stall_until.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
     );
-    assert_eq!(
-        read(&mut c, &token, Some(times.next())),
-        Outcome::Right,
-        "after the stall"
-    );
+    assert_eq!(rig.read(), Outcome::Right, "after the stall");
+    rig.finish();
+}
 
-    // Another application keeps the key busy: a short spell is waited out, a long one is a
-    // `Busy` error, and the key is served again when it is over.
-    handle.set_faults(Faults {
+/// Another application keeps the key busy for a short spell: it is waited out.
+#[test]
+fn a_short_busy_spell_is_waited_out() {
+    let mut rig = Rig::start();
+    rig.handle.set_faults(Faults {
         busy_until: Some(Instant::now() + Duration::from_millis(300)),
         ..Faults::default()
     });
-    assert_eq!(
-        read(&mut c, &token, Some(times.next())),
-        Outcome::Right,
-        "a short busy spell"
-    );
+    assert_eq!(rig.read(), Outcome::Right, "a short busy spell");
+    rig.finish();
+}
+
+/// Another application keeps the key busy for longer than the driver retries: a `Busy` error,
+/// and the key is served again when it is over.
+#[test]
+fn a_long_busy_spell_is_busy_until_it_is_over() {
+    let mut rig = Rig::start();
     let busy_until = Instant::now() + TIMEOUTS.busy + Duration::from_millis(700);
-    handle.set_faults(Faults {
+    rig.handle.set_faults(Faults {
         busy_until: Some(busy_until),
         ..Faults::default()
     });
     assert_eq!(
-        read(&mut c, &token, Some(times.next())),
+        rig.read(),
         Outcome::Error("Busy".into()),
         "busy for longer than the driver retries"
     );
     std::thread::sleep(
         busy_until.saturating_duration_since(Instant::now()) + Duration::from_millis(50),
     );
-    assert_eq!(
-        read(&mut c, &token, Some(times.next())),
-        Outcome::Right,
-        "after the busy spell"
-    );
+    assert_eq!(rig.read(), Outcome::Right, "after the busy spell");
+    rig.finish();
+}
 
-    // Storms: faults armed again and again while several clients read the faulty key at once
-    // (some reads shared, some not). Whatever fails must fail typed; whatever succeeds is right.
-    let outcomes = with_storm_readers(&socket, &token, 3, || {
+/// Storms: faults armed again and again while several clients read the faulty key at once
+/// (some reads shared, some not). Whatever fails must fail typed; whatever succeeds is right.
+#[test]
+fn a_storm_of_faults_under_several_readers() {
+    let mut rig = Rig::start();
+    let handle = rig.handle.clone();
+    let outcomes = with_storm_readers(&rig.socket, &rig.token, 3, || {
         let kinds = [
             Faults {
                 drop_outputs: 1,
@@ -637,21 +743,24 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         outcomes.iter().any(|o| matches!(o, Outcome::Error(_))),
         "the storm's faults reached the readers: {outcomes:?}"
     );
-    assert_eq!(
-        read(&mut c, &token, Some(times.next())),
-        Outcome::Right,
-        "after the storm"
-    );
+    assert_eq!(rig.read(), Outcome::Right, "after the storm");
+    rig.finish();
+}
 
-    // A browser on its own port. First it opens the key many times over (each open allocates a
-    // channel), until the key recycles the daemon's channel: the daemon gets a new one.
-    let mut browser = handle.connect().expect("a second port");
+/// A browser on its own port opens the key many times over (each open allocates a channel),
+/// until the key recycles the daemon's channel: the daemon gets a new one.
+#[test]
+fn a_browser_opening_the_key_recycles_the_daemons_channel() {
+    oathkey_testkit::in_own_process!();
+    let log = Log::capture(DRIVER_LOG);
+    let mut rig = Rig::start();
+    let mut browser = rig.handle.connect().expect("a second port");
     let mark = log.mark();
     for n in 0..40 {
         browser_channel(&mut browser, 0xB0B0_0000 + n);
     }
     assert_eq!(
-        read(&mut c, &token, Some(times.next())),
+        rig.read(),
         Outcome::Right,
         "after the key forgot the daemon's channel"
     );
@@ -659,12 +768,23 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         log.logged_since(mark, "allocating a new one"),
         "the daemon's channel was recycled by the key and the driver allocated another"
     );
-    // Then WebAuthn traffic: messages the key holds half-received for a while, so the daemon's
-    // requests meet CHANNEL_BUSY. Both sides must get their own answers, intact.
+    drop(browser);
+    rig.finish();
+}
+
+/// WebAuthn traffic from a browser on its own port: messages the key holds half-received for a
+/// while, so the daemon's requests meet CHANNEL_BUSY. Both sides must get their own answers,
+/// intact.
+#[test]
+fn a_browsers_messages_on_its_own_channel_are_waited_out() {
+    oathkey_testkit::in_own_process!();
+    let log = Log::capture(DRIVER_LOG);
+    let mut rig = Rig::start();
+    let mut browser = rig.handle.connect().expect("a second port");
     let cid = browser_channel(&mut browser, 0xB0B0_FFFF);
     let mark = log.mark();
     let (mut pings, mut intact) = (0, 0);
-    let outcomes = with_storm_readers(&socket, &token, 2, || {
+    let outcomes = with_storm_readers(&rig.socket, &rig.token, 2, || {
         for n in 0..12u8 {
             let payload: Vec<u8> = (0..150u8).map(|b| b.wrapping_mul(n + 1)).collect();
             if let Some(ok) = browser_ping(&mut browser, cid, &payload, Duration::from_millis(150))
@@ -695,31 +815,19 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
         "the daemon's requests met the browser's half-received messages (CHANNEL_BUSY)"
     );
     drop(browser);
-    assert_eq!(
-        read(&mut c, &token, Some(times.next())),
-        Outcome::Right,
-        "after the browser"
-    );
+    assert_eq!(rig.read(), Outcome::Right, "after the browser");
+    rig.finish();
+}
 
-    // Through all of it the key stayed attached and kept its actor: no restart.
-    let entry_after = registry.get(&faulty_id).expect("still attached");
-    assert!(
-        Arc::ptr_eq(&entry_before, &entry_after),
-        "the faulty key was re-attached during the faults"
-    );
-    assert!(
-        !events
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|e| matches!(e, Event::KeyRemoved { .. })),
-        "a key was removed during the faults"
-    );
-
-    // Pulled out mid-exchange: the key answers slowly, the read is on its way, the key goes.
+/// Pulled out mid-exchange: the key answers slowly, the read is on its way, the key goes. Then
+/// plugged in again (as the hot-plug poller would): same id, same tokens, right codes.
+#[test]
+fn pulled_out_mid_exchange_and_plugged_in_again() {
+    let mut rig = Rig::start();
+    let handle = rig.handle.clone();
     handle.with_key(|k| k.set_report_interval(Duration::from_millis(300)));
     let in_flight = {
-        let (socket, token, at) = (socket.clone(), token.clone(), times.next());
+        let (socket, token, at) = (rig.socket.clone(), rig.token.clone(), rig.times.next());
         std::thread::spawn(move || {
             let mut c = Client::connect(&socket).expect("connects");
             read(&mut c, &token, Some(at))
@@ -739,50 +847,26 @@ fn a_faulty_key_never_yields_a_wrong_code_and_recovers_without_a_restart() {
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let list: KeyList = admin.call("keys.list", Value::Null).expect("keys");
-        if list.keys.iter().all(|k| k.id != faulty_id) {
+        let list: KeyList = rig.admin.call("keys.list", Value::Null).expect("keys");
+        if list.keys.iter().all(|k| k.id != rig.faulty_id) {
             break;
         }
         assert!(Instant::now() < deadline, "the pulled key is still listed");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(
-        read(&mut c, &token, Some(times.next())),
+        rig.read(),
         Outcome::Error("KeyNotFound".into()),
         "a read of the pulled key"
     );
-    // Plugged in again (as the hot-plug poller would): same id, same tokens, right codes.
     handle.replug();
     handle.with_key(|k| k.set_report_interval(Duration::from_micros(500)));
-    assert_eq!(attach(&daemon, &handle), faulty_id);
+    assert_eq!(attach(&rig.daemon, &handle), rig.faulty_id);
+    assert_eq!(rig.read(), Outcome::Right, "after the replug");
     assert_eq!(
-        read(&mut c, &token, Some(times.next())),
+        read(&mut rig.c, &rig.other, None),
         Outcome::Right,
         "after the replug"
     );
-    assert_eq!(
-        read(&mut c, &other, None),
-        Outcome::Right,
-        "after the replug"
-    );
-
-    let (steady_reads, steady_failures) = steady.finish();
-    watching.store(false, Ordering::Relaxed);
-    watcher.join().expect("watcher");
-    assert!(
-        steady_failures.is_empty(),
-        "the healthy key failed {} of {steady_reads} reads: {:?}",
-        steady_failures.len(),
-        &steady_failures[..steady_failures.len().min(5)]
-    );
-    let events = events.lock().expect("lock").clone();
-    let removed: Vec<&Event> = events
-        .iter()
-        .filter(|e| matches!(e, Event::KeyRemoved { .. }))
-        .collect();
-    assert_eq!(removed.len(), 1, "only the pull removed a key: {events:?}");
-    assert!(matches!(removed[0], Event::KeyRemoved { key } if *key == faulty_id));
-    eprintln!("faults: the healthy key served {steady_reads} reads meanwhile, all right");
-    drop((c, admin));
-    daemon.shutdown();
+    rig.finish_pulled();
 }

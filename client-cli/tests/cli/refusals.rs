@@ -2,10 +2,8 @@
 //! message that names the problem, for a busy daemon, a missing key, a request too long to
 //! send, and values out of range (refused when the command line is parsed, exit 2).
 
-mod common;
-
-use common::{Daemon, assert_exit, stderr, stdout};
 use oathkey_protocol::{ClientError, ErrorCode};
+use oathkey_testkit::{Daemon, assert_exit, cli_as_nobody, is_root, stderr, stdout};
 
 /// A daemon at its client limit refuses a connection with one `Busy` line (id null) and
 /// closes: the CLI says "busy" with exit 7, as documented, not "unexpected answer", exit 1.
@@ -91,7 +89,7 @@ fn seed_file(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn activate(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(common::bin("oathkey"))
+    std::process::Command::new(oathkey_testkit::bin("oathkey"))
         .arg("activate")
         .args(args)
         .output()
@@ -234,4 +232,23 @@ fn no_key_plugged_in_is_said_the_same_by_every_command_that_needs_one() {
     assert_exit(&keys, 0);
     let list: serde_json::Value = serde_json::from_slice(&keys.stdout).expect("json");
     assert_eq!(list["keys"], serde_json::json!([]));
+}
+
+/// A daemon whose socket this user may not open is told apart from no daemon at all.
+#[test]
+fn a_socket_not_open_to_the_user_is_exit_6_not_no_daemon() {
+    if !is_root() {
+        eprintln!("not root: needs setpriv to become another uid; skipped");
+        return;
+    }
+    // The default socket mode lets only the daemon's user (and root) in.
+    let d = Daemon::start(&["--emulate", "1"]);
+    let out = cli_as_nobody(&d, &["keys"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("not open to you") && err.contains("group"),
+        "{err}"
+    );
+    assert!(!err.contains("is it running?"), "{err}");
 }

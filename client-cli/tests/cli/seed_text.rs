@@ -3,15 +3,13 @@
 //! where another was expected, the one UPN rule that `provision` and `token new` share with the
 //! seed-file checks, and formulas in CSV cells.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Daemon, assert_exit, stderr, stdout};
 use oathkey_seedfile::{Format, upn_problem};
+use oathkey_testkit::{Daemon, assert_exit, stderr, stdout};
 use serde_json::Value;
 
-fn provision(d: &Daemon, users: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+fn provision(d: &Daemon, users: &Path, out: &Path, extra: &[&str]) -> oathkey_testkit::Ran {
     let mut args = vec![
         "provision",
         "--users",
@@ -327,7 +325,7 @@ fn a_206_character_secret_is_no_base32_error() {
     );
     let bytes = oathkey_seedfile::Secret::from_base32(&secret).expect("Base32");
     assert_eq!(bytes.expose().len(), 128);
-    let expected = common::reference_totp("sha1", 6, 30, &bytes.base32(), 59);
+    let expected = oathkey_testkit::reference_totp_b32("sha1", 6, 30, &bytes.base32(), 59);
     let code = d.cli(&["code", "L206", "--at", "59"]);
     assert_exit(&code, 0);
     assert_eq!(stdout(&code).trim(), expected);
@@ -347,7 +345,7 @@ fn seedfile_check_reports_formulas_and_invisible_characters() {
          carol\u{200B}@contoso.com,0003,JBSWY3DPEHPK3PXP,30,oathkey,key\n",
     )
     .expect("written");
-    let out = std::process::Command::new(common::bin("oathkey"))
+    let out = std::process::Command::new(oathkey_testkit::bin("oathkey"))
         .args(["seedfile", "check"])
         .arg(&file)
         .output()

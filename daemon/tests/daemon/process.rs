@@ -1,18 +1,19 @@
 //! oathkeyd as a process: many clients, hot-plug, roles, bad input, signals, single instance,
 //! cancellation, claims and events.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, assert_exit, cli_as_nobody, reference_totp, stderr, stdout};
 use oathkey_protocol::ClientError;
 use oathkey_protocol::types::{Code, CodeParams, CreatedToken, Event, KeyList, Operation, Role};
+use oathkey_testkit::{
+    Daemon, Raw, Steady, UdpKey, assert_exit, bin, cli_as_nobody, is_root, reference_totp_b32,
+    stderr, stdout, wait_for_line,
+};
 use serde_json::{Value, json};
 
 fn create(d: &Daemon, key: Option<&str>, user: &str, serial: &str) -> CreatedToken {
@@ -22,38 +23,6 @@ fn create(d: &Daemon, key: Option<&str>, user: &str, serial: &str) -> CreatedTok
             json!({"key": key, "account": user, "serial": serial}),
         )
         .expect("created")
-}
-
-/// One raw connection: send bytes, read answer lines.
-struct Raw {
-    stream: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Raw {
-    fn connect(d: &Daemon) -> Self {
-        let stream = UnixStream::connect(&d.socket).expect("connects");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Self { stream, reader }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("writes");
-    }
-
-    fn answer(&mut self) -> Value {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("reads");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-    }
-
-    fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 1];
-        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
-    }
 }
 
 fn assert_serves(d: &Daemon) {
@@ -97,7 +66,7 @@ fn fifty_concurrent_clients_get_correct_codes() {
                             },
                         )
                         .expect("a code");
-                    let expected = reference_totp("sha1", 6, 30, token.secret.expose(), t);
+                    let expected = reference_totp_b32("sha1", 6, 30, token.secret.expose(), t);
                     if code.code != expected
                         || code.token.serial.as_deref() != Some(token.serial.as_str())
                     {
@@ -133,29 +102,17 @@ fn hot_plug_of_virtual_keys_while_clients_read() {
         .expect("subscribed");
 
     // Readers on key B keep going through everything that happens to key A.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let reads = Arc::new(AtomicUsize::new(0));
     let reader = {
-        let (stop, failures, reads, socket, secret) = (
-            stop.clone(),
-            failures.clone(),
-            reads.clone(),
-            d.socket.clone(),
-            tb.secret.expose().to_string(),
-        );
-        std::thread::spawn(move || {
-            let mut client = oathkey_protocol::Client::connect(&socket).expect("connects");
-            while !stop.load(Ordering::SeqCst) {
-                let code: Result<Code, _> =
-                    client.call("codes.get", json!({"token": "B1", "at": 1_234_567_890u64}));
-                match code {
-                    Ok(c) if c.code == reference_totp("sha1", 6, 30, &secret, 1_234_567_890) => {}
-                    _ => {
-                        failures.fetch_add(1, Ordering::SeqCst);
-                    }
+        let mut client = d.client();
+        let secret = tb.secret.expose().to_string();
+        Steady::start(Duration::ZERO, move || {
+            let code: Result<Code, _> =
+                client.call("codes.get", json!({"token": "B1", "at": 1_234_567_890u64}));
+            match code {
+                Ok(c) if c.code == reference_totp_b32("sha1", 6, 30, &secret, 1_234_567_890) => {
+                    Ok(())
                 }
-                reads.fetch_add(1, Ordering::SeqCst);
+                other => Err(format!("{other:?}")),
             }
         })
     };
@@ -202,17 +159,12 @@ fn hot_plug_of_virtual_keys_while_clients_read() {
         .expect("reads again");
     assert_eq!(
         code.code,
-        reference_totp("sha1", 6, 30, ta.secret.expose(), 59)
+        reference_totp_b32("sha1", 6, 30, ta.secret.expose(), 59)
     );
 
-    stop.store(true, Ordering::SeqCst);
-    reader.join().expect("reader");
-    assert!(reads.load(Ordering::SeqCst) > 0);
-    assert_eq!(
-        failures.load(Ordering::SeqCst),
-        0,
-        "key B served throughout"
-    );
+    let (reads, failures) = reader.finish();
+    assert!(reads > 0);
+    assert_eq!(failures.len(), 0, "key B served throughout: {failures:?}");
 }
 
 fn next_matching(client: &mut oathkey_protocol::Client, pred: impl Fn(&Event) -> bool) -> bool {
@@ -225,57 +177,6 @@ fn next_matching(client: &mut oathkey_protocol::Client, pred: impl Fn(&Event) ->
         }
     }
     false
-}
-
-/// A virtual key served over UDP by `oathkey-emulator serve` (with `args`) on `addr`; its
-/// button is pressed through its stdin; stopped (as if unplugged) when dropped.
-struct UdpKey {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-}
-
-impl UdpKey {
-    /// A free local UDP address.
-    fn free_addr() -> String {
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("free port");
-        format!("127.0.0.1:{}", probe.local_addr().expect("addr").port())
-    }
-
-    fn start(addr: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(common::bin("oathkey-emulator"))
-            .args(["serve", "--udp", addr])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("emulator starts");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        common::wait_for_line(&mut out, "listening");
-        // Keep draining its output so that it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let stdin = child.stdin.take().expect("stdin");
-        Self { child, stdin }
-    }
-
-    /// Presses the button every 100 ms until `cli` ends (the prompt comes just before the key
-    /// starts waiting, and a press while nothing waits is lost, as on a real key).
-    fn press_until_done(&mut self, mut cli: std::process::Child) -> std::process::Output {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while cli.try_wait().expect("waits").is_none() {
-            assert!(Instant::now() < deadline, "still running after the presses");
-            writeln!(self.stdin, "press").expect("pressed");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        cli.wait_with_output().expect("ends")
-    }
-}
-
-impl Drop for UdpKey {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Waits until the daemon lists `n` keys; returns the list.
@@ -325,7 +226,7 @@ fn a_udp_key_comes_and_goes_with_its_emulator() {
         .expect("code");
     assert_eq!(
         code.code,
-        reference_totp("sha1", 6, 30, t.secret.expose(), 59)
+        reference_totp_b32("sha1", 6, 30, t.secret.expose(), 59)
     );
 
     drop(emulator);
@@ -357,7 +258,7 @@ fn readers_can_read_and_nothing_else() {
     let got = stdout(&code).trim().to_string();
     let candidates: Vec<String> = [now.saturating_sub(2), now, now + 2]
         .iter()
-        .map(|tt| reference_totp("sha1", 6, 30, t.secret.expose(), *tt))
+        .map(|tt| reference_totp_b32("sha1", 6, 30, t.secret.expose(), *tt))
         .collect();
     assert!(candidates.contains(&got), "{got} not in {candidates:?}");
 
@@ -380,9 +281,9 @@ fn readers_can_read_and_nothing_else() {
         .expect("reads");
     assert_eq!(settings["key_press"], false);
 
-    if common::is_root() {
+    if is_root() {
         // The role the daemon saw, from SO_PEERCRED.
-        let out = common::cli_as_nobody(&d, &["keys"]);
+        let out = cli_as_nobody(&d, &["keys"]);
         assert_exit(&out, 0);
         let log = d.log_text();
         assert!(
@@ -409,7 +310,7 @@ fn bad_input_never_stops_the_daemon() {
         (b"\xff\xfe\x00garbage\n", -32700),
     ];
     for (input, code) in cases {
-        let mut raw = Raw::connect(&d);
+        let mut raw = Raw::connect(&d.socket);
         raw.send(input);
         let answer = raw.answer();
         assert_eq!(
@@ -425,14 +326,14 @@ fn bad_input_never_stops_the_daemon() {
     }
 
     // A batch with a bad member: good members answered, the bad one gets its error.
-    let mut raw = Raw::connect(&d);
+    let mut raw = Raw::connect(&d.socket);
     raw.send(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\"},42,{\"jsonrpc\":\"2.0\",\"method\":\"hello\"}]\n");
     let batch = raw.answer();
     let items = batch.as_array().expect("a batch answer");
     assert_eq!(items.len(), 2, "the notification gets no answer: {batch}");
 
     // An oversized line: an error, then the connection is closed.
-    let mut raw = Raw::connect(&d);
+    let mut raw = Raw::connect(&d.socket);
     let huge = vec![b'x'; 70 * 1024];
     raw.send(&huge);
     assert_eq!(raw.answer()["error"]["data"]["name"], "RequestTooLarge");
@@ -440,7 +341,7 @@ fn bad_input_never_stops_the_daemon() {
     assert_serves(&d);
 
     // A client that stalls mid-line is disconnected after the configured second.
-    let mut raw = Raw::connect(&d);
+    let mut raw = Raw::connect(&d.socket);
     raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"meth");
     let started = Instant::now();
     assert!(raw.closed(), "stalled client disconnected");
@@ -451,10 +352,10 @@ fn bad_input_never_stops_the_daemon() {
 
     // Clients that connect and vanish, or send half a request and vanish.
     for _ in 0..20 {
-        let mut raw = Raw::connect(&d);
+        let mut raw = Raw::connect(&d.socket);
         raw.send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hel");
         drop(raw);
-        drop(Raw::connect(&d));
+        drop(Raw::connect(&d.socket));
     }
     // The steady client was served all along.
     let hello: oathkey_protocol::types::Hello = steady
@@ -473,7 +374,7 @@ fn sigterm_drains_and_removes_the_socket_and_sighup_reloads() {
     let config_arg = config.to_string_lossy().to_string();
     let mut d = Daemon::start(&["--emulate", "1", "--config", &config_arg]);
 
-    if common::is_root() {
+    if is_root() {
         let before = cli_as_nobody(&d, &["token", "new", "--user", "x@y.z"]);
         assert_exit(&before, 6);
         std::fs::write(
@@ -517,7 +418,7 @@ fn sigterm_drains_and_removes_the_socket_and_sighup_reloads() {
 #[test]
 fn a_second_daemon_refuses_the_same_socket() {
     let d = Daemon::start(&["--emulate", "1"]);
-    let out = Command::new(common::bin("oathkeyd"))
+    let out = Command::new(bin("oathkeyd"))
         .args(["--user", "--no-hid", "--socket"])
         .arg(&d.socket)
         .output()
@@ -533,7 +434,7 @@ fn unknown_config_fields_stop_the_start_with_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "emulate = 1\nadmin_user = [\"alice\"]\n").expect("written");
-    let out = Command::new(common::bin("oathkeyd"))
+    let out = Command::new(bin("oathkeyd"))
         .args(["--user", "--no-hid", "--config"])
         .arg(&config)
         .arg("--socket")
@@ -579,7 +480,7 @@ fn a_touch_wait_ends_when_its_client_goes_away() {
     assert_eq!(presser.join().expect("presser"), 2);
 
     // A CLI asks for a code and is killed while the key waits for the touch.
-    let mut child = Command::new(common::bin("oathkey"))
+    let mut child = Command::new(bin("oathkey"))
         .args(["code", "T1"])
         .env("OATHKEY_SOCKET", &d.socket)
         .stdout(Stdio::null())
@@ -711,24 +612,6 @@ fn claims_end_with_the_connection_and_events_tell_of_touches() {
 }
 
 #[test]
-fn a_socket_not_open_to_the_user_is_exit_6_not_no_daemon() {
-    if !common::is_root() {
-        eprintln!("not root: needs setpriv to become another uid; skipped");
-        return;
-    }
-    // The default socket mode lets only the daemon's user (and root) in.
-    let d = Daemon::start(&["--emulate", "1"]);
-    let out = cli_as_nobody(&d, &["keys"]);
-    assert_exit(&out, 6);
-    let err = stderr(&out);
-    assert!(
-        err.contains("not open to you") && err.contains("group"),
-        "{err}"
-    );
-    assert!(!err.contains("is it running?"), "{err}");
-}
-
-#[test]
 fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
     let (d, mut key, secret) = daemon_with_a_touch_token("", 1500);
 
@@ -745,7 +628,7 @@ fn a_touch_not_given_in_time_is_exit_5_and_the_key_serves_on() {
     assert_exit(&code, 0);
     assert_eq!(
         stdout(&code).trim(),
-        reference_totp("sha1", 6, 30, &secret, 59)
+        reference_totp_b32("sha1", 6, 30, &secret, 59)
     );
 }
 
@@ -788,7 +671,7 @@ fn daemon_with_a_touch_token(config: &str, touch_ms: u32) -> (Daemon, UdpKey, St
 fn touch_read(d: &Daemon) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut read = d.spawn_cli(&["code", "T1", "--at", "59"]);
     let mut err = BufReader::new(read.stderr.take().expect("stderr"));
-    common::wait_for_line(&mut err, "Touch your key");
+    wait_for_line(&mut err, "Touch your key");
     (read, err)
 }
 
@@ -811,7 +694,7 @@ fn sigint_lets_a_request_in_flight_finish_within_the_grace_time() {
     assert_exit(&code, 0);
     assert_eq!(
         stdout(&code).trim(),
-        reference_totp("sha1", 6, 30, &secret, 59)
+        reference_totp_b32("sha1", 6, 30, &secret, 59)
     );
     assert_stops_cleanly(&mut d);
 }
