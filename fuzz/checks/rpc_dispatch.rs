@@ -1,7 +1,7 @@
 //! The daemon's JSON-RPC dispatcher (`oathkeyd::rpc::parse` and `oathkeyd::rpc::respond`, what
 //! a connection runs for each line) with the service core and one virtual key behind it.
 //!
-//! Shared by `fuzz/fuzz_targets/rpc_dispatch.rs` and `daemon/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/rpc_dispatch.rs` and `daemon/tests/daemon/fuzz_replay.rs`.
 //!
 //! Input: lines of JSON-RPC, as a client writes them on one connection. Each input runs on a
 //! fresh daemon (its own seed ledger, one in-memory virtual key that approves touches), first

@@ -1,6 +1,7 @@
 //! What the CLI refuses, and how it says so: the exit code docs/exit-codes.md documents and a
 //! message that names the problem, for a busy daemon, a missing key, a request too long to
-//! send, and values out of range (refused when the command line is parsed, exit 2).
+//! send, values out of range (refused when the command line is parsed, exit 2), and a socket
+//! this user may not open (exit 6, not "no daemon").
 
 use oathkey_protocol::{ClientError, ErrorCode};
 use oathkey_testkit::{Daemon, assert_exit, cli_as_nobody, is_root, stderr, stdout};

@@ -1,5 +1,5 @@
 //! Many clients asking the same thing at the same moment: two regressions found by the load
-//! test (daemon/tests/load.rs).
+//! test (daemon/tests/daemon/load.rs).
 //! - A read that joined the coalescing map right after an exchange handed out its answers got
 //!   `KeyRemoved`: the finished exchange's guard removed the next exchange's waiters on drop.
 //! - When the token list cache expired, every client that found it expired queued its own LIST

@@ -1,7 +1,7 @@
 //! Property tests of the host side's encodings: CTAPHID fragmentation of any message length
 //! reassembles to the message, and answer TLVs parse back to what was written.
 //! (Label round trips are in `src/label.rs`; the APDU and TLV round trips between the host's
-//! encoders and the key's parsers are in the emulator's `tests/roundtrip.rs`.)
+//! encoders and the key's parsers are in the emulator's `tests/emulator/roundtrip.rs`.)
 
 use oathkey_device::apdu::{TlvError, push_tlv, tlvs};
 use oathkey_device::ctaphid::wire::{
