@@ -211,6 +211,11 @@ fn keys(ctx: &mut Ctx) -> Result<(), Failure> {
             k.id, k.id
         );
     }
+    for k in &list.keys {
+        if let Some(why) = &k.busy {
+            eprintln!("key {}: {why}", k.id);
+        }
+    }
     for u in &list.unavailable {
         eprintln!("unusable: {}: {}", u.path, u.reason);
     }

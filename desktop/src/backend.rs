@@ -213,7 +213,8 @@ impl Worker {
     }
 
     fn handle(&mut self, command: Command) {
-        // Debug of a command redacts the seed (`SecretText`); tests/logs.rs checks it at trace.
+        // Debug of a command redacts the seed (`SecretText`); tests/desktop/logs.rs checks it at
+        // trace.
         match &command {
             Command::Refresh { .. } | Command::GetCode { .. } => {
                 tracing::trace!(?command, "request")

@@ -144,6 +144,12 @@ pub trait KeyDriver: Send {
         Err(self.unsupported("blinking"))
     }
 
+    /// Wipes every token (and the PIN or access code) as the family's own reset does; a touch
+    /// may be needed.
+    fn reset(&mut self) -> Result<(), Error> {
+        Err(self.unsupported("a reset"))
+    }
+
     /// Checks that the key still answers (keys whose removal nothing else notices).
     fn ping(&mut self) -> Result<(), Error>;
 

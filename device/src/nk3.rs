@@ -141,6 +141,10 @@ impl<T: Transport + Send> KeyDriver for Nk3Key<T> {
         self.key.wink()
     }
 
+    fn reset(&mut self) -> Result<(), Error> {
+        self.key.reset()
+    }
+
     fn ping(&mut self) -> Result<(), Error> {
         self.key.ping(b"oathkeyd")
     }

@@ -3,9 +3,13 @@
 //!
 //! Sharing rules, because the card is not ours alone (an authenticator app, gpg's scdaemon, a
 //! browser may use it too):
-//! - connect **shared**, never exclusive;
+//! - connect **shared**, never exclusive, and only for the length of one operation: between
+//!   operations we hold no handle on the card, so an application that needs it exclusively
+//!   (ykman, gpg's scdaemon without `pcsc-shared`) can take it, and we wait our turn;
 //! - one PC/SC transaction per operation ([`PcscCard`] implements [`CardChannel`]); the driver
 //!   selects its applet again inside each one;
+//! - always let go with `SCARD_LEAVE_CARD`, never reset the card (that would throw away
+//!   another application's session: a PIN it verified, an applet it selected);
 //! - while another application holds the card exclusively (`SCARD_E_SHARING_VIOLATION`), back
 //!   off and retry for a bounded time ([`SharingPolicy`]), then fail with
 //!   [`Error::HeldExclusively`], which says what to do; never kill or signal anyone;
@@ -59,9 +63,10 @@ pub fn open_key(ctx: &Context, reader: &str) -> Result<YkoathKey<PcscCard>, Erro
     YkoathKey::open(PcscCard::connect(ctx, reader)?)
 }
 
-/// A card connected in shared mode.
+/// A smart card reached in shared mode, one connection per operation.
 pub struct PcscCard {
-    card: Card,
+    ctx: Context,
+    name: CString,
     reader: String,
     atr: Vec<u8>,
     sharing: SharingPolicy,
@@ -77,13 +82,14 @@ impl std::fmt::Debug for PcscCard {
 }
 
 impl PcscCard {
-    /// Connects to the card in `reader`, shared, with the default [`SharingPolicy`].
+    /// Reaches the card in `reader`, shared, with the default [`SharingPolicy`].
     pub fn connect(ctx: &Context, reader: &str) -> Result<Self, Error> {
         Self::connect_with(ctx, reader, SharingPolicy::default())
     }
 
-    /// Connects to the card in `reader`, shared, retrying while another application holds it
-    /// exclusively for as long as `sharing` says.
+    /// Reaches the card in `reader`, shared, retrying while another application holds it
+    /// exclusively for as long as `sharing` says. It connects once to read the card's ATR and
+    /// lets go again: each operation connects for its own length.
     pub fn connect_with(
         ctx: &Context,
         reader: &str,
@@ -91,37 +97,56 @@ impl PcscCard {
     ) -> Result<Self, Error> {
         let name = CString::new(reader)
             .map_err(|_| Error::InvalidArgument(format!("reader name {reader:?} has a NUL")))?;
-        let mut backoff = sharing.backoff();
-        let card = loop {
-            match ctx.connect(&name, ShareMode::Shared, Protocols::ANY) {
-                Ok(card) => break card,
-                Err(pcsc::Error::SharingViolation) => backoff.wait(reader)?,
-                Err(e) => return Err(card_error(e, reader)),
-            }
-        };
-        let atr = card
-            .status2_owned()
-            .map(|s| s.atr().to_vec())
-            .map_err(|e| card_error(e, reader))?;
-        tracing::debug!(reader, atr = %hex(&atr), "card connected (shared)");
-        Ok(Self {
-            card,
+        let mut card = Self {
+            ctx: ctx.clone(),
+            name,
             reader: reader.to_string(),
-            atr,
+            atr: Vec::new(),
             sharing,
-        })
+        };
+        let handle = card.connect_now()?;
+        let atr = handle.status2_owned().map(|s| s.atr().to_vec());
+        card.let_go(handle);
+        card.atr = atr.map_err(|e| card_error(e, reader))?;
+        tracing::debug!(reader, atr = %hex(&card.atr), "card found (shared)");
+        Ok(card)
     }
-}
 
-impl CardChannel for PcscCard {
-    fn transaction<R>(
-        &mut self,
+    /// A shared connection, waiting while someone else holds the card exclusively.
+    fn connect_now(&self) -> Result<Card, Error> {
+        let mut backoff = self.sharing.backoff();
+        loop {
+            match self
+                .ctx
+                .connect(&self.name, ShareMode::Shared, Protocols::ANY)
+            {
+                Ok(card) => return Ok(card),
+                Err(pcsc::Error::SharingViolation) => backoff.wait(&self.reader)?,
+                Err(e) => return Err(card_error(e, &self.reader)),
+            }
+        }
+    }
+
+    /// Disconnects, leaving the card as it is (dropping a `pcsc::Card` would reset it).
+    fn let_go(&self, card: Card) {
+        if let Err((card, e)) = card.disconnect(Disposition::LeaveCard) {
+            tracing::debug!(reader = %self.reader, "disconnecting: {e}");
+            // Not dropped: that would reset the card under other applications. The handle
+            // is pcscd's to clean up when our context goes.
+            std::mem::forget(card);
+        }
+    }
+
+    /// One transaction on `card`, acknowledging a reset by someone else a few times.
+    fn run<R>(
+        &self,
+        card: &mut Card,
         f: impl FnOnce(&mut dyn CardLink) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let mut backoff = self.sharing.backoff();
         let mut reconnects = 0;
         loop {
-            match self.card.transaction2() {
+            match card.transaction2() {
                 Ok(tx) => {
                     let mut link = TxLink {
                         card: &tx,
@@ -147,6 +172,18 @@ impl CardChannel for PcscCard {
                 Err((_, e)) => return Err(card_error(e, &self.reader)),
             }
         }
+    }
+}
+
+impl CardChannel for PcscCard {
+    fn transaction<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn CardLink) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let mut card = self.connect_now()?;
+        let result = self.run(&mut card, f);
+        self.let_go(card);
+        result
     }
 
     fn reader(&self) -> &str {

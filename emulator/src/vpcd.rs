@@ -202,6 +202,13 @@ pub fn serve(
             Ok(n) => {
                 l.buf.extend_from_slice(&chunk[..n]);
                 chunk.zeroize();
+                // vpcd writes a message's 2-byte length and its body separately, with Nagle's
+                // algorithm on: the body waits for our ACK of the length, which Linux delays
+                // by 40 ms. Acknowledge at once (the flag does not stick: set it per read).
+                #[cfg(target_os = "linux")]
+                if let Err(e) = socket2::SockRef::from(&l.stream).set_tcp_quickack(true) {
+                    debug!("TCP_QUICKACK: {e}");
+                }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -2,7 +2,7 @@
 //! admin app (subcommands and CBOR), fed arbitrary request payloads, plus the APDU and TLV
 //! encode/parse round trips between the host's encoders and the key's parsers.
 //!
-//! Shared by `fuzz/fuzz_targets/apdu_device.rs` and `emulator/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/apdu_device.rs` and `emulator/tests/emulator/fuzz_replay.rs`.
 //!
 //! Input: a header byte (bit 0: Nitrokey 3 profile; bit 1: room for 2 credentials instead of
 //! 50), then requests of `flags, length (2 bytes, big-endian), payload`. Flags bit 0: to the

@@ -1,7 +1,7 @@
 //! Host-side parsing of the key's answers: the TLV reader, the secrets-app and admin-app answer
 //! parsers, and the typed driver ([`oathkey_device::Key`]) fed scripted answers.
 //!
-//! Shared by `fuzz/fuzz_targets/apdu_host.rs` and `device/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/apdu_host.rs` and `device/tests/device/fuzz_replay.rs`.
 //!
 //! Input: a mode byte, then
 //! - mode bit 7 clear: bytes for every answer parser ([`parsers`]);

@@ -1,7 +1,7 @@
 //! The virtual key's device side of CTAPHID (`oathkey_emulator::VirtualKey`): channels,
 //! reassembly, arbitration, timeouts and the apps behind them, fed arbitrary reports.
 //!
-//! Shared by `fuzz/fuzz_targets/ctaphid_device.rs` and `emulator/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/ctaphid_device.rs` and `emulator/tests/emulator/fuzz_replay.rs`.
 //!
 //! Input: a header byte (touch policy, profile, channel table size, report pacing), then
 //! records of `control, 64 report bytes` (the last one zero-padded). Control bits:

@@ -1,7 +1,7 @@
 //! Host-side CTAPHID reassembly (`oathkey_device::ctaphid::CtapHid::call`) against a scripted
 //! key whose answer reports come from the fuzzer.
 //!
-//! Shared by `fuzz/fuzz_targets/ctaphid_host.rs` and `device/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/ctaphid_host.rs` and `device/tests/device/fuzz_replay.rs`.
 //!
 //! Input: `mode`, `command`, then the script.
 //! - mode bit 0 clear (raw): the script is 64-byte reports, the last one zero-padded. They are

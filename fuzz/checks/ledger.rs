@@ -1,7 +1,7 @@
 //! The seed ledger's reader (`oathkeyd::ledger::Ledger::open`), fed arbitrary file contents: a
 //! ledger torn by a crash, damaged on disk or edited by hand.
 //!
-//! Shared by `fuzz/fuzz_targets/seed_ledger.rs` and `daemon/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/seed_ledger.rs` and `daemon/tests/daemon/fuzz_replay.rs`.
 //!
 //! Properties:
 //! - opening succeeds whatever the contents (only I/O can fail) and never panics;

@@ -1,7 +1,7 @@
 //! The daemon's JSON-RPC dispatcher (`oathkeyd::rpc::parse` and `oathkeyd::rpc::respond`, what
 //! a connection runs for each line) with the service core and one virtual key behind it.
 //!
-//! Shared by `fuzz/fuzz_targets/rpc_dispatch.rs` and `daemon/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/rpc_dispatch.rs` and `daemon/tests/daemon/fuzz_replay.rs`.
 //!
 //! Input: lines of JSON-RPC, as a client writes them on one connection. Each input runs on a
 //! daemon as a fresh start finds it (a new service core with its own empty seed ledger, one
@@ -32,12 +32,12 @@ use oathkey_protocol::ErrorCode;
 use oathkey_protocol::codec::{LineBuffer, encode_line};
 use oathkey_protocol::jsonrpc::{Request, Response};
 use oathkey_protocol::types::{
-    Code, CodeEntry, CreatedToken, Hello, KeyInfo, KeyList, Role, SeedInfo, SeedRecord, Settings,
-    TokenInfo, method,
+    Code, CodeEntry, CreatedToken, Hello, KeyInfo, KeyList, Operation, Role, SeedInfo, SeedRecord,
+    Settings, TokenInfo, method,
 };
 use oathkeyd::auth::{Authorizer, Caller};
 use oathkeyd::keys::sources::attach_virtual;
-use oathkeyd::keys::{CancelOnDrop, KeyEntry, Registry};
+use oathkeyd::keys::{KeyEntry, Registry};
 use oathkeyd::ledger::Ledger;
 use oathkeyd::rpc::{self, Parsed};
 use oathkeyd::service::Service;
@@ -165,8 +165,7 @@ impl Fixture {
                 self.fresh.settings,
                 now.credentials != self.fresh.credentials || now.pin != self.fresh.pin,
             );
-            let cancel = CancelOnDrop::new();
-            let job = entry.actor.run("reset", None, &cancel, move |k| {
+            let job = entry.actor.run(Operation::Config, None, move |k| {
                 if wipe {
                     k.reset()?;
                 }
@@ -204,24 +203,7 @@ impl Fixture {
 /// happened after a few percent of the inputs). The actor frees a request's memory after it
 /// has answered, so without this wait those frees fell after the input's end at random.
 fn quiesce(entry: &KeyEntry) -> bool {
-    let cancel = CancelOnDrop::new();
-    let flag = cancel.flag();
-    // The actor runs requests in order: when this one is answered, every earlier one is done.
-    let done = runtime().block_on(entry.actor.run("sync", None, &cancel, |_| Ok(())));
-    if done.is_err() {
-        return false;
-    }
-    // Its own request's flag is the last thing the actor drops (with the request).
-    let mut spins = 0u32;
-    while Arc::strong_count(&flag) > 2 {
-        spins += 1;
-        if spins < 1000 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
-    }
-    true
+    runtime().block_on(entry.actor.settle())
 }
 
 impl Drop for Fixture {

@@ -1,7 +1,7 @@
 //! The JSON-RPC line layer: the line codec (`oathkey_protocol::codec::LineBuffer`) and the
 //! daemon's request parser (`oathkeyd::rpc::parse`), fed arbitrary bytes.
 //!
-//! Shared by `fuzz/fuzz_targets/rpc_line.rs` and `daemon/tests/fuzz_replay.rs`.
+//! Shared by `fuzz/fuzz_targets/rpc_line.rs` and `daemon/tests/daemon/fuzz_replay.rs`.
 //!
 //! Input: a byte that chooses the line limit and how the stream is cut into reads, then the
 //! stream. Properties:

@@ -1,6 +1,7 @@
 //! The seed-file readers (`oathkey_seedfile::read`) of every format, fed arbitrary bytes.
 //!
-//! Shared by the `seed_*` targets in `fuzz/fuzz_targets/` and `seedfile/tests/fuzz_replay.rs`.
+//! Shared by the `seed_*` targets in `fuzz/fuzz_targets/` and
+//! `seedfile/tests/seedfile/fuzz_replay.rs`.
 //!
 //! Properties: no panic; every problem has a reason and a line inside the file; problems come
 //! in line order and records in file order; and whatever records were read render again in the

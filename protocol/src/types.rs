@@ -130,6 +130,11 @@ pub struct KeyInfo {
     /// Whether its tokens are locked behind an access code (`keys.unlock`).
     #[serde(default)]
     pub locked: bool,
+    /// Set while another application holds the key exclusively (a smart card taken by gpg's
+    /// scdaemon or ykman): why, and what to do. Requests to it fail with `Busy` until it is
+    /// released; then this goes away by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<String>,
 }
 
 /// The protocol a key speaks.

@@ -198,6 +198,41 @@ impl ActorHandle {
             .await
     }
 
+    /// Waits until the actor has run everything queued before and freed all of it, down to the
+    /// last request's memory. The fuzzer uses it so that an input's allocations are freed
+    /// within the input (libFuzzer's leak check counts them); `false` when the actor is gone.
+    pub async fn settle(&self) -> bool {
+        let cancel = CancelOnDrop::new();
+        let flag = cancel.flag();
+        // Requests run in order: once this one is answered, every earlier one is done.
+        let done = self
+            .run_in(
+                Lane::Slow,
+                Operation::List,
+                None,
+                &cancel,
+                None,
+                false,
+                |_| Ok(()),
+            )
+            .await;
+        if done.is_err() {
+            return false;
+        }
+        // The request's copy of the flag is the last thing the actor drops with it: two left
+        // (the guard's and ours) means it is all gone.
+        let mut spins = 0u32;
+        while Arc::strong_count(&flag) > 2 {
+            spins += 1;
+            if spins < 1000 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        true
+    }
+
     /// Like [`Self::run`], for work known to finish without a touch (a token list): it goes
     /// before queued touch waits.
     pub async fn run_quick<T, F>(&self, operation: Operation, f: F) -> Result<T, DeviceError>

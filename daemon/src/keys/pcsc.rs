@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use oathkey_device::Error as DeviceError;
-use oathkey_device::pcsc::{ReaderEvent, ReaderMonitor, ReaderStatus, open_key};
+use oathkey_device::pcsc::{ReaderEvent, ReaderMonitor, ReaderStatus, establish, open_key};
 use oathkey_protocol::types::KeySource;
 use tracing::{debug, info, warn};
 
@@ -67,7 +67,7 @@ fn watch(registry: &Arc<Registry>, stop: &AtomicBool) {
             match monitor.wait(WAIT) {
                 Ok(events) => {
                     for event in events {
-                        cards.handle(registry, &monitor, event);
+                        cards.handle(registry, event);
                     }
                     cards.retry_busy(registry, &monitor);
                 }
@@ -102,11 +102,11 @@ struct Cards {
 }
 
 impl Cards {
-    fn handle(&mut self, registry: &Arc<Registry>, monitor: &ReaderMonitor, event: ReaderEvent) {
+    fn handle(&mut self, registry: &Arc<Registry>, event: ReaderEvent) {
         match event {
             ReaderEvent::Added(status) | ReaderEvent::Changed(status) => {
                 if status.present {
-                    self.card_present(registry, monitor, status);
+                    self.card_present(registry, status);
                 } else {
                     self.card_gone(registry, &status.reader);
                 }
@@ -115,14 +115,28 @@ impl Cards {
         }
     }
 
-    fn card_present(
-        &mut self,
-        registry: &Arc<Registry>,
-        monitor: &ReaderMonitor,
-        status: ReaderStatus,
-    ) {
+    fn card_present(&mut self, registry: &Arc<Registry>, status: ReaderStatus) {
         let reader = status.reader.clone();
         if registry.has_path(&reader) {
+            // Attached: we hold no connection between operations, so another application may
+            // take it exclusively. Say so in the listing; requests meanwhile wait a little,
+            // then fail with Busy and the same advice.
+            let busy = status.exclusive.then(|| held_exclusively(&reader));
+            if registry.set_busy(&reader, busy.clone()) {
+                match busy {
+                    Some(_) => {
+                        info!(%reader, "a smart-card key is held exclusively by another application")
+                    }
+                    None => {
+                        info!(%reader, "the smart-card key was released by the other application")
+                    }
+                }
+            }
+            return;
+        }
+        if status.exclusive {
+            // Trying would only wait out the sharing policy: list it busy at once.
+            self.mark_busy(registry, status);
             return;
         }
         if self.not_oath.get(&reader) == Some(&status.atr) {
@@ -132,7 +146,9 @@ impl Cards {
             debug!(%reader, "the card does not answer yet");
             return;
         }
-        match open_key(monitor.context(), &reader) {
+        // Each key gets a PC/SC context of its own: pcsc-lite runs one call at a time per
+        // context, and the monitor's sits in a status-change wait most of the time.
+        match establish().and_then(|ctx| open_key(&ctx, &reader)) {
             Ok(key) => {
                 self.busy.remove(&reader);
                 registry.clear_unavailable(&reader);
@@ -140,15 +156,7 @@ impl Cards {
                     warn!(%reader, "cannot start the key's actor: {e}");
                 }
             }
-            Err(e @ DeviceError::HeldExclusively { .. }) => {
-                // The device error names the reader and what to do (scdaemon's `pcsc-shared`).
-                let reason = format!("busy: {e}");
-                if !self.busy.contains_key(&reader) {
-                    info!(%reader, "a smart-card key is held exclusively by another application");
-                }
-                registry.set_unavailable(KeySource::Pcsc, &reader, reason, true);
-                self.busy.insert(reader, status);
-            }
+            Err(DeviceError::HeldExclusively { .. }) => self.mark_busy(registry, status),
             Err(DeviceError::Unsupported(why)) => {
                 // A bank card, a PIV-only card: not ours, and not worth a line every second.
                 debug!(%reader, "not an OATH key: {why}");
@@ -163,6 +171,15 @@ impl Cards {
                 registry.set_unavailable(KeySource::Pcsc, &reader, reason, false);
             }
         }
+    }
+
+    fn mark_busy(&mut self, registry: &Arc<Registry>, status: ReaderStatus) {
+        let reader = status.reader.clone();
+        if !self.busy.contains_key(&reader) {
+            info!(%reader, "a smart-card key is held exclusively by another application");
+        }
+        registry.set_unavailable(KeySource::Pcsc, &reader, held_exclusively(&reader), true);
+        self.busy.insert(reader, status);
     }
 
     fn card_gone(&mut self, registry: &Arc<Registry>, reader: &str) {
@@ -183,7 +200,7 @@ impl Cards {
                 .find(|r| r.reader == status.reader)
                 .is_some_and(|r| r.present && r.exclusive);
             if !still_exclusive {
-                self.card_present(registry, monitor, status);
+                self.card_present(registry, status);
             }
         }
     }
@@ -198,4 +215,13 @@ impl Cards {
         self.not_oath.clear();
         self.busy.clear();
     }
+}
+
+/// What a listing says about a key another application holds: the device error's own words
+/// (which name the reader and scdaemon's `pcsc-shared`).
+fn held_exclusively(reader: &str) -> String {
+    let e = DeviceError::HeldExclusively {
+        reader: reader.to_string(),
+    };
+    format!("busy: {e}")
 }

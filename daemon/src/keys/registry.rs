@@ -30,6 +30,8 @@ struct KeyFacts {
     claim: Option<u64>,
     /// Tokens locked behind an access code not given yet.
     locked: bool,
+    /// Held exclusively by another application: why and what to do.
+    busy: Option<String>,
 }
 
 /// One attached key.
@@ -88,6 +90,7 @@ impl KeyEntry {
         KeyInfo {
             claimed: facts.claim.is_some(),
             locked: facts.locked,
+            busy: facts.busy.clone(),
             ..self.info.clone()
         }
     }
@@ -252,6 +255,7 @@ impl Registry {
             family,
             capabilities: capabilities.clone(),
             locked,
+            busy: None,
         };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.lock();
@@ -327,6 +331,18 @@ impl Registry {
             .find(|e| e.info.path == path)
             .map(|e| e.id.clone());
         id.is_some_and(|id| self.remove(&id, None))
+    }
+
+    /// Marks the attached key at `path` as held exclusively by another application (`Some`
+    /// with why and what to do) or released (`None`); says whether that changed.
+    pub fn set_busy(&self, path: &str, busy: Option<String>) -> bool {
+        let entry = self
+            .lock()
+            .keys
+            .values()
+            .find(|e| e.info.path == path)
+            .cloned();
+        entry.is_some_and(|e| std::mem::replace(&mut e.facts().busy, busy.clone()) != busy)
     }
 
     /// Whether a key at `path` is attached.

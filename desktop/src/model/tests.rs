@@ -33,6 +33,7 @@ fn key_info(id: &str) -> KeyInfo {
         family: Default::default(),
         capabilities: Default::default(),
         locked: false,
+        busy: None,
     }
 }
 

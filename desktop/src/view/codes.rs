@@ -118,6 +118,10 @@ fn key_section(ui: &mut Ui, state: &AppState, key: &KeyState, actions: &mut Vec<
         );
     });
     ui.add_space(4.0);
+    if let Some(why) = &key.info.busy {
+        // Another application holds the smart card; codes come back when it lets go.
+        ui.label(RichText::new(why).color(style::weak(ui)));
+    }
     if key.info.locked {
         ui.label("Its tokens are locked with an access code.");
         ui.label(
