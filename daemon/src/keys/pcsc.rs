@@ -46,8 +46,9 @@ fn watch(registry: &Arc<Registry>, stop: &AtomicBool) {
             Ok(m) => m,
             Err(e) => {
                 if !said_absent {
+                    // The device error already says what to do (install and start pcscd).
                     info!(
-                        "no PC/SC service ({e}): smart-card keys (YubiKey, ...) are not watched; HID and virtual keys are served. Install and start pcscd to use them"
+                        "{e}; smart-card keys (YubiKey, ...) are not watched until it runs (looked for every 5 s); HID and virtual keys are served"
                     );
                     said_absent = true;
                 }

@@ -527,3 +527,47 @@ fn another_application_working_between_our_reads_never_gets_us_a_wrong_code() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn without_pcscd_the_daemon_says_so_once_and_serves_its_other_keys() {
+    // No root, pcscd or Python needed: the PC/SC socket named does not exist.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::builder()
+        .admin_self()
+        .pcscd(dir.path().join("no-pcscd.comm"))
+        .args(["--emulate", "1"])
+        .ready_when_it_lists_a_key()
+        .start();
+    let ran = daemon.cli(&["keys", "--json"]);
+    assert_exit(&ran, 0);
+    let list: KeyList = serde_json::from_slice(&ran.stdout).expect("KeyList");
+    assert_eq!(list.keys.len(), 1, "{list:?}");
+    assert_eq!(list.keys[0].source, KeySource::Virtual);
+    let id = list.keys[0].id.clone();
+    let name = {
+        let out: Value = serde_json::from_str(&{
+            let ran = daemon.cli(&[
+                "--json",
+                "token",
+                "new",
+                "--user",
+                "a@example.com",
+                "--secret",
+                SECRET,
+            ]);
+            assert_exit(&ran, 0);
+            String::from_utf8_lossy(&ran.stdout).into_owned()
+        })
+        .expect("json");
+        out["token"]["name"].as_str().expect("name").to_string()
+    };
+    assert_code_now(|| {
+        let ran = daemon.cli(&["--key", &id, "code", &name]);
+        assert_exit(&ran, 0);
+        String::from_utf8_lossy(&ran.stdout).trim().to_string()
+    });
+    // It looks for pcscd again every 5 s, without saying so again.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = daemon.log_text();
+    assert_eq!(log.matches("no PC/SC service").count(), 1, "{log}");
+}
