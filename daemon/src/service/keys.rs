@@ -3,8 +3,8 @@
 
 use oathkey_device::Setting;
 use oathkey_protocol::types::{
-    AccessCodeParams, Event, Hello, KeyInfo, KeyList, Operation, SetConfigParams, Settings,
-    UnlockParams,
+    AccessCodeParams, Event, Hello, KeyFamily, KeyInfo, KeyList, Operation, SetConfigParams,
+    Settings, UnlockParams,
 };
 use oathkey_protocol::{ErrorCode, PROTOCOL_VERSION};
 use secrecy::SecretString;
@@ -71,7 +71,7 @@ impl Service {
             if new.is_some() && now.is_none() {
                 return Err(ServiceError::new(
                     ErrorCode::Unsupported,
-                    format!("key {} has no {setting} setting", entry.id),
+                    unsupported_setting(&entry.id, entry.info().family, setting),
                 ));
             }
         }
@@ -219,5 +219,24 @@ impl Service {
                 locked,
             });
         }
+    }
+}
+
+/// Says plainly, in the admin tool's words, that a key lacks a setting, and what to do instead.
+fn unsupported_setting(id: &str, family: KeyFamily, setting: Setting) -> String {
+    let name = match setting {
+        Setting::ModeKeyboard => "Mode: Keyboard",
+        Setting::ModeU2f => "Mode: U2F",
+        Setting::OtpKeyPress => "Key Press",
+    };
+    match (family, setting) {
+        (KeyFamily::YkoathPcsc, Setting::OtpKeyPress) => format!(
+            "key {id} has no Key Press setting: on a YubiKey (and any YKOATH key) touch is a \
+             property of each token; create tokens with `oathkey token new --touch`"
+        ),
+        _ => format!(
+            "key {id} ({}) cannot change {name}: this key does not have that setting",
+            family.name()
+        ),
     }
 }

@@ -23,7 +23,7 @@ const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const READER_2: &str = "Virtual PCD 00 01";
 
 fn ready() -> bool {
-    if !pcscd::available(&[]) {
+    if !pcscd::available(&["oathtool"]) {
         return false;
     }
     let python = oathkey_testkit::python();
@@ -137,6 +137,20 @@ impl Rig {
     }
 }
 
+/// oathtool's TOTP (SHA-1, 6 digits, 30 s) of the test secret at `at`.
+fn oathtool_totp(at: u64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", "-N", &format!("@{at}"), SECRET])
+        .output()
+        .expect("oathtool runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pcsc_peer.py")
 }
@@ -227,9 +241,17 @@ fn a_yubikey_card_serves_beside_a_nitrokey_and_interoperates_with_yubikit() {
     // Seeded through oathkeyd, read through oathkeyd: the reference's code.
     let name = new_token(&rig, &card.id, "alice@example.com", &[]);
     assert_code_now(|| rig.cli(&["--key", &card.id, "code", &name], 0));
+    // At a fixed time (admins may ask), the code oathtool computes from the seed.
+    let at = 1_111_111_109u64;
+    assert_eq!(
+        rig.cli(
+            &["--key", &card.id, "--at", &at.to_string(), "code", &name],
+            0
+        ),
+        oathtool_totp(at)
+    );
     // Yubico's library, on the same card through the same pcscd while oathkeyd serves it,
     // computes the same code at a fixed time.
-    let at = 1_111_111_109u64;
     assert_eq!(
         rig.peer_output(&["code", READER, &name, &at.to_string()]),
         reference_totp_b32("sha1", 6, 30, SECRET, at)
@@ -307,6 +329,25 @@ fn a_yubikey_card_serves_beside_a_nitrokey_and_interoperates_with_yubikit() {
         .map(|s| reference_totp_b32("sha1", 6, 30, SECRET, s * 30))
         .collect();
     assert!(expected.contains(&code), "{code} not in {expected:?}");
+
+    // The admin tool's Mode maps to the YubiKey's USB applications; Key Press has no global
+    // setting on it (touch is per token) and is refused, saying so, before anything is sent.
+    let shown = rig.cli(&["--key", &card.id, "config"], 0);
+    assert!(shown.contains("U2F"), "{shown}");
+    rig.cli(&["--key", &card.id, "config", "--u2f", "off"], 0);
+    let json: Value =
+        serde_json::from_str(&rig.cli(&["--key", &card.id, "--json", "config"], 0)).expect("json");
+    assert_eq!(json["u2f"], false, "{json}");
+    rig.cli(&["--key", &card.id, "config", "--u2f", "on"], 0);
+    let ran = rig
+        .daemon
+        .cli(&["--key", &card.id, "config", "--key-press", "on"]);
+    assert_ne!(ran.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&ran.stderr).to_lowercase();
+    assert!(
+        said.contains("key press") && said.contains("--touch"),
+        "{said}"
+    );
 
     // The Nitrokey beside it is untouched by all of this.
     let nk = list
@@ -520,6 +561,8 @@ fn another_application_working_between_our_reads_never_gets_us_a_wrong_code() {
         reads += 1;
     }
     let out = churn.wait_with_output().expect("churn ends");
+    // Nothing is stuck: the next read is served and right.
+    assert_code_now(|| rig.cli(&["--key", &card.id, "code", &name], 0));
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("CHURNED 500"),
         "the other application failed: {}\n{}",

@@ -607,6 +607,11 @@ fn a_reader_gets_no_seed_from_any_method() {
         .collect();
     let reader_seed = random_secret();
     secrets.push(Needles::secret("the seed a reader sends", &reader_seed));
+    let reader_code = format!("access-{}", b32(&random_secret()));
+    secrets.push(Needles::secret(
+        "the access code a reader sends",
+        reader_code.as_bytes(),
+    ));
 
     // Every method, as an admin would call it successfully.
     let documented = documented_methods();
@@ -621,6 +626,11 @@ fn a_reader_gets_no_seed_from_any_method() {
                 json!({"key": k1, "account": "mallory@contoso.com", "secret": b32(&reader_seed)})
             }
             "tokens.delete" => json!({"key": k1, "token": "0012345"}),
+            "tokens.rename" => {
+                json!({"key": k1, "token": "0012345", "account": "mallory2@contoso.com"})
+            }
+            "keys.unlock" => json!({"key": k1, "code": reader_code}),
+            "keys.set_access_code" => json!({"key": k1, "code": reader_code}),
             "codes.get" => json!({"token": "0012345"}),
             "virtual.unplug" | "virtual.plug" => json!({"key": k2}),
             "seeds.list" | "seeds.export" => json!({"include_incomplete": true}),
