@@ -782,6 +782,15 @@ pub enum Event {
         /// Whether its tokens are locked now.
         locked: bool,
     },
+    /// Another application took a smart-card key exclusively (`busy` says why and what to
+    /// do), or released it (`busy` absent).
+    BusyChanged {
+        /// Key id.
+        key: String,
+        /// Why it is busy, as in `KeyInfo.busy`; absent once released.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        busy: Option<String>,
+    },
     /// Mode or Key Press changed.
     ConfigChanged {
         /// Key id.

@@ -202,6 +202,14 @@ async fn pump_events(
                         .locked_changed(object.signal_emitter())
                         .await?;
                 }
+                Event::BusyChanged { key, .. } => {
+                    let object = server.interface::<_, KeyObject>(key_path(key)).await?;
+                    object
+                        .get()
+                        .await
+                        .busy_changed(object.signal_emitter())
+                        .await?;
+                }
                 Event::EventsLost { .. } => {}
             }
             Ok(())

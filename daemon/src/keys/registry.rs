@@ -335,6 +335,7 @@ impl Registry {
 
     /// Marks the attached key at `path` as held exclusively by another application (`Some`
     /// with why and what to do) or released (`None`); says whether that changed.
+    /// Clients are told with [`Event::BusyChanged`].
     pub fn set_busy(&self, path: &str, busy: Option<String>) -> bool {
         let entry = self
             .lock()
@@ -342,7 +343,17 @@ impl Registry {
             .values()
             .find(|e| e.info.path == path)
             .cloned();
-        entry.is_some_and(|e| std::mem::replace(&mut e.facts().busy, busy.clone()) != busy)
+        let Some(entry) = entry else {
+            return false;
+        };
+        let changed = std::mem::replace(&mut entry.facts().busy, busy.clone()) != busy;
+        if changed {
+            let _ = self.events.send(Event::BusyChanged {
+                key: entry.id.clone(),
+                busy,
+            });
+        }
+        changed
     }
 
     /// Whether a key at `path` is attached.

@@ -465,6 +465,14 @@ fn a_card_held_exclusively_is_listed_busy_and_comes_back_when_released() {
     let card = rig.card_key(READER);
     let name = new_token(&rig, &card.id, "alice@example.com", &[]);
 
+    // Subscribers (the desktop app) are told when it becomes busy and when it is released.
+    let mut events = rig
+        .daemon
+        .cli_command(&["events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("oathkey events runs");
+    std::thread::sleep(Duration::from_millis(300));
     // oathkeyd holds no connection between requests, so another application can take the
     // card exclusively (as scdaemon does by default) ...
     let holder = Holder::take(&rig, READER);
@@ -487,6 +495,17 @@ fn a_card_held_exclusively_is_listed_busy_and_comes_back_when_released() {
         l.keys.iter().any(|k| k.path == READER && k.busy.is_none())
     });
     assert_code_now(|| rig.cli(&["--key", &card.id, "code", &name], 0));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("events ends");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &Value| e["type"] == "busy_changed")
+        .collect();
+    assert!(
+        lines.len() == 2 && lines[0]["busy"].is_string() && lines[1].get("busy").is_none(),
+        "{lines:?}"
+    );
 
     // A card already held when oathkeyd first sees it is listed unusable-busy, and attached
     // by itself once released.

@@ -402,6 +402,16 @@ impl AppState {
                 // Unlocked: its tokens can be listed now.
                 self.want_refresh(true);
             }
+            Event::BusyChanged { key, busy } => {
+                let released = busy.is_none();
+                if let Some(k) = self.key_mut(&key) {
+                    k.info.busy = busy;
+                }
+                // Released: its codes can be read again.
+                if released {
+                    self.want_refresh(true);
+                }
+            }
             Event::EventsLost { .. } => self.want_refresh(true),
         }
     }

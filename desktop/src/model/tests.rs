@@ -544,3 +544,33 @@ fn a_key_unlocked_with_its_access_code_is_shown_unlocked_and_read_again() {
         "its tokens are read again"
     );
 }
+
+#[test]
+fn a_key_another_application_holds_is_marked_busy_and_read_again_when_released() {
+    let mut s = connected(Role::Reader);
+    s.take_commands();
+    s.apply(Update::Event(Event::BusyChanged {
+        key: KEY.into(),
+        busy: Some("busy: held by scdaemon".into()),
+    }));
+    assert_eq!(
+        s.keys[0].info.busy.as_deref(),
+        Some("busy: held by scdaemon")
+    );
+    assert!(
+        s.take_commands().is_empty(),
+        "nothing is asked of a busy key"
+    );
+    s.apply(Update::Event(Event::BusyChanged {
+        key: KEY.into(),
+        busy: None,
+    }));
+    assert!(s.keys[0].info.busy.is_none());
+    assert!(
+        matches!(
+            s.take_commands().as_slice(),
+            [Command::Refresh { keys: true, .. }]
+        ),
+        "read again once released"
+    );
+}

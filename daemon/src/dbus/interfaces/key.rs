@@ -132,6 +132,13 @@ impl KeyObject {
         self.info().map(|i| i.locked).unwrap_or_default()
     }
 
+    /// Empty, or why another application holds the key exclusively and what to do (smart-card
+    /// keys); requests to it fail with `Busy` meanwhile.
+    #[zbus(property)]
+    fn busy(&self) -> String {
+        self.info().ok().and_then(|i| i.busy).unwrap_or_default()
+    }
+
     /// Mode and Key Press: `keyboard`, `u2f`, `key_press` (absent where unsupported).
     #[zbus(property)]
     fn settings(&self) -> HashMap<String, bool> {
