@@ -259,9 +259,12 @@ fn progress(total: u64) -> ProgressBar {
 }
 
 /// Waits for a key not seeded in this run; `None` when `keys_present` and none is left.
+/// With `keys_present` the keys are listed once (`present` keeps that list): listing every
+/// key again for each one made a batch's cost grow with the square of its size.
 #[allow(clippy::too_many_arguments)]
 fn next_key(
     ctx: &mut Ctx,
+    present: &mut Option<Vec<String>>,
     seeded: &BTreeSet<String>,
     reported_used: &mut BTreeSet<String>,
     allow_used: bool,
@@ -274,18 +277,31 @@ fn next_key(
     let deadline = wait.and_then(|w| Instant::now().checked_add(w));
     let mut asked = false;
     loop {
-        let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
-        for k in list.keys.iter().filter(|k| !seeded.contains(&k.id)) {
+        let ids: Vec<String> = match present {
+            Some(ids) if keys_present => ids.clone(),
+            _ => {
+                let list: KeyList = ctx.call::<m::KeysList>(NoParams)?;
+                let ids: Vec<String> = list.keys.into_iter().map(|k| k.id).collect();
+                if keys_present {
+                    *present = Some(ids.clone());
+                }
+                ids
+            }
+        };
+        // A key found holding tokens stays skipped: it is not asked again.
+        let candidates: Vec<&String> = ids
+            .iter()
+            .filter(|id| !seeded.contains(*id) && !reported_used.contains(*id))
+            .collect();
+        for id in candidates {
             let tokens = ctx.call::<m::TokensList>(KeyParams {
-                key: Some(k.id.clone()),
+                key: Some(id.clone()),
             })?;
             if tokens.is_empty() || allow_used {
-                return Ok(Some(k.id.clone()));
+                return Ok(Some(id.clone()));
             }
-            if !reported_used.contains(&k.id) {
-                bar.suspend(|| eprintln!("Key {} already holds {} token(s); skipping it (--allow-used-keys seeds it anyway).", k.id, tokens.len()));
-                reported_used.insert(k.id.clone());
-            }
+            bar.suspend(|| eprintln!("Key {id} already holds {} token(s); skipping it (--allow-used-keys seeds it anyway).", tokens.len()));
+            reported_used.insert(id.clone());
         }
         if keys_present {
             return Ok(None);
@@ -495,11 +511,13 @@ pub fn run(ctx: &mut Ctx, args: &ProvisionArgs) -> Result<(), Failure> {
     let bar = progress(remaining.len() as u64);
     let mut seeded = BTreeSet::new();
     let mut reported_used = BTreeSet::new();
+    let mut present = None;
     let wait = (args.wait > 0).then(|| Duration::from_secs(args.wait));
     let total = remaining.len();
     for (i, user) in remaining.iter().enumerate() {
         let Some(key) = next_key(
             ctx,
+            &mut present,
             &seeded,
             &mut reported_used,
             args.allow_used_keys,
