@@ -117,7 +117,6 @@ impl Endpoints {
     }
 
     /// `{login}/{path}`.
-    #[allow(dead_code)] // TEMP: used by sign-in
     pub(crate) fn login_url(&self, path: &str) -> String {
         join(&self.login, path)
     }

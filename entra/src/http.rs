@@ -19,7 +19,6 @@ use crate::secret::AccessToken;
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// A request body.
-#[allow(dead_code)] // TEMP: Form is used by sign-in
 pub(crate) enum Body {
     None,
     /// JSON, which may hold a seed or a code: wiped after sending.
@@ -65,7 +64,6 @@ impl<'a> Request<'a> {
         Ok(self)
     }
 
-    #[allow(dead_code)] // TEMP: used by sign-in
     pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {

@@ -20,9 +20,15 @@
 //! - [`mod@beta`]: [`GraphClient`], the beta hardware OATH API (create, bulk create, list,
 //!   get, assign, activate, the one-call variants, unassign, delete) and its serde types
 //!   ([`HardwareOathToken`], [`NewToken`]).
+//! - [`mod@auth`]: [`Login`], sign-in by the device authorization grant (delegated) or by
+//!   client credentials with a client secret (application); refresh; [`TokenSet`].
+//! - [`mod@cache`]: [`TokenCache`], the tokens on disk (0600, atomic, no symlinks), refreshed
+//!   when expired, deleted by [`TokenCache::logout`].
 //! - `http`: the one place that sends requests (`ureq`, rustls with ring) and applies retries.
 
+pub mod auth;
 pub mod beta;
+pub mod cache;
 pub mod clock;
 pub mod endpoints;
 pub mod error;
@@ -31,7 +37,9 @@ pub mod limiter;
 pub mod retry;
 pub mod secret;
 
+pub use auth::{DELEGATED_SCOPES, DeviceCode, GRAPH_DEFAULT_SCOPE, Login, TokenSet};
 pub use beta::{GraphClient, HardwareOathToken, HashFunction, Identity, NewToken, TokenStatus};
+pub use cache::TokenCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpoints::{EndpointError, Endpoints, GRAPH_URL_ENV, LOGIN_URL_ENV};
 pub use error::{AuthError, Error, GraphError, REQUIRED_PERMISSIONS};
