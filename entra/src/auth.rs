@@ -5,17 +5,18 @@
 //!   code, the admin enters it in a browser and signs in there, and
 //!   [`Login::poll_device_code`] waits at the interval the server gives (longer after
 //!   `slow_down`) until the tokens come, the admin declines, or the code expires;
-//! - application, the client credentials grant with a client secret
-//!   ([`Login::client_credentials`], scope `https://graph.microsoft.com/.default`), for
-//!   unattended runs with application permissions.
-//!
-//! Client credentials with a certificate (a signed JWT assertion) are not built yet.
+//! - application, the client credentials grant (scope `https://graph.microsoft.com/.default`)
+//!   for unattended runs with application permissions, proven by a client secret
+//!   ([`Login::client_credentials`]) or, as Microsoft recommends, by a certificate
+//!   ([`Login::client_certificate`]: a JWT assertion signed with its key, see
+//!   [`ClientCertificate`]).
 //!
 //! Tokens come back as a [`TokenSet`]; [`Login::refresh`] renews one with its refresh token.
 //! None of them is ever logged.
 
 use serde::{Deserialize, Serialize};
 
+use crate::cert::{ClientCertificate, JWT_BEARER};
 use crate::endpoints::Endpoints;
 use crate::error::{AuthError, Error};
 use crate::http::{Http, Request, Response, error_of};
@@ -198,6 +199,24 @@ impl Login {
                 ("scope", GRAPH_DEFAULT_SCOPE),
             ])
             .secret(secret.expose());
+        self.token_request(&req)
+    }
+
+    /// Client credentials with a certificate: an app-only token for Graph, the app proven by
+    /// a fresh assertion whose audience is the token endpoint it is sent to.
+    pub fn client_certificate(&self, certificate: &ClientCertificate) -> Result<TokenSet, Error> {
+        let url = self.url("token");
+        let now = self.http.clock().unix_time();
+        let assertion = certificate.assertion(&url, &self.client_id, now)?;
+        let req = Request::new("POST", url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", assertion.as_str()),
+                ("scope", GRAPH_DEFAULT_SCOPE),
+            ])
+            .secret(assertion.as_str());
         self.token_request(&req)
     }
 

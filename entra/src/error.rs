@@ -220,6 +220,9 @@ pub enum AuthError {
     /// Nothing is cached.
     #[error("not signed in")]
     NotSignedIn,
+    /// The client certificate or its key cannot be used.
+    #[error("client certificate: {0}")]
+    Certificate(String),
 }
 
 #[cfg(test)]

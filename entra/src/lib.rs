@@ -21,7 +21,9 @@
 //!   get, assign, activate, the one-call variants, unassign, delete) and its serde types
 //!   ([`HardwareOathToken`], [`NewToken`]).
 //! - [`mod@auth`]: [`Login`], sign-in by the device authorization grant (delegated) or by
-//!   client credentials with a client secret (application); refresh; [`TokenSet`].
+//!   client credentials with a client secret or a certificate (application); refresh;
+//!   [`TokenSet`].
+//! - [`mod@cert`]: [`ClientCertificate`], the PS256 client assertion with `x5t#S256`.
 //! - [`mod@cache`]: [`TokenCache`], the tokens on disk (0600, atomic, no symlinks), refreshed
 //!   when expired, deleted by [`TokenCache::logout`].
 //! - `http`: the one place that sends requests (`ureq`, rustls with ring) and applies retries.
@@ -29,6 +31,7 @@
 pub mod auth;
 pub mod beta;
 pub mod cache;
+pub mod cert;
 pub mod clock;
 pub mod endpoints;
 pub mod error;
@@ -40,6 +43,7 @@ pub mod secret;
 pub use auth::{DELEGATED_SCOPES, DeviceCode, GRAPH_DEFAULT_SCOPE, Login, TokenSet};
 pub use beta::{GraphClient, HardwareOathToken, HashFunction, Identity, NewToken, TokenStatus};
 pub use cache::TokenCache;
+pub use cert::ClientCertificate;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpoints::{EndpointError, Endpoints, GRAPH_URL_ENV, LOGIN_URL_ENV};
 pub use error::{AuthError, Error, GraphError, REQUIRED_PERMISSIONS};

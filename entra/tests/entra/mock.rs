@@ -24,6 +24,11 @@ pub const DEVICE_CODE: &str = "DAQABAAEAAAD-mock-device-code-secret-value-xyz";
 pub const REFRESH_TOKEN: &str = "0.AAAA-mock-refresh-token-secret-value-0001";
 pub const FRESH_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJub25jZSI6InJlZnJlc2hlZC10b2tlbi0yIn0";
 
+/// `x5t#S256` of fixtures/app-cert.pem, computed with OpenSSL.
+pub const CERT_THUMBPRINT: &str = "zJUsg451Ngz_Aujt3YhIJ76tHafaOOWcIZGjbYT08yQ";
+/// fixtures/app-key.pem's public key (PKCS#1 DER), exported with OpenSSL.
+const APP_PUBLIC_KEY: &[u8] = include_bytes!("fixtures/app-pub-pkcs1.der");
+
 /// A token in the mock's inventory.
 #[derive(Debug, Clone)]
 pub struct Device {
@@ -71,6 +76,8 @@ pub struct State {
     /// A nextLink to a foreign host, to check the client refuses it.
     pub foreign_next_link: bool,
     pub seen: Vec<Seen>,
+    /// Decoded header and claims of each client assertion that verified.
+    pub assertions: Vec<(Value, Value)>,
 }
 
 impl State {
@@ -231,7 +238,7 @@ fn handle(
     }
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if path.contains("/oauth2/v2.0/") {
-        return login(st, path, body);
+        return login(st, base, path, body);
     }
     match bearer {
         Some(b) if b == format!("Bearer {GOOD_TOKEN}") || b == format!("Bearer {FRESH_TOKEN}") => {}
@@ -608,7 +615,7 @@ fn token_reply(access: &str, refresh: bool) -> Reply {
     (200, Some(v), None)
 }
 
-fn login(st: &mut State, path: &str, body: &str) -> Reply {
+fn login(st: &mut State, base: &str, path: &str, body: &str) -> Reply {
     let f = form(body);
     let tenant_ok = path.contains(&format!("/{TENANT}/oauth2/v2.0/"));
     if !tenant_ok || f.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
@@ -644,6 +651,20 @@ fn login(st: &mut State, path: &str, body: &str) -> Reply {
             }
             token_reply(GOOD_TOKEN, true)
         }
+        Some("client_credentials") if f.contains_key("client_assertion") => {
+            let aud = format!("{base}/login/{TENANT}/oauth2/v2.0/token");
+            match check_assertion(&f, &aud) {
+                Ok(pair) => {
+                    st.assertions.push(pair);
+                    token_reply(GOOD_TOKEN, false)
+                }
+                Err(why) => (
+                    401,
+                    Some(json!({"error": "invalid_client", "error_description": why})),
+                    None,
+                ),
+            }
+        }
         Some("client_credentials") => {
             if f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
                 || f.get("scope").map(String::as_str)
@@ -667,4 +688,56 @@ fn login(st: &mut State, path: &str, body: &str) -> Reply {
         }
         _ => oauth_error("unsupported_grant_type"),
     }
+}
+
+/// Checks a client assertion as Microsoft's certificate-credentials page describes it: PS256
+/// over header.claims with the app's public key, `x5t#S256` of the registered certificate,
+/// `aud` the token endpoint, `iss` = `sub` = client id, a `jti`, and a short lifetime.
+fn check_assertion(f: &BTreeMap<String, String>, aud: &str) -> Result<(Value, Value), String> {
+    use data_encoding::BASE64URL_NOPAD;
+    if f.get("client_assertion_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        || f.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default")
+    {
+        return Err("wrong client_assertion_type or scope".into());
+    }
+    let jwt = f.get("client_assertion").ok_or("no assertion")?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts.as_slice() else {
+        return Err("not a JWT".into());
+    };
+    let decode = |p: &str| -> Result<Value, String> {
+        let bytes = BASE64URL_NOPAD
+            .decode(p.as_bytes())
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    };
+    let (header, claims) = (decode(h)?, decode(c)?);
+    let signature = BASE64URL_NOPAD
+        .decode(sig.as_bytes())
+        .map_err(|e| e.to_string())?;
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PSS_2048_8192_SHA256,
+        APP_PUBLIC_KEY,
+    )
+    .verify(format!("{h}.{c}").as_bytes(), &signature)
+    .map_err(|_| "AADSTS700027: signature verification failed".to_string())?;
+    let ok = header["alg"] == "PS256"
+        && header["typ"] == "JWT"
+        && header["x5t#S256"] == CERT_THUMBPRINT
+        && claims["aud"] == aud
+        && claims["iss"] == CLIENT_ID
+        && claims["sub"] == CLIENT_ID
+        && claims["jti"].as_str().is_some_and(|j| j.len() == 36)
+        && claims["iat"] == claims["nbf"]
+        && claims["exp"]
+            .as_u64()
+            .zip(claims["nbf"].as_u64())
+            .is_some_and(|(e, n)| e > n && e - n <= 600);
+    if !ok {
+        return Err(format!(
+            "assertion header or claims refused: {header} {claims}"
+        ));
+    }
+    Ok((header, claims))
 }

@@ -53,6 +53,19 @@ fn secrets_never_reach_errors_debug_output_or_logs() {
             .client_credentials(&ClientSecret::new(mock::CLIENT_SECRET))
             .expect("cc");
         seen.push(format!("{ok:?} {login:?}"));
+        let cert = oathkey_entra::ClientCertificate::from_pem(
+            include_str!("fixtures/app-cert.pem"),
+            include_str!("fixtures/app-key.pem"),
+        )
+        .expect("cert");
+        let signed_in = login.client_certificate(&cert).expect("cert sign-in");
+        seen.push(format!("{cert:?} {signed_in:?}"));
+        let wrong = oathkey_entra::ClientCertificate::from_pem(
+            include_str!("fixtures/app-cert.pem"),
+            include_str!("fixtures/other-key.pem"),
+        )
+        .expect("cert");
+        errors.push(login.client_certificate(&wrong).expect_err("wrong key"));
         let code = login
             .start_device_code(DELEGATED_SCOPES)
             .expect("device code");
@@ -86,7 +99,7 @@ fn secrets_never_reach_errors_debug_output_or_logs() {
             seen.push(format!("{e}"));
             seen.push(format!("{e:?}"));
         }
-        assert_eq!(errors.len(), 6);
+        assert_eq!(errors.len(), 7);
     }
 
     // Every test's log lines so far, not only this one's: all go to one capture.
@@ -115,6 +128,15 @@ fn secrets_never_reach_errors_debug_output_or_logs() {
         mock::CLIENT_SECRET,
         "nope-secret-xyz",
         "not-the-refresh-token",
+        // A line from the middle of each private key.
+        include_str!("fixtures/app-key.pem")
+            .lines()
+            .nth(5)
+            .expect("key line"),
+        include_str!("fixtures/other-key.pem")
+            .lines()
+            .nth(5)
+            .expect("key line"),
     ] {
         assert!(
             !everything.contains(secret),

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use oathkey_entra::{
-    AccessToken, AuthError, ClientSecret, DELEGATED_SCOPES, Error, RefreshToken, TokenCache,
-    TokenSet,
+    AccessToken, AuthError, ClientCertificate, ClientSecret, DELEGATED_SCOPES, Error, RefreshToken,
+    TokenCache, TokenSet,
 };
 
 use crate::{Env, mock};
@@ -226,4 +226,48 @@ fn the_cache_lives_in_the_users_cache_directory() {
         PathBuf::from("/home/a/.cache/oathkey/entra-token.json")
     );
     assert!(TokenCache::default_path_with(env(&[])).is_err());
+}
+
+const APP_CERT: &str = include_str!("fixtures/app-cert.pem");
+const APP_KEY: &str = include_str!("fixtures/app-key.pem");
+const APP_KEY_PKCS1: &str = include_str!("fixtures/app-key-pkcs1.pem");
+const OTHER_KEY: &str = include_str!("fixtures/other-key.pem");
+
+#[test]
+fn client_credentials_with_a_certificate() {
+    let env = Env::new();
+    let login = env.login();
+    for key in [APP_KEY, APP_KEY_PKCS1] {
+        let cert = ClientCertificate::from_pem(APP_CERT, key).expect("usable");
+        assert_eq!(
+            cert.thumbprint_sha256(),
+            mock::CERT_THUMBPRINT,
+            "same as OpenSSL's"
+        );
+        let tokens = login
+            .client_certificate(&cert)
+            .expect("signed in with the certificate");
+        assert_eq!(tokens.access_token.expose(), mock::GOOD_TOKEN);
+    }
+    let st = env.mock.state();
+    assert_eq!(st.assertions.len(), 2);
+    let (_, first) = &st.assertions[0];
+    let (_, second) = &st.assertions[1];
+    assert_eq!(first["nbf"], 1_700_000_000u64);
+    assert_ne!(first["jti"], second["jti"], "a fresh id per assertion");
+    let body = &st.seen.last().expect("r").body;
+    assert!(!body.contains("client_secret"), "{body}");
+}
+
+#[test]
+fn a_certificate_with_the_wrong_key_is_refused() {
+    let env = Env::new();
+    let cert = ClientCertificate::from_pem(APP_CERT, OTHER_KEY).expect("parses");
+    let err = env.login().client_certificate(&cert).expect_err("refused");
+    let Error::Auth(AuthError::Refused(e)) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.code.as_deref(), Some("invalid_client"));
+    assert!(e.message.contains("AADSTS700027"), "{}", e.message);
+    assert!(!format!("{cert:?}").contains("PRIVATE"));
 }
