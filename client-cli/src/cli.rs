@@ -79,6 +79,10 @@ pub enum Command {
     /// Check seed files without a daemon.
     #[command(subcommand)]
     Seedfile(SeedfileCommand),
+    /// Microsoft Entra ID: sign in, upload tokens through Microsoft Graph, compare with the
+    /// ledger (see docs/entra.md).
+    #[command(subcommand)]
+    Entra(EntraCommand),
     /// Check a code against a seed file, as the MFA service's activation does (no daemon).
     Activate(ActivateArgs),
     /// Write the man pages and shell completions into DIR (for packaging).
@@ -445,4 +449,60 @@ pub struct ActivateArgs {
     /// The seed file's format (default: detected).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+}
+
+/// `oathkey entra` commands.
+#[derive(Subcommand, Debug)]
+pub enum EntraCommand {
+    /// Sign in to Microsoft Graph: in a browser with a code (device authorization), or
+    /// unattended with the app's certificate or client secret. Tokens are cached 0600.
+    Login(EntraApp),
+    /// Delete the cached sign-in.
+    Logout,
+    /// Create the ledger's verified tokens (or a seed file's) in Entra, assigned to their
+    /// users; skip those Entra has (by serial); with --activate, activate each with a code
+    /// read from its key (admin).
+    Upload(EntraUploadArgs),
+    /// Entra's tokens beside the ledger's seeds, with what to do about each (admin).
+    Status(EntraApp),
+}
+
+/// The tenant and app registration (flags override `entra.toml`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct EntraApp {
+    /// The tenant: its id or a domain (default: `tenant` in entra.toml).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// The app registration's Application (client) ID (default: `client_id` in entra.toml).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Sign in unattended with this PEM file holding the app's certificate and its unencrypted
+    /// RSA key (client credentials; default: `certificate` in entra.toml).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_secret_file")]
+    pub certificate: Option<PathBuf>,
+    /// Sign in unattended with the client secret in this file's first line, for example a
+    /// systemd credential ($CREDENTIALS_DIRECTORY/...); never on the command line (default:
+    /// `client_secret_file` in entra.toml).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// `oathkey entra upload` options.
+#[derive(Args, Debug)]
+pub struct EntraUploadArgs {
+    /// The tenant and app.
+    #[command(flatten)]
+    pub app: EntraApp,
+    /// Take the tokens from this seed file (any format oathkey reads) instead of the ledger.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Activate each token with the code its key shows now (the key must be plugged in).
+    #[arg(long)]
+    pub activate: bool,
+    /// Show what would be done; change nothing in the tenant.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the report (serial, upn, action, result, error) to this CSV file (0600).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }

@@ -167,6 +167,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Export(args) => crate::seeds::export(&mut ctx, args),
         Command::Seeds(cmd) => crate::seeds::seeds(&mut ctx, cmd, cli.json),
         Command::Demo { .. }
+        | Command::Entra(_)
         | Command::Seedfile(_)
         | Command::Activate(_)
         | Command::GenerateAssets { .. } => {

@@ -28,6 +28,9 @@ pub const CONFLICT: u8 = 9;
 pub const BAD_FILE: u8 = 10;
 /// `activate`: the code was not accepted.
 pub const REJECTED: u8 = 11;
+/// `entra upload`: one or more tokens were not created, assigned or activated (the others
+/// were; the report says which failed and why).
+pub const ENTRA_FAILED: u8 = 12;
 
 /// The exit code for a daemon error code.
 pub fn for_code(code: ErrorCode) -> u8 {
@@ -130,7 +133,11 @@ mod tests {
     fn every_error_code_has_an_exit_code_and_the_common_ones_differ() {
         for code in ErrorCode::ALL {
             assert!(for_code(code) <= CONFLICT);
-            assert!(for_code(code) != BAD_FILE && for_code(code) != REJECTED);
+            assert!(
+                for_code(code) != BAD_FILE
+                    && for_code(code) != REJECTED
+                    && for_code(code) != ENTRA_FAILED
+            );
         }
         let distinct = [
             for_code(ErrorCode::InvalidParams),

@@ -5,6 +5,7 @@
 //!   clap's spelling of the one hash type (`oathkey-otp`'s, through the protocol).
 //! - `commands`: one function per command; text or `--json` output.
 //! - `demo`: the self-contained demo on a virtual key.
+//! - `entra`: `oathkey entra`, Microsoft Entra ID through Graph (sign-in, upload, status).
 //! - `exit`: exit codes (documented in docs/exit-codes.md).
 //! - `out`: standard output that ends quietly on a closed pipe.
 //! - `output`: output files checked before work that cannot be undone; private standard output.
@@ -15,6 +16,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod entra;
 mod exit;
 mod out;
 mod output;
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             format,
         }) => seeds::check(file, *target, *format, cli.json),
         cli::Command::Activate(args) => seeds::activate(args, cli.at, cli.json),
+        cli::Command::Entra(cmd) => entra::run(&cli, cmd),
         _ => commands::run(&cli),
     };
     match result {

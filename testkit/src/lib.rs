@@ -18,6 +18,8 @@
 //! - [`needles`]: a secret in every form text can hold it in, searched for in logs and output.
 //! - [`pcscd`]: a private pcscd (own mount namespace) with vsmartcard's vpcd reader, and the
 //!   virtual smart card `oathkey-emulator serve --vpcd` in it ([`Pcscd`], [`pcscd::Emulator`]).
+//! - [`mock`]: a mock Microsoft Graph (beta hardware OATH API) and sign-in service on
+//!   127.0.0.1 ([`mock::Mock`]), for `oathkey-entra`'s tests and the CLI's `oathkey entra` tests.
 //! - [`isolate`]: runs one test in a process of its own (for process-global state such as the
 //!   log subscriber).
 
@@ -25,6 +27,7 @@ pub mod bins;
 pub mod daemon;
 pub mod isolate;
 pub mod log;
+pub mod mock;
 pub mod needles;
 pub mod output;
 pub mod pcscd;

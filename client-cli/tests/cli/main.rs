@@ -3,6 +3,7 @@
 
 mod batches;
 mod cli;
+mod entra;
 mod readme;
 mod refusals;
 mod secrets;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use oathkey_entra::{Error, HashFunction, TokenStatus, VerificationCode};
 use serde_json::Value;
 
-use crate::{Env, SEED_A, SEED_B, mock, new_token};
+use crate::{Env, SEED_A, SEED_B, new_token};
+use oathkey_testkit::mock;
 
 const DEVICES: &str = "/beta/directory/authenticationMethodDevices/hardwareOathDevices";
 

@@ -4,7 +4,6 @@
 
 mod graph;
 mod limits;
-mod mock;
 mod secrets;
 mod signin;
 
@@ -16,7 +15,7 @@ use oathkey_entra::{
     SecretKey, VerificationCode,
 };
 
-use mock::Mock;
+use oathkey_testkit::mock::{self, Mock};
 
 /// Seeds the tests create tokens with (Base32; 160 bits).
 pub const SEED_A: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";

@@ -3,7 +3,8 @@
 
 use oathkey_entra::{ClientSecret, DELEGATED_SCOPES, RefreshToken, TokenCache, VerificationCode};
 
-use crate::{Env, SEED_A, SEED_B, mock, new_token};
+use crate::{Env, SEED_A, SEED_B, new_token};
+use oathkey_testkit::mock;
 
 #[test]
 fn secrets_never_reach_errors_debug_output_or_logs() {

@@ -9,7 +9,8 @@ use oathkey_entra::{
     TokenCache, TokenSet,
 };
 
-use crate::{Env, mock};
+use crate::Env;
+use oathkey_testkit::mock;
 
 #[test]
 fn device_code_waits_while_pending_and_slows_down_when_told() {

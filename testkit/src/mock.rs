@@ -3,7 +3,9 @@
 //! statuses (201 on create with `secretKey` null, 204 on activate), Graph error bodies,
 //! paging with `@odata.nextLink`, 429 with `Retry-After`, five methods per user, and
 //! activation codes checked against the seed with totp-rs (RFC 6238), independent of the
-//! crate under test.
+//! code under test. Shared by `oathkey-entra`'s tests (in-process, on a manual clock) and the
+//! CLI's `oathkey entra` tests (a real process: [`State::live_clock`] checks codes at the
+//! real time, as a key shows them).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,10 +26,11 @@ pub const DEVICE_CODE: &str = "DAQABAAEAAAD-mock-device-code-secret-value-xyz";
 pub const REFRESH_TOKEN: &str = "0.AAAA-mock-refresh-token-secret-value-0001";
 pub const FRESH_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJub25jZSI6InJlZnJlc2hlZC10b2tlbi0yIn0";
 
-/// `x5t#S256` of fixtures/app-cert.pem, computed with OpenSSL.
+/// `x5t#S256` of oathkey-entra's tests/entra/fixtures/app-cert.pem, computed with OpenSSL.
 pub const CERT_THUMBPRINT: &str = "zJUsg451Ngz_Aujt3YhIJ76tHafaOOWcIZGjbYT08yQ";
-/// fixtures/app-key.pem's public key (PKCS#1 DER), exported with OpenSSL.
-const APP_PUBLIC_KEY: &[u8] = include_bytes!("fixtures/app-pub-pkcs1.der");
+/// oathkey-entra's tests/entra/fixtures/app-key.pem's public key (PKCS#1 DER), exported
+/// with OpenSSL.
+const APP_PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/entra-app-pub-pkcs1.der");
 
 /// A token in the mock's inventory.
 #[derive(Debug, Clone)]
@@ -65,8 +68,11 @@ pub struct State {
     pub throttle: VecDeque<(u16, Option<&'static str>)>,
     /// Answer every Graph call with 403.
     pub forbidden: bool,
-    /// The Unix time the mock checks activation codes at.
+    /// The Unix time the mock checks activation codes at (unless `live_clock`).
     pub totp_time: u64,
+    /// Check activation codes at the real time instead of `totp_time`: for a test whose codes
+    /// come from a key in another process, which reads its own clock.
+    pub live_clock: bool,
     /// Device-code polls to answer `authorization_pending` before success.
     pub pending_polls: u32,
     /// Answer one poll with `slow_down` after the pending ones.
@@ -475,8 +481,13 @@ fn create(st: &mut State, body: &Value) -> Result<Device, Reply> {
 /// Accepts the code for the mock's time, one step before or after (Entra allows about a
 /// minute of slack for 30-second tokens).
 fn check_code(st: &State, d: &Device, code: &str) -> bool {
+    let now = if st.live_clock {
+        crate::totp::unix_now()
+    } else {
+        st.totp_time
+    };
     [0i64, -1, 1].iter().any(|k| {
-        let t = (st.totp_time as i64 + k * d.period as i64) as u64;
+        let t = (now as i64 + k * d.period as i64) as u64;
         reference_code(&d.secret, d.period, d.sha256, t) == code
     })
 }
