@@ -167,7 +167,10 @@ pub(crate) fn render(records: &[TokenRecord], out: &mut String) -> Result<(), Pr
         if let Some(reason) = unrepresentable(r) {
             return Err(Problem::new(None, Some(&r.serial), reason));
         }
-        out.push_str(r.serial.trim());
+        // The reader trims what the csv crate trims (ASCII whitespace, which leaves out the
+        // vertical tab); trimming more here (`str::trim` takes U+000B, U+0085, U+3000 ...)
+        // changed a serial between writing and reading back.
+        out.push_str(r.serial.trim_matches(|c: char| c.is_ascii_whitespace()));
         out.push_str(", ");
         out.push_str(&r.secret.hex());
         match r.kind {
