@@ -27,57 +27,9 @@ pub const MAX_NAME: usize = 64;
 /// unchanged).
 pub const MIN_KEY: usize = 14;
 
-/// YKOATH instructions.
-pub mod ins {
-    /// Store a credential.
-    pub const PUT: u8 = 0x01;
-    /// Delete a credential.
-    pub const DELETE: u8 = 0x02;
-    /// Set or clear the access code.
-    pub const SET_CODE: u8 = 0x03;
-    /// Erase the app (P1 DE, P2 AD).
-    pub const RESET: u8 = 0x04;
-    /// Rename a credential (5.3.1 on).
-    pub const RENAME: u8 = 0x05;
-    /// List credentials.
-    pub const LIST: u8 = 0xA1;
-    /// One code.
-    pub const CALCULATE: u8 = 0xA2;
-    /// Prove the access code.
-    pub const VALIDATE: u8 = 0xA3;
-    /// Every code at once.
-    pub const CALCULATE_ALL: u8 = 0xA4;
-    /// The next part of a chained answer.
-    pub const SEND_REMAINING: u8 = 0xA5;
-}
-
-/// YKOATH tags.
-pub mod tag {
-    /// Credential name (in SELECT: the salt).
-    pub const NAME: u8 = 0x71;
-    /// One LIST entry.
-    pub const NAME_LIST: u8 = 0x72;
-    /// Type|algorithm, digits, key.
-    pub const KEY: u8 = 0x73;
-    /// Challenge.
-    pub const CHALLENGE: u8 = 0x74;
-    /// Full HMAC response.
-    pub const RESPONSE: u8 = 0x75;
-    /// Truncated response.
-    pub const TRUNCATED: u8 = 0x76;
-    /// CALCULATE ALL: an HOTP credential (no code).
-    pub const HOTP: u8 = 0x77;
-    /// PUT property (raw tag and value).
-    pub const PROPERTY: u8 = 0x78;
-    /// Application version.
-    pub const VERSION: u8 = 0x79;
-    /// Initial moving factor of an HOTP credential.
-    pub const IMF: u8 = 0x7A;
-    /// Access key algorithm.
-    pub const ALGORITHM: u8 = 0x7B;
-    /// CALCULATE ALL: a credential that needs a touch (no code).
-    pub const TOUCH: u8 = 0x7C;
-}
+/// YKOATH instructions and tags: the host driver's own table, one source for both ends (as
+/// CTAPHID's `wire` is); yubikit's interop tests hold both to Yubico's values.
+pub use oathkey_device::ykoath::proto::{ins, tag};
 
 const KIND_HOTP: u8 = 0x10;
 const KIND_TOTP: u8 = 0x20;
