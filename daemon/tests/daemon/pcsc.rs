@@ -117,12 +117,7 @@ impl Rig {
 
     /// Another application on the card: `pcsc_peer.py` with `args`.
     fn peer(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(oathkey_testkit::python());
-        cmd.arg(script())
-            .args(args)
-            .env("PCSCLITE_CSOCK_NAME", self.pcscd.socket())
-            .env("PYTHONDONTWRITEBYTECODE", "1");
-        cmd
+        peer_command(&self.pcscd, args)
     }
 
     fn peer_output(&self, args: &[&str]) -> String {
@@ -549,13 +544,18 @@ impl Peer for Rig {
 
 impl Peer for PeerOnly<'_> {
     fn peer(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(oathkey_testkit::python());
-        cmd.arg(script())
-            .args(args)
-            .env("PCSCLITE_CSOCK_NAME", self.0.socket())
-            .env("PYTHONDONTWRITEBYTECODE", "1");
-        cmd
+        peer_command(self.0, args)
     }
+}
+
+/// `pcsc_peer.py` with `args`, a client of `pcscd`.
+fn peer_command(pcscd: &Pcscd, args: &[&str]) -> Command {
+    let mut cmd = Command::new(oathkey_testkit::python());
+    cmd.arg(script())
+        .args(args)
+        .env("PCSCLITE_CSOCK_NAME", pcscd.socket())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
 }
 
 #[test]
